@@ -1,0 +1,248 @@
+//! The JSON admin API (`/api/v1/…`), bearer-token authenticated. Errors are
+//! RFC 9457 problem documents with a stable `code` member. Every list
+//! answers `{"items": [...], "next_cursor": …}`.
+
+pub mod operators;
+pub mod vendors;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::domain::{FieldError, rfc3339};
+use crate::service::{Actor, ServiceError};
+use crate::web::AppState;
+use crate::web::session::client_ip;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/token", post(issue_token).delete(revoke_token))
+        .route("/v1/vendors", get(vendors::list).post(vendors::create))
+        .route("/v1/vendors/{id}", get(vendors::get).put(vendors::update))
+        .route(
+            "/v1/operators",
+            get(operators::list).post(operators::create),
+        )
+        .route(
+            "/v1/operators/{id}",
+            get(operators::get).put(operators::update),
+        )
+        .route("/v1/audit", get(audit))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+        })
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("urn:command-center:problem:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self
+                .errors
+                .iter()
+                .map(|e| json!({"field": e.field, "message": crate::web::Lang::En.t(&e.message), "code": e.message}))
+                .collect::<Vec<_>>());
+        }
+        let mut r = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after.and_then(|s| s.to_string().parse().ok()) {
+            r.headers_mut().insert(header::RETRY_AFTER, s);
+        }
+        r
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Problem {
+        match e {
+            ServiceError::Invalid(errors) => Problem {
+                detail: errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, crate::web::Lang::En.t(&e.message)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+                ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "")
+            },
+            ServiceError::NotFound => {
+                Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
+            }
+            ServiceError::Forbidden => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Your role does not allow this.",
+            ),
+            ServiceError::Conflict { code, message } => {
+                Problem::new(StatusCode::CONFLICT, code, message)
+            }
+            ServiceError::InvalidCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Wrong e-mail or password.",
+            ),
+            ServiceError::RateLimited { retry_after_secs } => Problem {
+                retry_after: Some(retry_after_secs),
+                ..Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many attempts; try again later.",
+                )
+            },
+            ServiceError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error; it has been logged.",
+                )
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, Problem>;
+
+/// A JSON body; a body that does not parse is a 400 problem, not axum's text.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// The caller behind `Authorization: Bearer …`.
+pub struct ApiActor {
+    pub actor: Actor,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let unauth = || {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required.",
+            )
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauth)?
+            .to_string();
+        let ip = client_ip(parts, state.services.config.trust_forwarded_for);
+        match state.services.token_actor(&token, ip).await? {
+            Some(actor) => Ok(ApiActor { actor, token }),
+            None => Err(unauth()),
+        }
+    }
+}
+
+/// A list answer.
+pub fn items<T: serde::Serialize>(
+    items: Vec<T>,
+    next_cursor: Option<String>,
+) -> Json<serde_json::Value> {
+    Json(json!({"items": items, "next_cursor": next_cursor}))
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenRequest {
+    email: String,
+    password: crate::domain::Secret<String>,
+}
+
+async fn issue_token(
+    State(state): State<AppState>,
+    ip: crate::web::auth::ClientIp,
+    Body(req): Body<TokenRequest>,
+) -> ApiResult<Response> {
+    let (token, expires_at) = state
+        .services
+        .issue_api_token(&req.email, req.password.expose(), ip.0)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"token": token.expose(), "token_type": "Bearer", "expires_at": rfc3339(expires_at)}))).into_response())
+}
+
+async fn revoke_token(State(state): State<AppState>, who: ApiActor) -> ApiResult<StatusCode> {
+    state
+        .services
+        .revoke_api_token(&who.token, &who.actor)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+pub struct AuditQuery {
+    action: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    who: ApiActor,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let rows = state
+        .services
+        .list_audit(&who.actor, q.action.as_deref(), q.cursor.as_deref(), limit)
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok(items(rows, next))
+}

@@ -1,0 +1,297 @@
+//! Settings: command-line flags, then `CC_…` environment variables, then an
+//! optional config file (`--config` / `CC_CONFIG`, lines of `CC_NAME=value`),
+//! then defaults. Checked once at start; a bad value stops the start with a
+//! message that names the setting.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::Secret;
+
+/// Every setting, after checking.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CC_LISTEN`: address to listen on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// `CC_DATA_DIR`: SQLite database, server key and mail outbox (default `./data`).
+    pub data_dir: PathBuf,
+    /// `CC_DATABASE_URL`: `sqlite://…` (default: `DATA_DIR/command-center.db`) or `postgres://…`.
+    pub database_url: String,
+    /// `CC_PUBLIC_URL`: the address people use to reach the console (links,
+    /// `Secure` cookies when https). Default `http://LISTEN`.
+    pub public_url: String,
+    /// True when `public_url` was derived from `listen` (then the real bound
+    /// address replaces it, e.g. for port 0).
+    pub public_url_derived: bool,
+    /// `CC_SECRET_KEY`: 64 hex characters; default: `DATA_DIR/secret.key`, created on first start.
+    pub secret_key: Option<Secret<String>>,
+    /// `CC_ADMIN_EMAIL` / `CC_ADMIN_PASSWORD`: create the first admin when none exists.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret<String>>,
+    /// `CC_SMTP_URL`: `smtp://user:pass@host:port` or `smtps://…`; unset: `.eml` files in `DATA_DIR/outbox/`.
+    pub smtp_url: Option<Secret<String>>,
+    /// `CC_MAIL_FROM`: sender address of e-mail.
+    pub mail_from: String,
+    /// `CC_SESSION_HOURS`: how long a sign-in lasts (default 12).
+    pub session_hours: u32,
+    /// `CC_API_TOKEN_DAYS`: how long an API token lasts (default 30).
+    pub api_token_days: u32,
+    /// `CC_TRUST_FORWARDED_FOR`: believe `X-Forwarded-For` (only behind a proxy you run). Default false.
+    pub trust_forwarded_for: bool,
+    /// `CC_DB_MAX_CONNECTIONS`: pool size (default 10).
+    pub db_max_connections: u32,
+    /// `CC_SQLITE_SYNCHRONOUS`: `full` (default: a commit survives power loss) or `normal`.
+    pub sqlite_synchronous: String,
+    /// `CC_STANDARD_SEAT_GB` / `CC_SERVER_SEAT_GB`: space each seat brings (default 10 / 25).
+    pub standard_seat_gb: i64,
+    pub server_seat_gb: i64,
+    /// `CC_LOG`: log filter, e.g. `info` or `command_center=debug` (default `info`).
+    pub log: String,
+}
+
+/// The flags `serve` and `migrate` take; each also reads its `CC_` variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Address to listen on [env: CC_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory [env: CC_DATA_DIR] [default: ./data]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [env: CC_DATABASE_URL] [default: SQLite in the data dir]
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Config file of CC_NAME=value lines [env: CC_CONFIG]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Where values come from, in order.
+struct Sources {
+    env: HashMap<String, String>,
+    file: HashMap<String, String>,
+}
+
+impl Sources {
+    fn get(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .or_else(|| self.file.get(name))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
+        }
+    }
+
+    fn bool(&self, name: &str) -> anyhow::Result<bool> {
+        match self.get(name).map(|s| s.to_lowercase()) {
+            None => Ok(false),
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => anyhow::bail!("{name}={v:?} is not valid: use true or false"),
+        }
+    }
+}
+
+fn read_config_file(path: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    let mut map = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("{}:{}: expected CC_NAME=value", path.display(), n + 1)
+        })?;
+        let k = k.trim();
+        if !k.starts_with("CC_") {
+            anyhow::bail!(
+                "{}:{}: unknown setting {k:?} (settings start with CC_)",
+                path.display(),
+                n + 1
+            );
+        }
+        let v = v.trim().trim_matches('"');
+        map.insert(k.to_string(), v.to_string());
+    }
+    Ok(map)
+}
+
+impl Config {
+    /// Reads the process environment and the flags.
+    pub fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CC_"))
+            .collect();
+        Config::from_sources(args, env)
+    }
+
+    /// Builds a config from flags and a given environment (tests use this).
+    pub fn from_sources(args: &ConfigArgs, env: HashMap<String, String>) -> anyhow::Result<Config> {
+        let file_path = args
+            .config
+            .clone()
+            .or_else(|| env.get("CC_CONFIG").map(PathBuf::from));
+        let file = match file_path {
+            Some(p) => read_config_file(&p)?,
+            None => HashMap::new(),
+        };
+        let s = Sources { env, file };
+        let listen_raw = args
+            .listen
+            .clone()
+            .or_else(|| s.get("CC_LISTEN"))
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|e| {
+            anyhow::anyhow!("CC_LISTEN={listen_raw:?} is not an address like 127.0.0.1:8080: {e}")
+        })?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| s.get("CC_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = match args
+            .database_url
+            .clone()
+            .or_else(|| s.get("CC_DATABASE_URL"))
+        {
+            Some(u) => u,
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("command-center.db").display()
+            ),
+        };
+        let public_url_derived = s.get("CC_PUBLIC_URL").is_none();
+        let public_url = s
+            .get("CC_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let parsed = url::Url::parse(&public_url)
+            .map_err(|e| anyhow::anyhow!("CC_PUBLIC_URL={public_url:?} is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            anyhow::bail!("CC_PUBLIC_URL must start with http:// or https://");
+        }
+        let sqlite_synchronous = s
+            .get("CC_SQLITE_SYNCHRONOUS")
+            .unwrap_or_else(|| "full".into())
+            .to_lowercase();
+        if !["full", "normal"].contains(&sqlite_synchronous.as_str()) {
+            anyhow::bail!("CC_SQLITE_SYNCHRONOUS must be full or normal");
+        }
+        let session_hours: u32 = s.parse("CC_SESSION_HOURS", 12)?;
+        let api_token_days: u32 = s.parse("CC_API_TOKEN_DAYS", 30)?;
+        if session_hours == 0 || api_token_days == 0 {
+            anyhow::bail!("CC_SESSION_HOURS and CC_API_TOKEN_DAYS must be at least 1");
+        }
+        let standard_seat_gb: i64 = s.parse("CC_STANDARD_SEAT_GB", 10)?;
+        let server_seat_gb: i64 = s.parse("CC_SERVER_SEAT_GB", 25)?;
+        if standard_seat_gb < 0 || server_seat_gb < 0 {
+            anyhow::bail!("CC_STANDARD_SEAT_GB and CC_SERVER_SEAT_GB cannot be negative");
+        }
+        let admin_email = s.get("CC_ADMIN_EMAIL");
+        let admin_password = s.get("CC_ADMIN_PASSWORD").map(Secret::new);
+        if admin_email.is_some() != admin_password.is_some() {
+            anyhow::bail!("set both CC_ADMIN_EMAIL and CC_ADMIN_PASSWORD, or neither");
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            public_url_derived,
+            secret_key: s.get("CC_SECRET_KEY").map(Secret::new),
+            admin_email,
+            admin_password,
+            smtp_url: s.get("CC_SMTP_URL").map(Secret::new),
+            mail_from: s
+                .get("CC_MAIL_FROM")
+                .unwrap_or_else(|| "Command Center <command-center@localhost>".into()),
+            session_hours,
+            api_token_days,
+            trust_forwarded_for: s.bool("CC_TRUST_FORWARDED_FOR")?,
+            db_max_connections: s.parse("CC_DB_MAX_CONNECTIONS", 10)?,
+            sqlite_synchronous,
+            standard_seat_gb,
+            server_seat_gb,
+            log: s.get("CC_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// Whether cookies get the `Secure` flag.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_sources(&ConfigArgs::default(), env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!((c.standard_seat_gb, c.server_seat_gb), (10, 25));
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_LISTEN", "nope")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("CC_LISTEN"), "{e}");
+        let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_SESSION_HOURS", "x")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("CC_SESSION_HOURS"), "{e}");
+        let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_ADMIN_EMAIL", "a@b.fi")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("CC_ADMIN_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cc.conf");
+        std::fs::write(
+            &f,
+            "# comment\nCC_LISTEN=127.0.0.1:9000\nCC_SESSION_HOURS=3\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        let c = Config::from_sources(&args, env(&[("CC_SESSION_HOURS", "5")])).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.session_hours, 5);
+        let args = ConfigArgs {
+            config: Some(f),
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::from_sources(&args, env(&[])).unwrap().listen.port(),
+            9001
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Types and rules of the product. No I/O, no SQL, no HTTP: everything here
+//! is pure and unit-tested.
+
+pub mod email;
+pub mod ids;
+pub mod password;
+pub mod role;
+pub mod secret;
+
+pub use email::Email;
+pub use ids::*;
+pub use password::Password;
+pub use role::Role;
+pub use secret::Secret;
+
+/// Milliseconds since the Unix epoch; the one time type stored in the
+/// database (portable across SQLite and PostgreSQL, sorts correctly).
+pub type Millis = i64;
+
+/// Now, as stored.
+pub fn now_millis() -> Millis {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// RFC 3339 UTC text for a stored time (what the JSON API shows).
+pub fn rfc3339(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = t
+        .replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A short human form for pages: `2011-03-07 17:08:58` (UTC), as in the seed.
+pub fn human_time(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    t.format(&f).unwrap_or_default()
+}
+
+/// A field-level validation failure: which field, and a message key that the
+/// faces translate (`error.*` in the locale files) or show as is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_299_517_738_123), "2011-03-07T17:08:58.123Z");
+        assert_eq!(human_time(1_299_517_738_000), "2011-03-07 17:08:58");
+    }
+}

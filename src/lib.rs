@@ -1,0 +1,239 @@
+//! Command Center: customers, licenses, invites and backup clients of a
+//! managed-backup service. [`start`] builds the whole application from a
+//! [`Config`] and returns the bound address, so tests run the real thing.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod keys;
+pub mod service;
+pub mod store;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+use keys::ServerKey;
+use service::Services;
+use store::{Store, StoreOptions};
+use web::AppState;
+
+/// A running server.
+pub struct Running {
+    /// Where it listens (the real port when the config said port 0).
+    pub addr: SocketAddr,
+    /// The one-time setup link printed on a first start without an admin.
+    pub setup_link: Option<String>,
+    pub services: Arc<Services>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes requests in flight, closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await??;
+        self.services.store.close().await;
+        Ok(())
+    }
+
+    /// Waits until the server ends (after a shutdown signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        self.services.store.close().await;
+        Ok(())
+    }
+
+    /// A handle that makes [`Running::wait`] return.
+    pub fn shutdown_handle(&self) -> tokio::sync::watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+const KEY_CHECK_SETTING: &str = "server_key_check";
+const KEY_CHECK_TEXT: &str = "command-center server key check";
+
+/// Opens the database, runs migrations and checks the server key — the
+/// part `serve` and `migrate` share.
+pub async fn open(config: &Config) -> anyhow::Result<Services> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+    })?;
+    let key = match &config.secret_key {
+        Some(hex) => ServerKey::from_hex(hex.expose())?,
+        None => ServerKey::load_or_create(&config.data_dir)?,
+    };
+    let store = Store::open(&StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.db_max_connections,
+        sqlite_synchronous: config.sqlite_synchronous.clone(),
+    })
+    .await?;
+    store.migrate().await?;
+    check_key(&store, &key).await?;
+    Ok(Services {
+        store,
+        key,
+        config: Arc::new(config.clone()),
+    })
+}
+
+/// Refuses to run with a key that cannot read the secrets already stored
+/// (e.g. a second instance on the same PostgreSQL with another key).
+async fn check_key(store: &Store, key: &ServerKey) -> anyhow::Result<()> {
+    let candidate = key.encrypt(KEY_CHECK_TEXT)?;
+    let mut tx = store.begin().await?;
+    let stored = store::settings::get_or_insert(&mut tx, KEY_CHECK_SETTING, &candidate).await?;
+    tx.commit().await?;
+    match key.decrypt(&stored) {
+        Ok(t) if t.expose() == KEY_CHECK_TEXT => Ok(()),
+        _ => anyhow::bail!(
+            "the server key cannot read the secrets in this database: it was set up with another key. \
+             Give every instance the same key (CC_SECRET_KEY, or the same DATA_DIR/secret.key)."
+        ),
+    }
+}
+
+fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+/// Builds and starts the whole application.
+pub async fn start(mut config: Config) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.public_url_derived {
+        config.public_url = format!("http://{addr}");
+    }
+    let services = Arc::new(open(&config).await?);
+    services.ensure_default_vendor().await?;
+    let mut setup_link = None;
+    if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+        if services
+            .bootstrap_admin(email, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("CC_ADMIN_EMAIL/CC_ADMIN_PASSWORD: {e:?}"))?
+        {
+            tracing::info!(email = %email, "created the first administrator from the environment");
+        }
+    } else if services.needs_setup().await? {
+        let token = services.create_setup_token().await?;
+        setup_link = Some(format!("{}/setup/{}", config.public_url, token.expose()));
+    }
+
+    let state = AppState {
+        services: services.clone(),
+        metrics: metrics_handle(),
+    };
+    let app = router(state);
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+        .await
+    });
+    Ok(Running {
+        addr,
+        setup_link,
+        services,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// The whole HTTP surface: console, admin API, health and metrics.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(web::router())
+        .nest("/api", api::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"),
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The path only: query strings may carry tokens (setup links).
+            let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "-".into());
+            tracing::info_span!("http", method = %req.method(), route = %path)
+        }))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(5), state.services.store.ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
+    }
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("cc_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("cc_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,136 @@
+//! The `command-center` binary: a thin shell over the library.
+
+use clap::{Parser, Subcommand};
+use command_center::config::{Config, ConfigArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "command-center",
+    version,
+    about = "Command Center for a managed-backup service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web console, the APIs and the background workers.
+    Serve(ConfigArgs),
+    /// Run the database migrations and exit.
+    Migrate(ConfigArgs),
+    /// Administration tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print a new one-time link that creates the first administrator
+    /// (only while no operator exists).
+    SetupLink(ConfigArgs),
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(&args)?;
+            init_logging(&config.log);
+            let running = command_center::start(config.clone()).await?;
+            println!("Command Center listens on http://{}", running.addr);
+            println!(
+                "Database: {}",
+                command_center::store::redact_url(&config.database_url)
+            );
+            match &config.smtp_url {
+                Some(_) => println!("Mail: SMTP (CC_SMTP_URL)"),
+                None => println!(
+                    "Mail: written as .eml files to {}",
+                    config.data_dir.join("outbox").display()
+                ),
+            }
+            if let Some(link) = &running.setup_link {
+                println!();
+                println!("No administrator exists yet. Open this one-time link to create one:");
+                println!("  {link}");
+                println!("(or set CC_ADMIN_EMAIL and CC_ADMIN_PASSWORD and restart)");
+                println!();
+            }
+            let stop = running.shutdown_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            });
+            running.wait().await
+        }
+        Command::Migrate(args) => {
+            let config = Config::load(&args)?;
+            init_logging(&config.log);
+            command_center::open(&config).await?;
+            println!("Migrations are up to date.");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::SetupLink(args),
+        } => {
+            let config = Config::load(&args)?;
+            init_logging(&config.log);
+            let services = command_center::open(&config).await?;
+            if !services
+                .needs_setup()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                anyhow::bail!("an operator already exists; sign in instead");
+            }
+            let token = services
+                .create_setup_token()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}/setup/{}", config.public_url, token.expose());
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("command-center: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

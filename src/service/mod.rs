@@ -1,0 +1,214 @@
+//! Operations. Each one is written once here — permission check, validation,
+//! transaction, audit row — and called by the UI, the admin API and the
+//! client API alike.
+
+pub mod audit;
+pub mod auth;
+pub mod operators;
+pub mod vendors;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::domain::{FieldError, Millis, OperatorId, Role, VendorId};
+use crate::keys::ServerKey;
+use crate::store::{self, Store, StoreError};
+
+/// Everything an operation needs: the store, the server key, the settings.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub store: Store,
+    pub key: ServerKey,
+    pub config: Arc<Config>,
+}
+
+/// The signed-in person on whose behalf an operation runs.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub operator_id: OperatorId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub vendor_id: Option<VendorId>,
+    pub vendor_name: Option<String>,
+    /// The client address, for the audit log.
+    pub ip: Option<String>,
+}
+
+/// Which vendors' data an actor may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Vendor(VendorId),
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn scope(&self) -> Scope {
+        match (self.role, self.vendor_id) {
+            (Role::Admin, _) => Scope::All,
+            (_, Some(v)) => Scope::Vendor(v),
+            // A non-admin without a vendor cannot exist (a CHECK constraint);
+            // were it to, it sees nothing rather than everything.
+            (_, None) => Scope::Vendor(VendorId(uuid::Uuid::nil())),
+        }
+    }
+
+    /// Whether this actor may see an object owned by `vendor`.
+    pub fn can_see(&self, vendor: VendorId) -> bool {
+        match self.scope() {
+            Scope::All => true,
+            Scope::Vendor(v) => v == vendor,
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    pub fn require_write(&self) -> Result<()> {
+        if self.role.can_write() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    fn audit_label(&self) -> String {
+        self.email.clone()
+    }
+}
+
+/// The error of every operation; the faces map it to HTTP in one place each.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("not found")]
+    NotFound,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unique(m) => ServiceError::Conflict {
+                code: "conflict",
+                message: format!("already exists ({m})"),
+            },
+            other => ServiceError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        ServiceError::Invalid(vec![e])
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Collects field errors so a form reports all of them at once.
+#[derive(Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn take<T>(&mut self, r: std::result::Result<T, FieldError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(self.0))
+        }
+    }
+}
+
+/// Writes an audit row for a change made by `actor`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit(
+    conn: &mut store::Conn,
+    actor: &Actor,
+    now: Millis,
+    vendor: Option<VendorId>,
+    action: &str,
+    target_kind: &str,
+    target_id: Option<String>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<()> {
+    let label = actor.audit_label();
+    store::audit::insert(
+        conn,
+        &store::audit::NewAudit {
+            at: now,
+            actor_kind: "operator",
+            actor_id: Some(actor.operator_id.to_db()),
+            actor_label: &label,
+            vendor_id: vendor,
+            action,
+            target_kind,
+            target_id,
+            before,
+            after,
+            ip: actor.ip.clone(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Trims a free-text field and bounds its length.
+pub(crate) fn text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> std::result::Result<String, FieldError> {
+    let s = raw.trim();
+    if required && s.is_empty() {
+        return Err(FieldError::new(field, "error.required"));
+    }
+    if s.chars().count() > max {
+        return Err(FieldError::new(field, "error.too_long"));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::new(field, "error.control_chars"));
+    }
+    Ok(s.to_string())
+}

@@ -1,0 +1,225 @@
+//! Vendors: admins list, create, edit and disable them.
+
+use serde_json::json;
+
+use super::{Actor, Checks, Result, ServiceError, Services};
+use crate::domain::{Email, Millis, VendorId, now_millis};
+use crate::store::{self, vendors::VendorRow};
+
+/// A vendor as the faces show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Vendor {
+    pub id: VendorId,
+    pub name: String,
+    pub alert_email: Option<String>,
+    pub is_default: bool,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<VendorRow> for Vendor {
+    type Error = ServiceError;
+    fn try_from(r: VendorRow) -> Result<Vendor> {
+        Ok(Vendor {
+            id: r.vendor_id()?,
+            name: r.name,
+            alert_email: r.alert_email,
+            is_default: r.is_default != 0,
+            disabled: r.disabled_at.is_some(),
+            created_at: crate::domain::rfc3339(r.created_at),
+            updated_at: crate::domain::rfc3339(r.updated_at),
+        })
+    }
+}
+
+/// What a create or edit form carries, before checking.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct VendorInput {
+    pub name: String,
+    #[serde(default)]
+    pub alert_email: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+struct ValidVendor {
+    name: String,
+    alert_email: Option<String>,
+}
+
+fn check(input: &VendorInput) -> Result<ValidVendor> {
+    let mut c = Checks::default();
+    let name = c.take(super::text("name", &input.name, 200, true));
+    let alert_email = match input.alert_email.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(e) => c
+            .take(Email::parse("alert_email", e))
+            .map(|e| Some(e.as_str().to_string())),
+    };
+    c.finish()?;
+    match (name, alert_email) {
+        (Some(name), Some(alert_email)) => Ok(ValidVendor { name, alert_email }),
+        _ => Err(ServiceError::Internal(anyhow::anyhow!(
+            "checks passed without values"
+        ))),
+    }
+}
+
+fn name_taken() -> ServiceError {
+    ServiceError::Conflict {
+        code: "vendor_name_taken",
+        message: "A vendor with this name already exists.".into(),
+    }
+}
+
+fn snapshot(v: &ValidVendor, disabled: bool) -> serde_json::Value {
+    json!({"name": v.name, "alert_email": v.alert_email, "disabled": disabled})
+}
+
+impl Services {
+    /// Creates the default vendor on first start (idempotent).
+    pub async fn ensure_default_vendor(&self) -> Result<VendorId> {
+        let mut tx = self.store.begin().await?;
+        if let Some(v) = store::vendors::get_default(&mut tx).await? {
+            return Ok(v.vendor_id()?);
+        }
+        let id = VendorId::new();
+        let now = now_millis();
+        store::vendors::insert(&mut tx, id, "Default vendor", None, true, now).await?;
+        store::audit::insert(
+            &mut tx,
+            &store::audit::NewAudit {
+                at: now,
+                actor_kind: "system",
+                actor_id: None,
+                actor_label: "first start",
+                vendor_id: Some(id),
+                action: "vendor.create",
+                target_kind: "vendor",
+                target_id: Some(id.to_db()),
+                before: None,
+                after: Some(json!({"name": "Default vendor", "is_default": true})),
+                ip: None,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(id)
+    }
+
+    /// Vendors the actor may see: all for admins, its own otherwise.
+    pub async fn list_vendors(&self, actor: &Actor) -> Result<Vec<Vendor>> {
+        let mut c = self.store.read().await?;
+        let rows = store::vendors::list(&mut c).await?;
+        rows.into_iter()
+            .filter(|r| r.vendor_id().is_ok_and(|id| actor.can_see(id)))
+            .map(Vendor::try_from)
+            .collect()
+    }
+
+    pub async fn get_vendor(&self, actor: &Actor, id: VendorId) -> Result<Vendor> {
+        if !actor.can_see(id) {
+            return Err(ServiceError::NotFound);
+        }
+        let mut c = self.store.read().await?;
+        store::vendors::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?
+            .try_into()
+    }
+
+    pub async fn create_vendor(&self, actor: &Actor, input: &VendorInput) -> Result<Vendor> {
+        actor.require_admin()?;
+        let v = check(input)?;
+        let id = VendorId::new();
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        store::vendors::insert(&mut tx, id, &v.name, v.alert_email.as_deref(), false, now)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Unique(_) => name_taken(),
+                e => e.into(),
+            })?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(id),
+            "vendor.create",
+            "vendor",
+            Some(id.to_db()),
+            None,
+            Some(snapshot(&v, false)),
+        )
+        .await?;
+        let row = store::vendors::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        row.try_into()
+    }
+
+    /// Edits a vendor; disabling it ends its operators' sessions and tokens.
+    pub async fn update_vendor(
+        &self,
+        actor: &Actor,
+        id: VendorId,
+        input: &VendorInput,
+    ) -> Result<Vendor> {
+        actor.require_admin()?;
+        let v = check(input)?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let before = store::vendors::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let was_disabled = before.disabled_at.is_some();
+        let disabled = input.disabled.unwrap_or(was_disabled);
+        if disabled && before.is_default != 0 {
+            return Err(ServiceError::invalid(
+                "disabled",
+                "error.default_vendor_disable",
+            ));
+        }
+        let disabled_at: Option<Millis> = match (disabled, before.disabled_at) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        store::vendors::update(
+            &mut tx,
+            id,
+            &v.name,
+            v.alert_email.as_deref(),
+            disabled_at,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Unique(_) => name_taken(),
+            e => e.into(),
+        })?;
+        if disabled && !was_disabled {
+            store::sessions::revoke_all_for_vendor(&mut tx, id, now).await?;
+        }
+        let before_json = json!({"name": before.name, "alert_email": before.alert_email, "disabled": was_disabled});
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(id),
+            "vendor.update",
+            "vendor",
+            Some(id.to_db()),
+            Some(before_json),
+            Some(snapshot(&v, disabled)),
+        )
+        .await?;
+        let row = store::vendors::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        row.try_into()
+    }
+}

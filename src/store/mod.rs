@@ -1,0 +1,266 @@
+//! Storage: every SQL statement lives under this folder, and so does every
+//! difference between SQLite and PostgreSQL.
+//!
+//! Both backends go through sqlx's `Any` driver with one migration tree in a
+//! portable SQL subset: ids are UUID text, times are BIGINT milliseconds,
+//! dates are ISO text, booleans are 0/1 BIGINT. SQL uses `$n` placeholders,
+//! which both backends accept. Where the backends really differ (row claims
+//! with `SKIP LOCKED`), the function says so and branches on [`Backend`].
+//!
+//! On SQLite every write goes through a single connection (one writer is
+//! SQLite's model; more only adds lock waits), reads through a small pool of
+//! read-only connections. On PostgreSQL one pool serves both.
+
+pub mod audit;
+pub mod operators;
+pub mod ratelimit;
+pub mod sessions;
+pub mod settings;
+pub mod vendors;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Row};
+
+pub use sqlx::AnyConnection as Conn;
+
+/// A transaction on the write side.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The database product behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of the storage layer. Constraint violations are told apart so the
+/// service layer can turn them into clear answers instead of 500s.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    #[error("check or foreign-key constraint violated: {0}")]
+    Constraint(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            let msg = db.message().to_string();
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return StoreError::Unique(msg),
+                sqlx::error::ErrorKind::CheckViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+                | sqlx::error::ErrorKind::NotNullViolation => return StoreError::Constraint(msg),
+                _ => {}
+            }
+        }
+        StoreError::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Options for opening the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// Pool size on PostgreSQL (and SQLite readers).
+    pub max_connections: u32,
+    /// SQLite `synchronous` level: `full` (default) or `normal`.
+    pub sqlite_synchronous: String,
+}
+
+/// The opened database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens the database and checks the connection settings that
+    /// correctness depends on (WAL, foreign keys, busy timeout on SQLite).
+    pub async fn open(opts: &StoreOptions) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if opts.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if opts.url.starts_with("postgres:") || opts.url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!(
+                "CC_DATABASE_URL must start with sqlite: or postgres:, got {}",
+                redact_url(&opts.url)
+            );
+        };
+        let connect_opts = AnyConnectOptions::from_str(&opts.url)
+            .map_err(|e| anyhow::anyhow!("bad database URL {}: {e}", redact_url(&opts.url)))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        match backend {
+            Backend::Sqlite => {
+                let sync = match opts.sqlite_synchronous.as_str() {
+                    "full" => "FULL",
+                    "normal" => "NORMAL",
+                    other => {
+                        anyhow::bail!("CC_SQLITE_SYNCHRONOUS must be full or normal, got {other:?}")
+                    }
+                };
+                let pragmas = format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA busy_timeout = 10000; PRAGMA synchronous = {sync};"
+                );
+                let p1 = pragmas.clone();
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |c, _| {
+                        let p = p1.clone();
+                        Box::pin(async move {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(p))
+                                .execute(&mut *c)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect_opts.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+                let p2 = format!("{pragmas} PRAGMA query_only = ON;");
+                let read = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.clamp(1, 8))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |c, _| {
+                        let p = p2.clone();
+                        Box::pin(async move {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(p))
+                                .execute(&mut *c)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect_opts)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+                let store = Store {
+                    backend,
+                    write,
+                    read,
+                };
+                store.check_sqlite_pragmas().await?;
+                Ok(store)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect_opts)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot connect to PostgreSQL at {}: {e}",
+                            redact_url(&opts.url)
+                        )
+                    })?;
+                Ok(Store {
+                    backend,
+                    write: pool.clone(),
+                    read: pool,
+                })
+            }
+        }
+    }
+
+    /// Refuses to go on if SQLite did not take the settings we rely on.
+    async fn check_sqlite_pragmas(&self) -> anyhow::Result<()> {
+        for pool in [&self.write, &self.read] {
+            let mut c = pool.acquire().await?;
+            let mode: String = sqlx::query("PRAGMA journal_mode")
+                .fetch_one(&mut *c)
+                .await?
+                .try_get(0)?;
+            let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+                .fetch_one(&mut *c)
+                .await?
+                .try_get(0)?;
+            let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+                .fetch_one(&mut *c)
+                .await?
+                .try_get(0)?;
+            if !mode.eq_ignore_ascii_case("wal") || fk != 1 || busy < 1000 {
+                anyhow::bail!(
+                    "SQLite did not accept the required settings (journal_mode={mode}, \
+                     foreign_keys={fk}, busy_timeout={busy}); refusing to start"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs the embedded migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR
+            .run(&self.write)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// A connection for reads.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.read.acquire().await?)
+    }
+
+    /// `SELECT 1` for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let mut c = self.read().await?;
+        sqlx::query("SELECT 1").execute(&mut *c).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Hides a password in a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// 0/1 as stored for booleans.
+pub(crate) fn b(v: bool) -> i64 {
+    i64::from(v)
+}
+
+/// Reads the first column of an optional row as i64 (COUNT etc.).
+pub(crate) async fn scalar_i64(conn: &mut AnyConnection, sql: &'static str) -> Result<i64> {
+    let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}

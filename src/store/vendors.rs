@@ -1,0 +1,96 @@
+//! Vendors (resellers).
+
+use sqlx::AnyConnection;
+
+use super::{Result, StoreError};
+use crate::domain::{Millis, VendorId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorRow {
+    pub id: String,
+    pub name: String,
+    pub alert_email: Option<String>,
+    pub is_default: i64,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl VendorRow {
+    pub fn vendor_id(&self) -> Result<VendorId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.id)))
+    }
+}
+
+const COLS: &str = "id, name, alert_email, is_default, disabled_at, created_at, updated_at";
+
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<VendorRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM vendors ORDER BY lower(name), id"
+    )))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut AnyConnection, id: VendorId) -> Result<Option<VendorRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM vendors WHERE id = $1"
+    )))
+    .bind(id.to_db())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn get_default(conn: &mut AnyConnection) -> Result<Option<VendorRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM vendors WHERE is_default = 1 ORDER BY id LIMIT 1"
+    )))
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    id: VendorId,
+    name: &str,
+    alert_email: Option<&str>,
+    is_default: bool,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vendors (id, name, alert_email, is_default, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(id.to_db())
+    .bind(name)
+    .bind(alert_email)
+    .bind(super::b(is_default))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update(
+    conn: &mut AnyConnection,
+    id: VendorId,
+    name: &str,
+    alert_email: Option<&str>,
+    disabled_at: Option<Millis>,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE vendors SET name = $2, alert_email = $3, disabled_at = $4, updated_at = $5 \
+         WHERE id = $1",
+    )
+    .bind(id.to_db())
+    .bind(name)
+    .bind(alert_email)
+    .bind(disabled_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

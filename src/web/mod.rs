@@ -1,0 +1,314 @@
+//! The operator console: server-rendered HTML (askama templates under
+//! `templates/`), htmx for live parts, every asset served from the binary.
+
+pub mod audit;
+pub mod auth;
+pub mod i18n;
+pub mod operators;
+pub mod session;
+pub mod vendors;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+pub use i18n::Lang;
+pub use session::{CsrfForm, Ctx};
+
+use crate::domain::FieldError;
+use crate::service::{Actor, ServiceError, Services};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// The console's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/logout", post(auth::logout))
+        .route(
+            "/setup/{token}",
+            get(auth::setup_page).post(auth::setup_submit),
+        )
+        .route("/lang/{code}", get(auth::set_lang))
+        .route("/vendors", get(vendors::list).post(vendors::create))
+        .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
+        .route("/operators", get(operators::list).post(operators::create))
+        .route(
+            "/operators/{id}",
+            get(operators::edit).post(operators::update),
+        )
+        .route("/audit", get(audit::list))
+        .route("/static/{*path}", get(static_file))
+}
+
+/// The first page after sign-in.
+async fn home(ctx: Ctx) -> Redirect {
+    Redirect::to(menu(&ctx).first().map(|m| m.href).unwrap_or("/audit"))
+}
+
+/// One entry of the main menu.
+pub struct MenuItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// The main menu: only pages that exist, admin entries for admins.
+pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
+    let mut items: Vec<(&'static str, &'static str)> = Vec::new();
+    if ctx.actor.is_admin() {
+        items.push(("/vendors", "menu.vendors"));
+        items.push(("/operators", "menu.operators"));
+    }
+    items.push(("/audit", "menu.audit"));
+    items
+        .into_iter()
+        .map(|(href, key)| MenuItem {
+            href,
+            label: ctx.lang.t(key),
+            active: ctx.path == href || ctx.path.starts_with(&format!("{href}/")),
+        })
+        .collect()
+}
+
+/// What the page layout needs: language, who is signed in, CSRF token, menu.
+pub struct Page {
+    pub lang: Lang,
+    pub actor: Option<Actor>,
+    pub csrf: String,
+    pub menu: Vec<MenuItem>,
+    pub path: String,
+    pub flash: Option<String>,
+}
+
+impl Page {
+    pub fn new(ctx: &Ctx) -> Page {
+        Page {
+            lang: ctx.lang,
+            actor: Some(ctx.actor.clone()),
+            csrf: ctx.csrf.clone(),
+            menu: menu(ctx),
+            path: ctx.path.clone(),
+            flash: None,
+        }
+    }
+
+    pub fn anonymous(lang: Lang, csrf: String, path: &str) -> Page {
+        Page {
+            lang,
+            actor: None,
+            csrf,
+            menu: Vec::new(),
+            path: path.to_string(),
+            flash: None,
+        }
+    }
+
+    pub fn with_flash(mut self, key: &str) -> Page {
+        self.flash = Some(self.lang.t(key).to_string());
+        self
+    }
+
+    /// A translated string.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    pub fn role_label(&self) -> &'static str {
+        match &self.actor {
+            Some(a) => self.lang.t(&format!("role.{}", a.role.as_str())),
+            None => "",
+        }
+    }
+
+    /// The language switch target back to this page.
+    pub fn back(&self) -> String {
+        url::form_urlencoded::byte_serialize(self.path.as_bytes()).collect()
+    }
+}
+
+/// Field errors of a form, looked up by field name in templates.
+#[derive(Default)]
+pub struct FormErrors {
+    lang: Option<Lang>,
+    errors: Vec<FieldError>,
+    pub general: Option<String>,
+}
+
+impl FormErrors {
+    pub fn new(lang: Lang) -> FormErrors {
+        FormErrors {
+            lang: Some(lang),
+            ..Default::default()
+        }
+    }
+
+    /// Turns a service error into messages on the form, or passes it on
+    /// if it is not about the input.
+    pub fn from_service(lang: Lang, e: ServiceError) -> Result<FormErrors, WebError> {
+        let mut f = FormErrors::new(lang);
+        match e {
+            ServiceError::Invalid(list) => f.errors = list,
+            ServiceError::Conflict { code, message } => {
+                let key = format!("error.{code}");
+                let t = lang.t(&key);
+                f.general = Some(if t == key { message } else { t.to_string() });
+            }
+            other => return Err(WebError::Service(other)),
+        }
+        Ok(f)
+    }
+
+    pub fn any(&self) -> bool {
+        !self.errors.is_empty() || self.general.is_some()
+    }
+
+    /// The message for one field, translated, or "" when it is fine.
+    pub fn get(&self, field: &str) -> String {
+        let lang = self.lang.unwrap_or(Lang::En);
+        self.errors
+            .iter()
+            .filter(|e| e.field == field)
+            .map(|e| lang.t(&e.message).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| e.field == field)
+    }
+}
+
+/// Errors of the console, answered as pages.
+#[derive(Debug)]
+pub enum WebError {
+    Service(ServiceError),
+    Render(askama::Error),
+}
+
+impl From<ServiceError> for WebError {
+    fn from(e: ServiceError) -> Self {
+        WebError::Service(e)
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Render(e)
+    }
+}
+
+fn error_page(status: StatusCode, en: &str, fi: &str) -> Response {
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>{code}</title>\
+             <link rel=stylesheet href=/static/app.css></head><body><main class=narrow>\
+             <h1>{code}</h1><p>{en}</p><p lang=fi>{fi}</p><p><a href=\"/\">Command Center</a></p>\
+             </main></body></html>",
+            code = status.as_u16()
+        )),
+    )
+        .into_response()
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Service(ServiceError::NotFound) => {
+                error_page(StatusCode::NOT_FOUND, "Not found.", "Ei löytynyt.")
+            }
+            WebError::Service(ServiceError::Forbidden) => error_page(
+                StatusCode::FORBIDDEN,
+                "You are not allowed to do that.",
+                "Sinulla ei ole oikeutta tähän.",
+            ),
+            WebError::Service(ServiceError::RateLimited { retry_after_secs }) => {
+                let mut r = error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts. Try again later.",
+                    "Liian monta yritystä. Yritä myöhemmin uudelleen.",
+                );
+                if let Ok(v) = retry_after_secs.to_string().parse() {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            WebError::Service(ServiceError::Invalid(list)) => {
+                let msg = list
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                error_page(StatusCode::UNPROCESSABLE_ENTITY, &msg, &msg)
+            }
+            WebError::Service(ServiceError::Conflict { message, .. }) => {
+                error_page(StatusCode::CONFLICT, &message, &message)
+            }
+            WebError::Service(ServiceError::InvalidCredentials) => error_page(
+                StatusCode::UNAUTHORIZED,
+                "Wrong e-mail or password.",
+                "Väärä sähköposti tai salasana.",
+            ),
+            WebError::Service(ServiceError::Internal(e)) => {
+                tracing::error!(error = %e, "internal error");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side; it has been logged.",
+                    "Palvelussa tapahtui virhe; se on kirjattu.",
+                )
+            }
+            WebError::Render(e) => {
+                tracing::error!(error = %e, "template error");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side; it has been logged.",
+                    "Palvelussa tapahtui virhe; se on kirjattu.",
+                )
+            }
+        }
+    }
+}
+
+pub type WebResult<T = Response> = Result<T, WebError>;
+
+/// Renders a template into a response.
+pub fn render<T: askama::Template>(t: &T) -> WebResult {
+    Ok(Html(t.render()?).into_response())
+}
+
+/// Renders with a status (e.g. 422 for a form with errors).
+pub fn render_status<T: askama::Template>(status: StatusCode, t: &T) -> WebResult {
+    Ok((status, Html(t.render()?)).into_response())
+}
+
+/// Files under `static/`, compiled into the binary.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static/"]
+struct Assets;
+
+async fn static_file(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    match Assets::get(&path) {
+        Some(f) => {
+            let mime = mime_guess::from_path(&path).first_or_octet_stream();
+            (
+                [
+                    (header::CONTENT_TYPE, mime.as_ref().to_string()),
+                    (header::CACHE_CONTROL, "public, max-age=3600".to_string()),
+                ],
+                f.data.into_owned(),
+            )
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

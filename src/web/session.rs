@@ -1,0 +1,213 @@
+//! Cookies, the signed-in context, and CSRF-checked forms.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::AppState;
+use super::i18n::Lang;
+use crate::service::Actor;
+
+pub const SESSION_COOKIE: &str = "cc_session";
+pub const PRE_COOKIE: &str = "cc_pre";
+pub const LANG_COOKIE: &str = "cc_lang";
+
+/// The value of one cookie from the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the console is
+/// served over https. `max_age` 0 deletes the cookie.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.services.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+}
+
+/// The caller's address: the socket peer, or the first `X-Forwarded-For`
+/// entry when the operator said a trusted proxy sits in front.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
+    if let (true, Some(first)) = (trust_forwarded_for, forwarded) {
+        return Some(first.to_string());
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string())
+}
+
+/// The page language: the `cc_lang` cookie, else `Accept-Language`.
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE)
+        .and_then(Lang::from_code)
+        .unwrap_or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+                .unwrap_or(Lang::En)
+        })
+}
+
+/// The language of a request, for pages without a session.
+pub struct PageLang(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PageLang(lang_of(&parts.headers)))
+    }
+}
+
+/// A signed-in request: the actor, its CSRF token and language. Handlers
+/// that take a `Ctx` cannot be reached without a live session.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub actor: Actor,
+    pub csrf: String,
+    pub lang: Lang,
+    pub session_token: String,
+    /// The path asked for, so the menu can mark where we are.
+    pub path: String,
+}
+
+impl<S> FromRequestParts<S> for Ctx
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let lang = lang_of(&parts.headers);
+        let path = parts.uri.path().to_string();
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into());
+            let target = format!(
+                "/login?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            );
+            if parts.headers.contains_key("hx-request") {
+                // htmx follows HX-Redirect with a full page load.
+                (StatusCode::UNAUTHORIZED, [("hx-redirect", target)]).into_response()
+            } else {
+                Redirect::to(&target).into_response()
+            }
+        };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+            return Err(to_login());
+        };
+        let ip = client_ip(parts, state.services.config.trust_forwarded_for);
+        match state.services.session_actor(&token, ip).await {
+            Ok(Some((actor, csrf))) => Ok(Ctx {
+                actor,
+                csrf,
+                lang,
+                session_token: token,
+                path,
+            }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(super::WebError::from(e).into_response()),
+        }
+    }
+}
+
+/// Compares secrets in constant time.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The raw fields of a form body, in order (repeated names kept).
+pub type Fields = Vec<(String, String)>;
+
+/// A form posted by a signed-in operator, after the CSRF check: the token
+/// comes in the `_csrf` field or the `x-csrf-token` header (htmx).
+pub struct CsrfForm<T> {
+    pub ctx: Ctx,
+    pub form: T,
+    pub fields: Fields,
+}
+
+impl<S, T> FromRequest<S> for CsrfForm<T>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let ctx = Ctx::from_request_parts(&mut parts, state).await?;
+        let header_token = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = axum::body::to_bytes(body, 1024 * 1024)
+            .await
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+        let fields: Fields = url::form_urlencoded::parse(&bytes).into_owned().collect();
+        let form_token = fields
+            .iter()
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.clone());
+        let ok = [header_token, form_token]
+            .into_iter()
+            .flatten()
+            .any(|t| same(&t, &ctx.csrf));
+        if !ok {
+            return Err(csrf_rejected(ctx.lang));
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("The form could not be read: {e}"),
+            )
+                .into_response()
+        })?;
+        Ok(CsrfForm { ctx, form, fields })
+    }
+}
+
+/// The answer to a form without a valid CSRF token: nothing was changed.
+pub fn csrf_rejected(lang: Lang) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::response::Html(format!(
+            "<!doctype html><meta charset=utf-8><title>403</title><p>{}</p><p><a href=\"/\">{}</a></p>",
+            lang.t("error.csrf"),
+            lang.t("nav.back_home")
+        )),
+    )
+        .into_response()
+}

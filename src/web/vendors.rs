@@ -1,0 +1,144 @@
+//! Vendors (admins only): list, create, edit, disable.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+
+use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
+use crate::domain::VendorId;
+use crate::service::ServiceError;
+use crate::service::vendors::{Vendor, VendorInput};
+
+#[derive(askama::Template)]
+#[template(path = "vendors.html")]
+struct VendorsPage {
+    page: Page,
+    vendors: Vec<Vendor>,
+    form: VendorForm,
+    errors: FormErrors,
+}
+
+#[derive(askama::Template)]
+#[template(path = "vendor_edit.html")]
+struct VendorEditPage {
+    page: Page,
+    vendor: Vendor,
+    form: VendorForm,
+    errors: FormErrors,
+}
+
+/// The vendor form as typed (kept on errors so nothing is lost).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct VendorForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub alert_email: String,
+    #[serde(default)]
+    pub disabled: Option<String>,
+}
+
+impl VendorForm {
+    fn input(&self) -> VendorInput {
+        VendorInput {
+            name: self.name.clone(),
+            alert_email: Some(self.alert_email.clone()),
+            disabled: Some(self.disabled.is_some()),
+        }
+    }
+    fn from_vendor(v: &Vendor) -> VendorForm {
+        VendorForm {
+            name: v.name.clone(),
+            alert_email: v.alert_email.clone().unwrap_or_default(),
+            disabled: v.disabled.then(|| "on".to_string()),
+        }
+    }
+}
+
+fn parse_id(s: &str) -> Result<VendorId, ServiceError> {
+    s.parse().map_err(|_| ServiceError::NotFound)
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx) -> WebResult {
+    ctx.actor.require_admin()?;
+    let vendors = state.services.list_vendors(&ctx.actor).await?;
+    render(&VendorsPage {
+        page: Page::new(&ctx),
+        vendors,
+        form: VendorForm::default(),
+        errors: FormErrors::new(ctx.lang),
+    })
+}
+
+pub async fn create(State(state): State<AppState>, f: CsrfForm<VendorForm>) -> WebResult {
+    let ctx = f.ctx;
+    let mut input = f.form.input();
+    input.disabled = None;
+    match state.services.create_vendor(&ctx.actor, &input).await {
+        Ok(_) => Ok(Redirect::to("/vendors").into_response()),
+        Err(e) => {
+            let errors = FormErrors::from_service(ctx.lang, e)?;
+            let vendors = state.services.list_vendors(&ctx.actor).await?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &VendorsPage {
+                    page: Page::new(&ctx),
+                    vendors,
+                    form: f.form,
+                    errors,
+                },
+            )
+        }
+    }
+}
+
+pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> WebResult {
+    ctx.actor.require_admin()?;
+    let vendor = state
+        .services
+        .get_vendor(&ctx.actor, parse_id(&id)?)
+        .await?;
+    render(&VendorEditPage {
+        page: Page::new(&ctx),
+        form: VendorForm::from_vendor(&vendor),
+        vendor,
+        errors: FormErrors::new(ctx.lang),
+    })
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    f: CsrfForm<VendorForm>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let id = parse_id(&id)?;
+    match state
+        .services
+        .update_vendor(&ctx.actor, id, &f.form.input())
+        .await
+    {
+        Ok(v) => {
+            let page = Page::new(&ctx).with_flash("flash.saved");
+            render(&VendorEditPage {
+                page,
+                form: VendorForm::from_vendor(&v),
+                vendor: v,
+                errors: FormErrors::new(ctx.lang),
+            })
+        }
+        Err(e) => {
+            let errors = FormErrors::from_service(ctx.lang, e)?;
+            let vendor = state.services.get_vendor(&ctx.actor, id).await?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &VendorEditPage {
+                    page: Page::new(&ctx),
+                    vendor,
+                    form: f.form,
+                    errors,
+                },
+            )
+        }
+    }
+}

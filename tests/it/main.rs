@@ -1,0 +1,12 @@
+//! The one integration-test binary: every test starts the real app on
+//! port 0 with a fresh database. The backend comes from the environment:
+//! SQLite by default, PostgreSQL when `CC_TEST_DATABASE=postgres`
+//! (server at `CC_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod auth;
+mod browser;
+mod operators_vendors;
+mod platform;
