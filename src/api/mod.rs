@@ -2,6 +2,7 @@
 //! RFC 9457 problem documents with a stable `code` member. Every list
 //! answers `{"items": [...], "next_cursor": …}`.
 
+pub mod customers;
 pub mod operators;
 pub mod vendors;
 
@@ -31,6 +32,28 @@ pub fn router() -> Router<AppState> {
             get(operators::get).put(operators::update),
         )
         .route("/v1/audit", get(audit))
+        .route(
+            "/v1/customers",
+            get(customers::list).post(customers::create),
+        )
+        .route(
+            "/v1/customers/{id}",
+            get(customers::get)
+                .put(customers::update)
+                .delete(customers::delete),
+        )
+        .route(
+            "/v1/customers/{id}/encryption-key/reveal",
+            post(customers::reveal_key),
+        )
+        .route(
+            "/v1/customers/{id}/licenses",
+            get(customers::list_licenses).post(customers::create_license),
+        )
+        .route(
+            "/v1/licenses/{id}",
+            get(customers::get_license).put(customers::update_license),
+        )
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
         })
@@ -71,7 +94,7 @@ impl IntoResponse for Problem {
             body["errors"] = json!(self
                 .errors
                 .iter()
-                .map(|e| json!({"field": e.field, "message": crate::web::Lang::En.t(&e.message), "code": e.message}))
+                .map(|e| json!({"field": e.field, "message": crate::web::Lang::En.msg(&e.message), "code": e.message.split('|').next().unwrap_or("")}))
                 .collect::<Vec<_>>());
         }
         let mut r = (
@@ -91,13 +114,14 @@ impl From<ServiceError> for Problem {
     fn from(e: ServiceError) -> Problem {
         match e {
             ServiceError::Invalid(errors) => Problem {
-                detail: errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, crate::web::Lang::En.t(&e.message)))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                detail: field_detail(&errors),
                 errors,
                 ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "")
+            },
+            ServiceError::Refused { code, errors } => Problem {
+                detail: field_detail(&errors),
+                errors,
+                ..Problem::new(StatusCode::CONFLICT, code, "")
             },
             ServiceError::NotFound => {
                 Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
@@ -133,6 +157,14 @@ impl From<ServiceError> for Problem {
             }
         }
     }
+}
+
+fn field_detail(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, crate::web::Lang::En.msg(&e.message)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub type ApiResult<T> = Result<T, Problem>;

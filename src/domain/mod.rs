@@ -1,8 +1,10 @@
 //! Types and rules of the product. No I/O, no SQL, no HTTP: everything here
 //! is pure and unit-tested.
 
+pub mod customer;
 pub mod email;
 pub mod ids;
+pub mod license;
 pub mod password;
 pub mod role;
 pub mod secret;

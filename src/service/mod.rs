@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod customers;
+pub mod licenses;
 pub mod operators;
 pub mod vendors;
 
@@ -91,6 +93,13 @@ impl Actor {
 pub enum ServiceError {
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// A rule refused these values (e.g. seats below those in use): a
+    /// conflict with the current state, reported at the fields.
+    #[error("refused: {code}")]
+    Refused {
+        code: &'static str,
+        errors: Vec<FieldError>,
+    },
     #[error("not found")]
     NotFound,
     #[error("not allowed")]

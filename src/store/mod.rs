@@ -12,6 +12,8 @@
 //! read-only connections. On PostgreSQL one pool serves both.
 
 pub mod audit;
+pub mod customers;
+pub mod licenses;
 pub mod operators;
 pub mod ratelimit;
 pub mod sessions;

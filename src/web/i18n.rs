@@ -43,6 +43,18 @@ impl Lang {
         Lang::En
     }
 
+    /// A message with arguments: `key|arg1|arg2` fills `{}` in the text
+    /// in order (so service errors can carry numbers).
+    pub fn msg(&self, message: &str) -> String {
+        let mut parts = message.split('|');
+        let key = parts.next().unwrap_or("");
+        let mut out = self.t(key).to_string();
+        for arg in parts {
+            out = out.replacen("{}", arg, 1);
+        }
+        out
+    }
+
     /// The text for `key`, or the key itself when it is missing (visible,
     /// and caught by the tests).
     pub fn t(&self, key: &str) -> &'static str {
@@ -158,6 +170,18 @@ mod tests {
         assert!(
             missing.is_empty(),
             "keys missing from locales/en.txt: {missing:#?}"
+        );
+    }
+
+    #[test]
+    fn messages_with_numbers() {
+        assert_eq!(
+            Lang::En.msg("error.seats_below_used|3"),
+            "Cannot be fewer than the 3 seats in use."
+        );
+        assert_eq!(
+            Lang::Fi.msg("error.seats_below_used|3"),
+            "Ei voi olla vähemmän kuin käytössä olevat 3 paikkaa."
         );
     }
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod i18n;
+pub mod licenses;
 pub mod operators;
 pub mod session;
 pub mod vendors;
@@ -39,6 +40,26 @@ pub fn router() -> Router<AppState> {
             get(auth::setup_page).post(auth::setup_submit),
         )
         .route("/lang/{code}", get(auth::set_lang))
+        .route("/licenses", get(licenses::index))
+        .route("/licenses/search", get(licenses::search))
+        .route(
+            "/licenses/new",
+            get(licenses::new_form).post(licenses::create),
+        )
+        .route("/licenses/{id}", get(licenses::basics).post(licenses::save))
+        .route("/licenses/{id}/reveal-key", post(licenses::reveal_key))
+        .route(
+            "/licenses/{id}/delete",
+            get(licenses::delete_confirm).post(licenses::delete),
+        )
+        .route(
+            "/licenses/{id}/license",
+            get(licenses::license).post(licenses::license_create),
+        )
+        .route(
+            "/licenses/{id}/license/{license_id}",
+            post(licenses::license_save),
+        )
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
         .route("/operators", get(operators::list).post(operators::create))
@@ -64,7 +85,7 @@ pub struct MenuItem {
 
 /// The main menu: only pages that exist, admin entries for admins.
 pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
-    let mut items: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut items: Vec<(&'static str, &'static str)> = vec![("/licenses", "menu.licenses")];
     if ctx.actor.is_admin() {
         items.push(("/vendors", "menu.vendors"));
         items.push(("/operators", "menu.operators"));
@@ -118,6 +139,10 @@ impl Page {
         self
     }
 
+    pub fn is_admin(&self) -> bool {
+        self.actor.as_ref().is_some_and(|a| a.is_admin())
+    }
+
     /// A translated string.
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
@@ -157,7 +182,9 @@ impl FormErrors {
     pub fn from_service(lang: Lang, e: ServiceError) -> Result<FormErrors, WebError> {
         let mut f = FormErrors::new(lang);
         match e {
-            ServiceError::Invalid(list) => f.errors = list,
+            ServiceError::Invalid(list) | ServiceError::Refused { errors: list, .. } => {
+                f.errors = list
+            }
             ServiceError::Conflict { code, message } => {
                 let key = format!("error.{code}");
                 let t = lang.t(&key);
@@ -178,7 +205,7 @@ impl FormErrors {
         self.errors
             .iter()
             .filter(|e| e.field == field)
-            .map(|e| lang.t(&e.message).to_string())
+            .map(|e| lang.msg(&e.message))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -243,7 +270,9 @@ impl IntoResponse for WebError {
                 }
                 r
             }
-            WebError::Service(ServiceError::Invalid(list)) => {
+            WebError::Service(
+                ServiceError::Invalid(list) | ServiceError::Refused { errors: list, .. },
+            ) => {
                 let msg = list
                     .iter()
                     .map(|e| e.to_string())

@@ -233,6 +233,20 @@ impl TestApp {
         v["id"].as_str().unwrap().to_string()
     }
 
+    /// Runs a statement straight on the database (to set up states the
+    /// API has no way to make yet, or to move time).
+    pub async fn exec(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+
     /// Counts rows in a table, straight from the database.
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::any::install_default_drivers();

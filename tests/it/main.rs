@@ -8,5 +8,7 @@ mod harness;
 
 mod auth;
 mod browser;
+mod customers_licenses;
 mod operators_vendors;
 mod platform;
+mod tenancy;

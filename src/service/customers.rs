@@ -1,0 +1,506 @@
+//! Customers: the seed's step 1, "Defining the customer".
+
+use serde_json::json;
+
+use super::{Actor, Checks, Result, Scope, ServiceError, Services};
+use crate::domain::customer as rules;
+use crate::domain::{CustomerId, Email, FieldError, Secret, VendorId, now_millis};
+use crate::store::{self, customers::CustomerRow};
+
+/// A customer as the faces show it. The encryption key itself is never
+/// part of it: only whether one is set (revealing is its own action).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub vendor_id: VendorId,
+    pub vendor_name: String,
+    pub name: String,
+    pub vat_id: String,
+    pub street_address: String,
+    pub postal_code: String,
+    pub postal_area: String,
+    pub country: String,
+    pub language: String,
+    pub contact_email: Option<String>,
+    pub encryption_key_set: bool,
+    pub username_prefix: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<CustomerRow> for Customer {
+    type Error = ServiceError;
+    fn try_from(r: CustomerRow) -> Result<Customer> {
+        Ok(Customer {
+            id: r.customer_id()?,
+            vendor_id: r.vendor()?,
+            vendor_name: r.vendor_name,
+            name: r.name,
+            vat_id: r.vat_id,
+            street_address: r.street_address,
+            postal_code: r.postal_code,
+            postal_area: r.postal_area,
+            country: r.country,
+            language: r.language,
+            contact_email: r.contact_email,
+            encryption_key_set: r.encryption_key_enc.is_some(),
+            username_prefix: r.username_prefix,
+            created_at: crate::domain::rfc3339(r.created_at),
+            updated_at: crate::domain::rfc3339(r.updated_at),
+        })
+    }
+}
+
+impl Customer {
+    /// The seed's picker label: `Testiasiakas Oy (1231231231123123)`.
+    pub fn label(&self) -> String {
+        if self.vat_id.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, self.vat_id)
+        }
+    }
+}
+
+/// A create or full-edit request. `encryption_key`: absent keeps the
+/// current key, empty clears it, anything else replaces it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CustomerInput {
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub vat_id: String,
+    #[serde(default)]
+    pub street_address: String,
+    #[serde(default)]
+    pub postal_code: String,
+    #[serde(default)]
+    pub postal_area: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    pub encryption_key: Option<Secret<String>>,
+    #[serde(default)]
+    pub username_prefix: Option<String>,
+}
+
+struct Valid {
+    name: String,
+    vat_id: String,
+    street_address: String,
+    postal_code: String,
+    postal_area: String,
+    country: String,
+    language: String,
+    contact_email: Option<String>,
+    /// None: keep; Some(None): clear; Some(Some(k)): set.
+    encryption_key: Option<Option<Secret<String>>>,
+    username_prefix: Option<String>,
+}
+
+fn check(input: &CustomerInput) -> Result<Valid> {
+    let mut c = Checks::default();
+    let name = c.take(super::text("name", &input.name, 200, true));
+    let vat_id = c.take(rules::parse_vat_id(&input.vat_id));
+    let street_address = c.take(super::text(
+        "street_address",
+        &input.street_address,
+        200,
+        false,
+    ));
+    let country = c.take(rules::parse_country(&input.country));
+    let postal_code = c.take(rules::parse_postal_code(
+        &input.postal_code,
+        country.as_deref().unwrap_or("FI"),
+    ));
+    let postal_area = c.take(super::text("postal_area", &input.postal_area, 100, false));
+    let language = c.take(rules::parse_language(&input.language));
+    let contact_email = match input.contact_email.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(e) => c
+            .take(Email::parse("contact_email", e))
+            .map(|e| Some(e.as_str().to_string())),
+    };
+    let encryption_key = match input
+        .encryption_key
+        .as_ref()
+        .map(|k| k.expose().trim().to_string())
+    {
+        None => Some(None),
+        Some(k) if k.is_empty() => Some(Some(None)),
+        Some(k) => c
+            .take(super::text("encryption_key", &k, 256, true))
+            .map(|k| Some(Some(Secret::new(k)))),
+    };
+    let username_prefix = c.take(rules::parse_username_prefix(
+        input.username_prefix.as_deref().unwrap_or(""),
+    ));
+    c.finish()?;
+    match (
+        name,
+        vat_id,
+        street_address,
+        postal_code,
+        postal_area,
+        country,
+        language,
+        contact_email,
+        encryption_key,
+        username_prefix,
+    ) {
+        (
+            Some(name),
+            Some(vat_id),
+            Some(street_address),
+            Some(postal_code),
+            Some(postal_area),
+            Some(country),
+            Some(language),
+            Some(contact_email),
+            Some(encryption_key),
+            Some(username_prefix),
+        ) => Ok(Valid {
+            name,
+            vat_id,
+            street_address,
+            postal_code,
+            postal_area,
+            country,
+            language,
+            contact_email,
+            encryption_key,
+            username_prefix,
+        }),
+        _ => Err(ServiceError::Internal(anyhow::anyhow!(
+            "checks passed without values"
+        ))),
+    }
+}
+
+fn prefix_taken() -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(
+        "username_prefix",
+        "error.prefix_taken",
+    )])
+}
+
+/// The audit picture of a customer: every field, the key only as set/unset.
+fn snapshot(c: &Customer) -> serde_json::Value {
+    json!({
+        "vendor_id": c.vendor_id, "name": c.name, "vat_id": c.vat_id, "street_address": c.street_address,
+        "postal_code": c.postal_code, "postal_area": c.postal_area, "country": c.country, "language": c.language,
+        "contact_email": c.contact_email, "encryption_key": if c.encryption_key_set { "set" } else { "not set" },
+        "username_prefix": c.username_prefix,
+    })
+}
+
+/// One page of a list, with the cursor for the next page.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl Services {
+    /// The vendor a new or moved customer goes to: an admin names one (or
+    /// gets the default vendor); everyone else gets their own vendor, and
+    /// naming another vendor is "not found".
+    async fn owning_vendor(
+        &self,
+        actor: &Actor,
+        requested: Option<&str>,
+        conn: &mut store::Conn,
+    ) -> Result<VendorId> {
+        let requested = match requested.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<VendorId>()
+                    .map_err(|_| ServiceError::invalid("vendor_id", "error.vendor_unknown"))?,
+            ),
+        };
+        match (actor.scope(), requested) {
+            (Scope::Vendor(own), None) => Ok(own),
+            (Scope::Vendor(own), Some(v)) if v == own => Ok(own),
+            (Scope::Vendor(_), Some(_)) => Err(ServiceError::NotFound),
+            (Scope::All, Some(v)) => match store::vendors::get(conn, v).await? {
+                Some(_) => Ok(v),
+                None => Err(ServiceError::invalid("vendor_id", "error.vendor_unknown")),
+            },
+            (Scope::All, None) => match store::vendors::get_default(conn).await? {
+                Some(v) => Ok(v.vendor_id()?),
+                None => Err(ServiceError::Internal(anyhow::anyhow!("no default vendor"))),
+            },
+        }
+    }
+
+    /// Customers the actor may see, by name; `vendor` narrows an admin's
+    /// view ("Filter view by vendor"), `search` matches name, VAT id and
+    /// prefix.
+    pub async fn list_customers(
+        &self,
+        actor: &Actor,
+        vendor: Option<VendorId>,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Customer>> {
+        let vendor = match actor.scope() {
+            Scope::All => vendor,
+            Scope::Vendor(own) => Some(own),
+        };
+        let after = match cursor.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(c) => Some(
+                c.parse::<CustomerId>()
+                    .map_err(|_| ServiceError::invalid("cursor", "error.cursor"))?,
+            ),
+        };
+        let limit = limit.clamp(1, 200);
+        let mut c = self.store.read().await?;
+        let rows = store::customers::list(&mut c, vendor, search, after, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        let items: Vec<Customer> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(Customer::try_from)
+            .collect::<Result<_>>()?;
+        let next_cursor = if more {
+            items.last().map(|c| c.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One customer, if the actor may see it (else "not found").
+    pub async fn get_customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
+        let mut c = self.store.read().await?;
+        let row = store::customers::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        row.try_into()
+    }
+
+    pub async fn create_customer(&self, actor: &Actor, input: &CustomerInput) -> Result<Customer> {
+        actor.require_write()?;
+        let v = check(input)?;
+        let now = now_millis();
+        let id = CustomerId::new();
+        let key_enc = match &v.encryption_key {
+            Some(Some(k)) => Some(self.key.encrypt(k.expose())?),
+            _ => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let vendor_id = self
+            .owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
+            .await?;
+        let fields = store::customers::CustomerFields {
+            vendor_id,
+            name: &v.name,
+            vat_id: &v.vat_id,
+            street_address: &v.street_address,
+            postal_code: &v.postal_code,
+            postal_area: &v.postal_area,
+            country: &v.country,
+            language: &v.language,
+            contact_email: v.contact_email.as_deref(),
+            encryption_key_enc: key_enc.as_deref(),
+            username_prefix: v.username_prefix.as_deref(),
+        };
+        store::customers::insert(&mut tx, id, &fields, now)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Unique(_) => prefix_taken(),
+                e => e.into(),
+            })?;
+        let created: Customer = store::customers::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?
+            .try_into()?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(vendor_id),
+            "customer.create",
+            "customer",
+            Some(id.to_db()),
+            None,
+            Some(snapshot(&created)),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(created)
+    }
+
+    pub async fn update_customer(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        input: &CustomerInput,
+    ) -> Result<Customer> {
+        actor.require_write()?;
+        let v = check(input)?;
+        let now = now_millis();
+        let new_key_enc = match &v.encryption_key {
+            Some(Some(k)) => Some(Some(self.key.encrypt(k.expose())?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let before_row = store::customers::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(before_row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let vendor_id = match input
+            .vendor_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => before_row.vendor()?,
+            Some(_) => {
+                self.owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
+                    .await?
+            }
+        };
+        let key_enc = match new_key_enc {
+            None => before_row.encryption_key_enc.clone(),
+            Some(k) => k,
+        };
+        let key_changed = key_enc != before_row.encryption_key_enc;
+        let before: Customer = before_row.try_into()?;
+        let fields = store::customers::CustomerFields {
+            vendor_id,
+            name: &v.name,
+            vat_id: &v.vat_id,
+            street_address: &v.street_address,
+            postal_code: &v.postal_code,
+            postal_area: &v.postal_area,
+            country: &v.country,
+            language: &v.language,
+            contact_email: v.contact_email.as_deref(),
+            encryption_key_enc: key_enc.as_deref(),
+            username_prefix: v.username_prefix.as_deref(),
+        };
+        store::customers::update(&mut tx, id, &fields, now)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Unique(_) => prefix_taken(),
+                e => e.into(),
+            })?;
+        let after: Customer = store::customers::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?
+            .try_into()?;
+        let mut after_json = snapshot(&after);
+        if key_changed {
+            after_json["encryption_key"] = json!(if after.encryption_key_set {
+                "changed"
+            } else {
+                "removed"
+            });
+        }
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(vendor_id),
+            "customer.update",
+            "customer",
+            Some(id.to_db()),
+            Some(snapshot(&before)),
+            Some(after_json),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(after)
+    }
+
+    /// Deletes a customer and its licenses; refused with the reason while
+    /// any of its seats is in use.
+    pub async fn delete_customer(&self, actor: &Actor, id: CustomerId) -> Result<()> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let row = store::customers::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let vendor = row.vendor()?;
+        let before: Customer = row.try_into()?;
+        if !store::customers::delete_if_unused(&mut tx, id).await? {
+            let n = store::customers::seats_in_use(&mut tx, id).await?;
+            return Err(ServiceError::Conflict {
+                code: "customer_has_installations",
+                message: format!(
+                    "{} has {n} active installation(s); deactivate them before deleting the customer.",
+                    before.name
+                ),
+            });
+        }
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(vendor),
+            "customer.delete",
+            "customer",
+            Some(id.to_db()),
+            Some(snapshot(&before)),
+            None,
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(())
+    }
+
+    /// Shows a customer's encryption key — a separate, audited action
+    /// for operators and admins (viewers may not).
+    pub async fn reveal_encryption_key(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+    ) -> Result<Option<Secret<String>>> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let row = store::customers::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let key = match &row.encryption_key_enc {
+            Some(enc) => Some(self.key.decrypt(enc)?),
+            None => None,
+        };
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(row.vendor()?),
+            "customer.reveal_encryption_key",
+            "customer",
+            Some(id.to_db()),
+            None,
+            None,
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(key)
+    }
+}

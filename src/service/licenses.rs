@@ -1,0 +1,416 @@
+//! Licenses: the seed's step 2, "Changing the amount of licenses".
+
+use serde_json::json;
+
+use super::{Actor, Checks, Result, ServiceError, Services};
+use crate::domain::license::{self as rules, LicenseState, LicenseType, SeatSpace};
+use crate::domain::{CustomerId, FieldError, LicenseId, VendorId, now_millis};
+use crate::store::{self, licenses::LicenseRow};
+
+/// A license as the faces show it; `state` is the effective state (a
+/// license past Valid to is Expired).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct License {
+    pub id: LicenseId,
+    /// The license Number (its UUID), as the seed calls it.
+    pub number: String,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub vendor_id: VendorId,
+    pub r#type: LicenseType,
+    pub state: LicenseState,
+    /// The state as saved (differs from `state` once Valid to has passed).
+    pub saved_state: LicenseState,
+    pub standard_seats: i64,
+    pub standard_used: i64,
+    pub server_seats: i64,
+    pub server_used: i64,
+    pub extra_space_gb: i64,
+    pub total_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub created: String,
+    pub valid_to: String,
+    pub comments: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl License {
+    fn from_row(r: LicenseRow, space: SeatSpace) -> Result<License> {
+        let corrupt = |what: &str| {
+            ServiceError::Internal(anyhow::anyhow!("stored license {} has a bad {what}", r.id))
+        };
+        let saved_state = LicenseState::parse(&r.state).map_err(|_| corrupt("state"))?;
+        let valid_to =
+            rules::parse_date("valid_to", &r.valid_to).map_err(|_| corrupt("valid_to"))?;
+        Ok(License {
+            id: r.license_id()?,
+            number: r.id.clone(),
+            customer_id: r.customer_id.parse().map_err(|_| corrupt("customer id"))?,
+            customer_name: r.customer_name.clone(),
+            vendor_id: r.vendor_id.parse().map_err(|_| corrupt("vendor id"))?,
+            r#type: LicenseType::parse(&r.r#type).map_err(|_| corrupt("type"))?,
+            state: LicenseState::effective(saved_state, valid_to, rules::today()),
+            saved_state,
+            standard_seats: r.standard_seats,
+            standard_used: r.standard_used,
+            server_seats: r.server_seats,
+            server_used: r.server_used,
+            extra_space_gb: r.extra_space_gb,
+            total_space_gb: rules::total_space_gb(
+                space,
+                r.standard_seats,
+                r.server_seats,
+                r.extra_space_gb,
+            ),
+            client_limit_gb: r.client_limit_gb,
+            created: r.created.clone(),
+            valid_to: r.valid_to.clone(),
+            comments: r.comments.clone(),
+            created_at: crate::domain::rfc3339(r.created_at),
+            updated_at: crate::domain::rfc3339(r.updated_at),
+        })
+    }
+
+    /// Whether Valid to has passed while the saved state still says
+    /// otherwise (the page explains why it shows Expired).
+    pub fn expired_by_date(&self) -> bool {
+        self.state == LicenseState::Expired && self.saved_state != LicenseState::Expired
+    }
+}
+
+/// Accepts a JSON number or a string (the form sends strings).
+fn num_or_str<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        N(i64),
+        S(String),
+        F(f64),
+    }
+    Ok(match Option::<V>::deserialize(d)? {
+        None => None,
+        Some(V::N(n)) => Some(n.to_string()),
+        Some(V::S(s)) => Some(s),
+        Some(V::F(f)) => Some(f.to_string()),
+    })
+}
+
+use serde::Deserialize as _;
+
+/// A create or edit request. Missing fields: on create the defaults (0
+/// seats, purchased, active, created today, valid one year), on edit the
+/// saved values.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct LicenseInput {
+    #[serde(default)]
+    pub r#type: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    pub standard_seats: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    pub server_seats: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    pub extra_space_gb: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    pub client_limit_gb: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub valid_to: Option<String>,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+struct Valid {
+    r#type: LicenseType,
+    state: LicenseState,
+    standard_seats: i64,
+    server_seats: i64,
+    extra_space_gb: i64,
+    client_limit_gb: i64,
+    created: String,
+    valid_to: String,
+    comments: String,
+}
+
+/// Checks an input against the current values (`base`).
+fn check(input: &LicenseInput, base: &Valid) -> Result<Valid> {
+    let mut c = Checks::default();
+    let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
+    let r#type = c.take(LicenseType::parse(&pick(
+        &input.r#type,
+        base.r#type.as_str().into(),
+    )));
+    let state = c.take(LicenseState::parse(&pick(
+        &input.state,
+        base.state.as_str().into(),
+    )));
+    let standard_seats = c.take(rules::parse_count(
+        "standard_seats",
+        &pick(&input.standard_seats, base.standard_seats.to_string()),
+    ));
+    let server_seats = c.take(rules::parse_count(
+        "server_seats",
+        &pick(&input.server_seats, base.server_seats.to_string()),
+    ));
+    let extra_space_gb = c.take(rules::parse_count(
+        "extra_space_gb",
+        &pick(&input.extra_space_gb, base.extra_space_gb.to_string()),
+    ));
+    let client_limit_gb = c.take(rules::parse_count(
+        "client_limit_gb",
+        &pick(&input.client_limit_gb, base.client_limit_gb.to_string()),
+    ));
+    let created = c.take(rules::parse_date(
+        "created",
+        &pick(&input.created, base.created.clone()),
+    ));
+    let valid_to = c.take(rules::parse_date(
+        "valid_to",
+        &pick(&input.valid_to, base.valid_to.clone()),
+    ));
+    let comments = c.take(super::text(
+        "comments",
+        &pick(&input.comments, base.comments.clone()),
+        4000,
+        false,
+    ));
+    if let (Some(a), Some(b)) = (created, valid_to) {
+        if b < a {
+            c.push(FieldError::new("valid_to", "error.valid_to_before_created"));
+        }
+    }
+    c.finish()?;
+    match (
+        r#type,
+        state,
+        standard_seats,
+        server_seats,
+        extra_space_gb,
+        client_limit_gb,
+        created,
+        valid_to,
+        comments,
+    ) {
+        (
+            Some(r#type),
+            Some(state),
+            Some(standard_seats),
+            Some(server_seats),
+            Some(extra_space_gb),
+            Some(client_limit_gb),
+            Some(created),
+            Some(valid_to),
+            Some(comments),
+        ) => Ok(Valid {
+            r#type,
+            state,
+            standard_seats,
+            server_seats,
+            extra_space_gb,
+            client_limit_gb,
+            created: rules::format_date(created),
+            valid_to: rules::format_date(valid_to),
+            comments,
+        }),
+        _ => Err(ServiceError::Internal(anyhow::anyhow!(
+            "checks passed without values"
+        ))),
+    }
+}
+
+fn fields(v: &Valid) -> store::licenses::LicenseFields<'_> {
+    store::licenses::LicenseFields {
+        r#type: v.r#type.as_str(),
+        state: v.state.as_str(),
+        standard_seats: v.standard_seats,
+        server_seats: v.server_seats,
+        extra_space_gb: v.extra_space_gb,
+        client_limit_gb: v.client_limit_gb,
+        created: &v.created,
+        valid_to: &v.valid_to,
+        comments: &v.comments,
+    }
+}
+
+fn snapshot(l: &License) -> serde_json::Value {
+    json!({
+        "type": l.r#type, "state": l.saved_state, "standard_seats": l.standard_seats, "server_seats": l.server_seats,
+        "extra_space_gb": l.extra_space_gb, "client_limit_gb": l.client_limit_gb, "created": l.created,
+        "valid_to": l.valid_to, "comments": l.comments,
+    })
+}
+
+impl Services {
+    pub fn seat_space(&self) -> SeatSpace {
+        SeatSpace {
+            standard_gb: self.config.standard_seat_gb,
+            server_gb: self.config.server_seat_gb,
+        }
+    }
+
+    /// A customer's licenses, if the actor may see the customer.
+    pub async fn list_licenses(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<License>> {
+        let mut c = self.store.read().await?;
+        let owner = store::customers::get(&mut c, customer)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(owner.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let space = self.seat_space();
+        store::licenses::list_for_customer(&mut c, customer)
+            .await?
+            .into_iter()
+            .map(|r| License::from_row(r, space))
+            .collect()
+    }
+
+    pub async fn get_license(&self, actor: &Actor, id: LicenseId) -> Result<License> {
+        let mut c = self.store.read().await?;
+        let row = store::licenses::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let l = License::from_row(row, self.seat_space())?;
+        if !actor.can_see(l.vendor_id) {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(l)
+    }
+
+    pub async fn create_license(
+        &self,
+        actor: &Actor,
+        customer: CustomerId,
+        input: &LicenseInput,
+    ) -> Result<License> {
+        actor.require_write()?;
+        let today = rules::today();
+        let base = Valid {
+            r#type: LicenseType::Purchased,
+            state: LicenseState::Active,
+            standard_seats: 0,
+            server_seats: 0,
+            extra_space_gb: 0,
+            client_limit_gb: 0,
+            created: rules::format_date(today),
+            valid_to: rules::format_date(rules::default_valid_to(today)),
+            comments: String::new(),
+        };
+        let v = check(input, &base)?;
+        let now = now_millis();
+        let id = LicenseId(uuid::Uuid::new_v4());
+        let mut tx = self.store.begin().await?;
+        let owner = store::customers::get(&mut tx, customer)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(owner.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        store::licenses::insert(&mut tx, id, customer, &fields(&v), now).await?;
+        let created = License::from_row(
+            store::licenses::get(&mut tx, id)
+                .await?
+                .ok_or(ServiceError::NotFound)?,
+            self.seat_space(),
+        )?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(created.vendor_id),
+            "license.create",
+            "license",
+            Some(id.to_db()),
+            None,
+            Some(snapshot(&created)),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(created)
+    }
+
+    /// Saves a license. Seat counts are totals ("old licenses included")
+    /// and cannot go below the seats in use: refused with the numbers.
+    pub async fn update_license(
+        &self,
+        actor: &Actor,
+        id: LicenseId,
+        input: &LicenseInput,
+    ) -> Result<License> {
+        actor.require_write()?;
+        let now = now_millis();
+        let space = self.seat_space();
+        let mut tx = self.store.begin().await?;
+        let before = License::from_row(
+            store::licenses::get(&mut tx, id)
+                .await?
+                .ok_or(ServiceError::NotFound)?,
+            space,
+        )?;
+        if !actor.can_see(before.vendor_id) {
+            return Err(ServiceError::NotFound);
+        }
+        let base = Valid {
+            r#type: before.r#type,
+            state: before.saved_state,
+            standard_seats: before.standard_seats,
+            server_seats: before.server_seats,
+            extra_space_gb: before.extra_space_gb,
+            client_limit_gb: before.client_limit_gb,
+            created: before.created.clone(),
+            valid_to: before.valid_to.clone(),
+            comments: before.comments.clone(),
+        };
+        let v = check(input, &base)?;
+        if !store::licenses::update_if_seats_cover_use(&mut tx, id, &fields(&v), now).await? {
+            let mut errors = Vec::new();
+            if v.standard_seats < before.standard_used {
+                errors.push(FieldError::new(
+                    "standard_seats",
+                    format!("error.seats_below_used|{}", before.standard_used),
+                ));
+            }
+            if v.server_seats < before.server_used {
+                errors.push(FieldError::new(
+                    "server_seats",
+                    format!("error.seats_below_used|{}", before.server_used),
+                ));
+            }
+            if errors.is_empty() {
+                return Err(ServiceError::Conflict {
+                    code: "seats_below_used",
+                    message: "Seat counts cannot go below the seats in use.".into(),
+                });
+            }
+            return Err(ServiceError::Refused {
+                code: "seats_below_used",
+                errors,
+            });
+        }
+        let after = License::from_row(
+            store::licenses::get(&mut tx, id)
+                .await?
+                .ok_or(ServiceError::NotFound)?,
+            space,
+        )?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(after.vendor_id),
+            "license.update",
+            "license",
+            Some(id.to_db()),
+            Some(snapshot(&before)),
+            Some(snapshot(&after)),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(after)
+    }
+}

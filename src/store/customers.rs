@@ -1,0 +1,202 @@
+//! Customers (organisations).
+
+use sqlx::AnyConnection;
+
+use super::{Result, StoreError};
+use crate::domain::{CustomerId, Millis, VendorId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub id: String,
+    pub vendor_id: String,
+    pub vendor_name: String,
+    pub name: String,
+    pub vat_id: String,
+    pub street_address: String,
+    pub postal_code: String,
+    pub postal_area: String,
+    pub country: String,
+    pub language: String,
+    pub contact_email: Option<String>,
+    pub encryption_key_enc: Option<String>,
+    pub username_prefix: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl CustomerRow {
+    pub fn customer_id(&self) -> Result<CustomerId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("customer id {:?}", self.id)))
+    }
+    pub fn vendor(&self) -> Result<VendorId> {
+        self.vendor_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.vendor_id, v.name AS vendor_name, c.name, c.vat_id, c.street_address, \
+     c.postal_code, c.postal_area, c.country, c.language, c.contact_email, c.encryption_key_enc, \
+     c.username_prefix, c.created_at, c.updated_at FROM customers c JOIN vendors v ON v.id = c.vendor_id";
+
+/// What a customer row holds, for insert and update.
+pub struct CustomerFields<'a> {
+    pub vendor_id: VendorId,
+    pub name: &'a str,
+    pub vat_id: &'a str,
+    pub street_address: &'a str,
+    pub postal_code: &'a str,
+    pub postal_area: &'a str,
+    pub country: &'a str,
+    pub language: &'a str,
+    pub contact_email: Option<&'a str>,
+    pub encryption_key_enc: Option<&'a str>,
+    pub username_prefix: Option<&'a str>,
+}
+
+impl CustomerFields<'_> {
+    fn search_text(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.name,
+            self.vat_id,
+            self.username_prefix.unwrap_or("")
+        )
+        .to_lowercase()
+    }
+}
+
+pub async fn get(conn: &mut AnyConnection, id: CustomerId) -> Result<Option<CustomerRow>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE c.id = $1")))
+            .bind(id.to_db())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page of customers ordered by name: optionally one vendor's, and
+/// matching a search text (name, VAT id or prefix). `after` is the id of
+/// the last row of the previous page (keyset pagination).
+pub async fn list(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    search: Option<&str>,
+    after: Option<CustomerId>,
+    limit: i64,
+) -> Result<Vec<CustomerRow>> {
+    let pattern = search
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{}%", like_escape(&s)));
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) \
+         AND ($2 IS NULL OR c.search_text LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR (lower(c.name), c.id) > (SELECT lower(name), id FROM customers WHERE id = $3)) \
+         ORDER BY lower(c.name), c.id LIMIT $4"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(pattern)
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    id: CustomerId,
+    f: &CustomerFields<'_>,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customers (id, vendor_id, name, vat_id, street_address, postal_code, postal_area, \
+         country, language, contact_email, encryption_key_enc, username_prefix, search_text, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+    )
+    .bind(id.to_db())
+    .bind(f.vendor_id.to_db())
+    .bind(f.name)
+    .bind(f.vat_id)
+    .bind(f.street_address)
+    .bind(f.postal_code)
+    .bind(f.postal_area)
+    .bind(f.country)
+    .bind(f.language)
+    .bind(f.contact_email)
+    .bind(f.encryption_key_enc)
+    .bind(f.username_prefix)
+    .bind(f.search_text())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update(
+    conn: &mut AnyConnection,
+    id: CustomerId,
+    f: &CustomerFields<'_>,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE customers SET vendor_id = $2, name = $3, vat_id = $4, street_address = $5, postal_code = $6, \
+         postal_area = $7, country = $8, language = $9, contact_email = $10, encryption_key_enc = $11, \
+         username_prefix = $12, search_text = $13, updated_at = $14 WHERE id = $1",
+    )
+    .bind(id.to_db())
+    .bind(f.vendor_id.to_db())
+    .bind(f.name)
+    .bind(f.vat_id)
+    .bind(f.street_address)
+    .bind(f.postal_code)
+    .bind(f.postal_area)
+    .bind(f.country)
+    .bind(f.language)
+    .bind(f.contact_email)
+    .bind(f.encryption_key_enc)
+    .bind(f.username_prefix)
+    .bind(f.search_text())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Seats in use over all of a customer's licenses (active installations).
+pub async fn seats_in_use(conn: &mut AnyConnection, id: CustomerId) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(SUM(standard_used + server_used), 0) FROM licenses WHERE customer_id = $1",
+    )
+    .bind(id.to_db())
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Deletes a customer (its licenses go with it), only while no seat is in
+/// use — checked in the same statement, so an activation racing the delete
+/// either lands first (and the delete is refused) or finds no license.
+pub async fn delete_if_unused(conn: &mut AnyConnection, id: CustomerId) -> Result<bool> {
+    let r = sqlx::query(
+        "DELETE FROM customers WHERE id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM licenses WHERE customer_id = $1 AND (standard_used > 0 OR server_used > 0))",
+    )
+    .bind(id.to_db())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,133 @@
+//! Licenses: seats, space, validity.
+
+use sqlx::AnyConnection;
+
+use super::{Result, StoreError};
+use crate::domain::{CustomerId, LicenseId, Millis};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseRow {
+    pub id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub vendor_id: String,
+    pub r#type: String,
+    pub state: String,
+    pub standard_seats: i64,
+    pub standard_used: i64,
+    pub server_seats: i64,
+    pub server_used: i64,
+    pub extra_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub created: String,
+    pub valid_to: String,
+    pub comments: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl LicenseRow {
+    pub fn license_id(&self) -> Result<LicenseId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
+    }
+}
+
+const SELECT: &str = "SELECT l.id, l.customer_id, c.name AS customer_name, c.vendor_id, l.type, l.state, \
+     l.standard_seats, l.standard_used, l.server_seats, l.server_used, l.extra_space_gb, l.client_limit_gb, \
+     l.created, l.valid_to, l.comments, l.created_at, l.updated_at \
+     FROM licenses l JOIN customers c ON c.id = l.customer_id";
+
+/// The editable fields of a license.
+pub struct LicenseFields<'a> {
+    pub r#type: &'a str,
+    pub state: &'a str,
+    pub standard_seats: i64,
+    pub server_seats: i64,
+    pub extra_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub created: &'a str,
+    pub valid_to: &'a str,
+    pub comments: &'a str,
+}
+
+pub async fn get(conn: &mut AnyConnection, id: LicenseId) -> Result<Option<LicenseRow>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE l.id = $1")))
+            .bind(id.to_db())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn list_for_customer(
+    conn: &mut AnyConnection,
+    customer: CustomerId,
+) -> Result<Vec<LicenseRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE l.customer_id = $1 ORDER BY l.id"
+    )))
+    .bind(customer.to_db())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    id: LicenseId,
+    customer: CustomerId,
+    f: &LicenseFields<'_>,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO licenses (id, customer_id, type, state, standard_seats, server_seats, extra_space_gb, \
+         client_limit_gb, created, valid_to, comments, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(id.to_db())
+    .bind(customer.to_db())
+    .bind(f.r#type)
+    .bind(f.state)
+    .bind(f.standard_seats)
+    .bind(f.server_seats)
+    .bind(f.extra_space_gb)
+    .bind(f.client_limit_gb)
+    .bind(f.created)
+    .bind(f.valid_to)
+    .bind(f.comments)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Saves a license unless the new seat counts are below the seats in use
+/// at this moment (checked in the statement itself, so a concurrent
+/// activation cannot slip between check and write). False: refused.
+pub async fn update_if_seats_cover_use(
+    conn: &mut AnyConnection,
+    id: LicenseId,
+    f: &LicenseFields<'_>,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE licenses SET type = $2, state = $3, standard_seats = $4, server_seats = $5, extra_space_gb = $6, \
+         client_limit_gb = $7, created = $8, valid_to = $9, comments = $10, updated_at = $11 \
+         WHERE id = $1 AND standard_used <= $4 AND server_used <= $5",
+    )
+    .bind(id.to_db())
+    .bind(f.r#type)
+    .bind(f.state)
+    .bind(f.standard_seats)
+    .bind(f.server_seats)
+    .bind(f.extra_space_gb)
+    .bind(f.client_limit_gb)
+    .bind(f.created)
+    .bind(f.valid_to)
+    .bind(f.comments)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
