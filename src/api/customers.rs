@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use super::{ApiActor, ApiResult, Body};
+use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::{CustomerId, LicenseId, VendorId};
+use crate::service::Page;
 use crate::service::ServiceError;
-use crate::service::customers::CustomerInput;
-use crate::service::licenses::LicenseInput;
+use crate::service::customers::{Customer, CustomerInput};
+use crate::service::licenses::{License, LicenseInput};
 use crate::web::AppState;
 
 fn customer_id(s: &str) -> Result<CustomerId, ServiceError> {
@@ -23,7 +23,8 @@ fn license_id(s: &str) -> Result<LicenseId, ServiceError> {
 
 /// List filters: `vendor_id` (admins), `q` (name, VAT id, prefix),
 /// `cursor` (from the previous page's `next_cursor`), `limit` (1–200).
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     vendor_id: Option<String>,
     q: Option<String>,
@@ -31,6 +32,7 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", summary = "Customers by name, paged, filtered", params(ListQuery), responses((status = 200, description = "A page of customers", body = Page<Customer>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     who: ApiActor,
@@ -67,6 +69,7 @@ pub async fn list(
     Ok(Json(page).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", summary = "Create a customer", request_body = CustomerInput, responses((status = 201, description = "Created", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     who: ApiActor,
@@ -76,6 +79,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", summary = "One customer (the encryption key only as set or not)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The customer", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     who: ApiActor,
@@ -90,6 +94,7 @@ pub async fn get(
     .into_response())
 }
 
+#[utoipa::path(put, path = "/api/v1/customers/{id}", tag = "customers", summary = "Save a customer (an absent encryption_key keeps the key)", params(("id" = String, Path, description = "Customer id")), request_body = CustomerInput, responses((status = 200, description = "Saved", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     who: ApiActor,
@@ -105,6 +110,7 @@ pub async fn update(
     .into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", summary = "Delete a customer and its licenses (refused while seats are in use)", params(("id" = String, Path, description = "Customer id")), responses((status = 204, description = "Deleted"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Conflicts with the current state", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     who: ApiActor,
@@ -117,8 +123,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The revealed encryption key (`null` when none is set).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RevealedKey {
+    encryption_key: Option<String>,
+}
+
 /// Reveals the encryption key (audited). A POST, so that it is never a
 /// link a browser or proxy might prefetch or cache.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/encryption-key/reveal", tag = "customers", summary = "Reveal the encryption key (audited)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The key, or null", body = RevealedKey), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn reveal_key(
     State(state): State<AppState>,
     who: ApiActor,
@@ -128,7 +141,10 @@ pub async fn reveal_key(
         .services
         .reveal_encryption_key(&who.actor, customer_id(&id)?)
         .await?;
-    let mut r = Json(json!({"encryption_key": key.as_ref().map(|k| k.expose())})).into_response();
+    let mut r = Json(RevealedKey {
+        encryption_key: key.map(|k| k.into_inner()),
+    })
+    .into_response();
     r.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
@@ -136,6 +152,7 @@ pub async fn reveal_key(
     Ok(r)
 }
 
+#[utoipa::path(get, path = "/api/v1/customers/{id}/licenses", tag = "licenses", summary = "A customer's licenses", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The licenses", body = Page<License>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list_licenses(
     State(state): State<AppState>,
     who: ApiActor,
@@ -145,9 +162,10 @@ pub async fn list_licenses(
         .services
         .list_licenses(&who.actor, customer_id(&id)?)
         .await?;
-    Ok(super::items(items, None).into_response())
+    Ok(Json(Page::all(items)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/customers/{id}/licenses", tag = "licenses", summary = "Add a license to a customer", params(("id" = String, Path, description = "Customer id")), request_body = LicenseInput, responses((status = 201, description = "Created", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn create_license(
     State(state): State<AppState>,
     who: ApiActor,
@@ -161,6 +179,7 @@ pub async fn create_license(
     Ok((StatusCode::CREATED, Json(l)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/licenses/{id}", tag = "licenses", summary = "One license; state is Expired once Valid to has passed", params(("id" = String, Path, description = "License id (its Number)")), responses((status = 200, description = "The license", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn get_license(
     State(state): State<AppState>,
     who: ApiActor,
@@ -175,6 +194,7 @@ pub async fn get_license(
     .into_response())
 }
 
+#[utoipa::path(put, path = "/api/v1/licenses/{id}", tag = "licenses", summary = "Save a license; seat counts are totals and cannot go below the seats in use", params(("id" = String, Path, description = "License id (its Number)")), request_body = LicenseInput, responses((status = 200, description = "Saved", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Seats below those in use (code seats_below_used)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn update_license(
     State(state): State<AppState>,
     who: ApiActor,

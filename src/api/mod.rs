@@ -3,6 +3,7 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod openapi;
 pub mod operators;
 pub mod vendors;
 
@@ -11,15 +12,17 @@ use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 
 use crate::domain::{FieldError, rfc3339};
-use crate::service::{Actor, ServiceError};
+use crate::service::audit::AuditEntry;
+use crate::service::{Actor, Page, ServiceError};
 use crate::web::AppState;
 use crate::web::session::client_ip;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi::json))
+        .route("/docs", get(openapi::docs))
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
         .route("/v1/vendors", get(vendors::list).post(vendors::create))
         .route("/v1/vendors/{id}", get(vendors::get).put(vendors::update))
@@ -59,6 +62,28 @@ pub fn router() -> Router<AppState> {
         })
 }
 
+/// The body of every JSON error (RFC 9457), with a stable `code`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemDocument {
+    /// `urn:command-center:problem:<code>`
+    r#type: String,
+    title: String,
+    status: u16,
+    /// Stable, machine-readable: `not_found`, `validation_failed`, `seats_below_used`, …
+    code: String,
+    detail: String,
+    /// For `validation_failed` and refusals: one entry per field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ProblemField>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    field: String,
+    message: String,
+    code: String,
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug)]
 pub struct Problem {
@@ -83,24 +108,31 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": format!("urn:command-center:problem:{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "code": self.code,
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self
+        let body = ProblemDocument {
+            r#type: format!("urn:command-center:problem:{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            code: self.code.to_string(),
+            detail: self.detail,
+            errors: self
                 .errors
                 .iter()
-                .map(|e| json!({"field": e.field, "message": crate::web::Lang::En.msg(&e.message), "code": e.message.split('|').next().unwrap_or("")}))
-                .collect::<Vec<_>>());
-        }
+                .map(|e| ProblemField {
+                    field: e.field.to_string(),
+                    message: crate::web::Lang::En.msg(&e.message),
+                    code: e.message.split('|').next().unwrap_or("").to_string(),
+                })
+                .collect(),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         let mut r = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
+            body,
         )
             .into_response();
         if let Some(s) = self.retry_after.and_then(|s| s.to_string().parse().ok()) {
@@ -222,20 +254,22 @@ impl FromRequestParts<AppState> for ApiActor {
     }
 }
 
-/// A list answer.
-pub fn items<T: serde::Serialize>(
-    items: Vec<T>,
-    next_cursor: Option<String>,
-) -> Json<serde_json::Value> {
-    Json(json!({"items": items, "next_cursor": next_cursor}))
-}
-
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     email: String,
+    #[schema(value_type = String)]
     password: crate::domain::Secret<String>,
 }
 
+/// A new bearer token; it is shown once and stored only hashed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    token: String,
+    token_type: &'static str,
+    expires_at: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "Wrong e-mail or password", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
 async fn issue_token(
     State(state): State<AppState>,
     ip: crate::web::auth::ClientIp,
@@ -245,9 +279,15 @@ async fn issue_token(
         .services
         .issue_api_token(&req.email, req.password.expose(), ip.0)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"token": token.expose(), "token_type": "Bearer", "expires_at": rfc3339(expires_at)}))).into_response())
+    let body = TokenResponse {
+        token: token.expose().clone(),
+        token_type: "Bearer",
+        expires_at: rfc3339(expires_at),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth", summary = "Revoke the token used for this request", responses((status = 204, description = "Revoked"), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
 async fn revoke_token(State(state): State<AppState>, who: ApiActor) -> ApiResult<StatusCode> {
     state
         .services
@@ -256,18 +296,22 @@ async fn revoke_token(State(state): State<AppState>, who: ApiActor) -> ApiResult
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(serde::Deserialize)]
+/// Audit filters: `action` prefix (e.g. `signin.`), `cursor` (an id from
+/// the previous page), `limit` (1–500, default 100).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     action: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", summary = "The audit log, newest first", params(AuditQuery), responses((status = 200, description = "A page of audit rows", body = Page<AuditEntry>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
 async fn audit(
     State(state): State<AppState>,
     who: ApiActor,
     axum::extract::Query(q): axum::extract::Query<AuditQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Page<AuditEntry>>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let rows = state
         .services
@@ -276,5 +320,8 @@ async fn audit(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
-    Ok(items(rows, next))
+    Ok(Json(Page {
+        items: rows,
+        next_cursor: next,
+    }))
 }

@@ -42,17 +42,17 @@ pub fn parse_vat_id(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("vat_id", "error.vat_format"));
     }
     // 1234567-8
-    if let Some((a, b)) = s.split_once('-') {
-        if a.len() == 7 && b.len() == 1 {
-            if let (Some(mut d), Some(c)) = (digits(a), digits(b)) {
-                d.extend(c);
-                return if fi_valid(&d) {
-                    Ok(s)
-                } else {
-                    Err(FieldError::new("vat_id", "error.vat_check_digit"))
-                };
-            }
-        }
+    if let Some((a, b)) = s.split_once('-')
+        && a.len() == 7
+        && b.len() == 1
+        && let (Some(mut d), Some(c)) = (digits(a), digits(b))
+    {
+        d.extend(c);
+        return if fi_valid(&d) {
+            Ok(s)
+        } else {
+            Err(FieldError::new("vat_id", "error.vat_check_digit"))
+        };
     }
     // FI12345678
     if let Some(rest) = s.strip_prefix("FI") {

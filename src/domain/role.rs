@@ -4,7 +4,9 @@ use super::FieldError;
 
 /// An operator's role. `admin` sees every vendor; `operator` manages its own
 /// vendor; `viewer` reads its own vendor and changes nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,

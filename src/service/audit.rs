@@ -4,7 +4,7 @@ use super::{Actor, Result, Services};
 use crate::store;
 
 /// One row of the audit log as shown.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub at: String,
@@ -14,7 +14,9 @@ pub struct AuditEntry {
     pub action: String,
     pub target_kind: String,
     pub target_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     pub ip: Option<String>,
 }

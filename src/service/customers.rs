@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use super::{Actor, Checks, Result, Scope, ServiceError, Services};
+use super::{Actor, Checks, Page, Result, Scope, ServiceError, Services};
 use crate::domain::customer as rules;
 use crate::domain::{CustomerId, Email, FieldError, Secret, VendorId, now_millis};
 use crate::store::{self, customers::CustomerRow};
 
 /// A customer as the faces show it. The encryption key itself is never
 /// part of it: only whether one is set (revealing is its own action).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: CustomerId,
     pub vendor_id: VendorId,
@@ -64,7 +64,7 @@ impl Customer {
 
 /// A create or full-edit request. `encryption_key`: absent keeps the
 /// current key, empty clears it, anything else replaces it.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct CustomerInput {
     #[serde(default)]
     pub vendor_id: Option<String>,
@@ -85,6 +85,7 @@ pub struct CustomerInput {
     #[serde(default)]
     pub contact_email: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub encryption_key: Option<Secret<String>>,
     #[serde(default)]
     pub username_prefix: Option<String>,
@@ -198,13 +199,6 @@ fn snapshot(c: &Customer) -> serde_json::Value {
         "contact_email": c.contact_email, "encryption_key": if c.encryption_key_set { "set" } else { "not set" },
         "username_prefix": c.username_prefix,
     })
-}
-
-/// One page of a list, with the cursor for the next page.
-#[derive(Debug, serde::Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 impl Services {

@@ -9,7 +9,7 @@ use crate::store::{self, licenses::LicenseRow};
 
 /// A license as the faces show it; `state` is the effective state (a
 /// license past Valid to is Expired).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct License {
     pub id: LicenseId,
     /// The license Number (its UUID), as the seed calls it.
@@ -103,19 +103,23 @@ use serde::Deserialize as _;
 /// A create or edit request. Missing fields: on create the defaults (0
 /// seats, purchased, active, created today, valid one year), on edit the
 /// saved values.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct LicenseInput {
     #[serde(default)]
     pub r#type: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
     pub standard_seats: Option<String>,
     #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
     pub server_seats: Option<String>,
     #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
     pub extra_space_gb: Option<String>,
     #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
     pub client_limit_gb: Option<String>,
     #[serde(default)]
     pub created: Option<String>,
@@ -179,10 +183,10 @@ fn check(input: &LicenseInput, base: &Valid) -> Result<Valid> {
         4000,
         false,
     ));
-    if let (Some(a), Some(b)) = (created, valid_to) {
-        if b < a {
-            c.push(FieldError::new("valid_to", "error.valid_to_before_created"));
-        }
+    if let (Some(a), Some(b)) = (created, valid_to)
+        && b < a
+    {
+        c.push(FieldError::new("valid_to", "error.valid_to_before_created"));
     }
     c.finish()?;
     match (

@@ -138,6 +138,24 @@ impl From<FieldError> for ServiceError {
     }
 }
 
+/// One page of a list and the cursor for the next (`null` on the last
+/// page). Every list of the API answers in this shape.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A list that is never paged (it is short by nature).
+    pub fn all(items: Vec<T>) -> Page<T> {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// Collects field errors so a form reports all of them at once.

@@ -7,7 +7,7 @@ use crate::domain::{Email, OperatorId, Password, Role, VendorId, now_millis};
 use crate::store::{self, operators::OperatorRow};
 
 /// An operator as the faces show it (never the password hash).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Operator {
     pub id: OperatorId,
     pub email: String,
@@ -40,13 +40,14 @@ impl TryFrom<OperatorRow> for Operator {
 /// A create or edit request before checking. On edit, `email` is ignored
 /// (an operator's e-mail is its identity) and an empty `password` keeps
 /// the current one.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct OperatorInput {
     #[serde(default)]
     pub email: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub password: Option<crate::domain::Secret<String>>,
     pub role: String,
     #[serde(default)]

@@ -7,7 +7,7 @@ use crate::domain::{Email, Millis, VendorId, now_millis};
 use crate::store::{self, vendors::VendorRow};
 
 /// A vendor as the faces show it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Vendor {
     pub id: VendorId,
     pub name: String,
@@ -34,7 +34,7 @@ impl TryFrom<VendorRow> for Vendor {
 }
 
 /// What a create or edit form carries, before checking.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct VendorInput {
     pub name: String,
     #[serde(default)]

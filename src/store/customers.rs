@@ -180,7 +180,7 @@ pub async fn update(
 /// Seats in use over all of a customer's licenses (active installations).
 pub async fn seats_in_use(conn: &mut AnyConnection, id: CustomerId) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT COALESCE(SUM(standard_used + server_used), 0) FROM licenses WHERE customer_id = $1",
+        "SELECT CAST(COALESCE(SUM(standard_used + server_used), 0) AS BIGINT) FROM licenses WHERE customer_id = $1",
     )
     .bind(id.to_db())
     .fetch_one(&mut *conn)

@@ -6,6 +6,8 @@
 //! dates are ISO text, booleans are 0/1 BIGINT. SQL uses `$n` placeholders,
 //! which both backends accept. Where the backends really differ (row claims
 //! with `SKIP LOCKED`), the function says so and branches on [`Backend`].
+//! PostgreSQL's `SUM` of BIGINT is NUMERIC, which `Any` cannot decode:
+//! aggregates are `CAST(… AS BIGINT)`.
 //!
 //! On SQLite every write goes through a single connection (one writer is
 //! SQLite's model; more only adds lock waits), reads through a small pool of

@@ -82,18 +82,46 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
+    /// Types into a field (found afresh if the page changed under us).
     pub async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        e.clear().await.unwrap();
-        e.send_keys(text).await.unwrap();
+        for _ in 0..50 {
+            let e = self.find(css).await;
+            if e.clear().await.is_ok() && e.send_keys(text).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("could not type into {css}");
     }
 
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        for _ in 0..50 {
+            if self.find(css).await.click().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("could not click {css}");
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        for _ in 0..50 {
+            if let Ok(t) = self.find(css).await.text().await {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("could not read {css}");
+    }
+
+    /// Saves a screenshot when `CC_SCREENSHOTS` names a folder (for people
+    /// looking at the pages; no test reads them).
+    pub async fn shot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("CC_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+        }
     }
 
     pub async fn sign_in(&self, app: &TestApp, email: &str, password: &str) {
@@ -116,14 +144,16 @@ async fn sign_in_and_see_the_menu() {
     let err = browser.text("p.error").await;
     assert!(err.contains("Wrong e-mail or password"), "{err}");
     browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    browser.find("table").await;
+    browser.find("#picker-results").await;
     let menu = browser.text("nav .menu").await;
-    for entry in ["Vendors", "Operators", "Audit log"] {
+    for entry in ["Licenses", "Vendors", "Operators", "Audit log"] {
         assert!(menu.contains(entry), "menu has {entry}: {menu}");
     }
     // The current page is marked for screen readers, not only by colour.
-    let current = browser.text("nav a[aria-current=page]").await;
-    assert_eq!(current, "Vendors");
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Licenses");
+    browser.click("nav .menu a[href='/vendors']").await;
+    browser.find("form[action='/vendors']").await;
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Vendors");
     // Create a vendor from the keyboard-reachable form.
     browser.fill("#name", "Selain Oy").await;
     browser
@@ -146,6 +176,85 @@ async fn sign_in_and_see_the_menu() {
     browser.find("form[action='/login']").await;
     let url = browser.client.current_url().await.unwrap();
     assert!(url.path().starts_with("/login"), "{url}");
+    browser.close().await;
+    app.finish().await;
+}
+
+/// The seed's steps 1 and 2, as the manual describes them: choose the
+/// existing customer, edit, save; open License, enter 5 standard and 1
+/// server seats (old licenses included), save, see Total Space 75 GB.
+#[tokio::test]
+async fn seed_steps_one_and_two_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, _) = crate::customers_licenses::seed_customer(&app, &t).await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("nav .menu").await;
+    browser.client.goto(&app.url("/audit")).await.unwrap();
+    // 1. Choose "Licenses" from the menu.
+    browser.click("nav .menu a[href='/licenses']").await;
+    // 2. Choose the customer: type in the picker, results come as you type.
+    browser.find("#picker-results").await;
+    browser.fill("#q", "testi").await;
+    browser
+        .find(
+            "#picker-results a[href='/licenses/CID']"
+                .replace("CID", &cid)
+                .as_str(),
+        )
+        .await;
+    browser.shot("1-picker").await;
+    browser
+        .click(&format!("#picker-results a[href='/licenses/{cid}']"))
+        .await;
+    browser.find("#street_address").await;
+    assert_eq!(
+        browser
+            .find("#name")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Testiasiakas Oy")
+    );
+    browser.fill("#street_address", "Katu 15").await;
+    browser.shot("2-basics").await;
+    browser.click("form.grid button[type=submit]").await;
+    browser.find("p.flash").await;
+    assert_eq!(
+        browser
+            .find("#street_address")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Katu 15")
+    );
+    // Step 2: choose "License" from the sub menu, enter the seats, save.
+    browser.click("nav.tabs a[href$='/license']").await;
+    browser.fill("input[name=standard_seats]", "5").await;
+    browser.fill("input[name=server_seats]", "1").await;
+    browser.click("section.license button[type=submit]").await;
+    browser.find("p.flash").await;
+    let total = browser.text("output.total").await;
+    assert_eq!(total, "75", "Total Space 75 GB");
+    let seats = browser.text("section.license").await;
+    assert!(seats.contains("used 0"), "{seats}");
+    browser.shot("3-license").await;
+    // The same page in Finnish.
+    browser.click(".lang a").await;
+    browser.find("html[lang=fi]").await;
+    let tabs = browser.text("nav.tabs").await;
+    assert!(
+        tabs.contains("Perustiedot") && tabs.contains("Lisenssi"),
+        "{tabs}"
+    );
+    browser.shot("4-license-fi").await;
     browser.close().await;
     app.finish().await;
 }

@@ -98,3 +98,58 @@ async fn json_errors_are_problem_documents() {
     assert_eq!(v["code"], "bad_request");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = reqwest::get(app.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/api/v1/auth/token", "post"),
+        ("/api/v1/vendors", "post"),
+        ("/api/v1/operators/{id}", "put"),
+        ("/api/v1/customers", "get"),
+        ("/api/v1/customers/{id}", "delete"),
+        ("/api/v1/customers/{id}/licenses", "post"),
+        ("/api/v1/licenses/{id}", "put"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    let license = &doc["components"]["schemas"]["License"]["properties"];
+    for field in [
+        "number",
+        "type",
+        "state",
+        "standard_seats",
+        "standard_used",
+        "server_seats",
+        "server_used",
+        "extra_space_gb",
+        "total_space_gb",
+        "client_limit_gb",
+        "created",
+        "valid_to",
+        "comments",
+    ] {
+        assert!(license[field].is_object(), "License.{field} in the schema");
+    }
+    let html = reqwest::get(app.url("/api/docs"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("/api/v1/customers/{id}/licenses") && !html.contains("<script"),
+        "docs page lists endpoints, loads nothing"
+    );
+    app.finish().await;
+}

@@ -98,7 +98,9 @@ fn api_routes(w: &World) -> Vec<(&'static str, String, Option<serde_json::Value>
     ]
 }
 
-fn ui_routes(w: &World) -> Vec<(&'static str, String, Vec<(&'static str, &'static str)>)> {
+type UiRoute = (&'static str, String, Vec<(&'static str, &'static str)>);
+
+fn ui_routes(w: &World) -> Vec<UiRoute> {
     let (c, l) = (&w.customer, &w.license);
     vec![
         ("GET", format!("/licenses/{c}"), vec![]),
