@@ -22,8 +22,10 @@ pub struct Config {
     /// `Secure` cookies when https). Default `http://LISTEN`.
     pub public_url: String,
     /// True when `public_url` was derived from `listen` (then the real bound
-    /// address replaces it, e.g. for port 0).
+    /// address replaces it, e.g. for port 0; `install_url` with it).
     pub public_url_derived: bool,
+    /// True when `install_url` was derived from `public_url`.
+    pub install_url_derived: bool,
     /// `CC_SECRET_KEY`: 64 hex characters; default: `DATA_DIR/secret.key`, created on first start.
     pub secret_key: Option<Secret<String>>,
     /// `CC_ADMIN_EMAIL` / `CC_ADMIN_PASSWORD`: create the first admin when none exists.
@@ -33,6 +35,20 @@ pub struct Config {
     pub smtp_url: Option<Secret<String>>,
     /// `CC_MAIL_FROM`: sender address of e-mail.
     pub mail_from: String,
+    /// `CC_INSTALL_URL`: the installation link in invitation e-mails
+    /// (default `PUBLIC_URL/install`, the console's own install page).
+    pub install_url: String,
+    /// `CC_MAIL_MAX_ATTEMPTS`: tries before a temporarily failing message is
+    /// marked failed (default 8).
+    pub mail_max_attempts: i64,
+    /// `CC_MAIL_RETRY_SECS`: the first retry delay; each next one doubles,
+    /// up to an hour, with ±20 % jitter (default 30).
+    pub mail_retry_secs: i64,
+    /// `CC_MAIL_LEASE_SECS`: how long a worker holds a message it is sending;
+    /// a worker that dies releases its messages after this (default 120).
+    pub mail_lease_secs: i64,
+    /// `CC_INVITE_VALID_DAYS`: how long an invite can be used (default 90).
+    pub invite_valid_days: i64,
     /// `CC_SESSION_HOURS`: how long a sign-in lasts (default 12).
     pub session_hours: u32,
     /// `CC_API_TOKEN_DAYS`: how long an API token lasts (default 30).
@@ -200,6 +216,23 @@ impl Config {
         if standard_seat_gb < 0 || server_seat_gb < 0 {
             anyhow::bail!("CC_STANDARD_SEAT_GB and CC_SERVER_SEAT_GB cannot be negative");
         }
+        let mail_max_attempts: i64 = s.parse("CC_MAIL_MAX_ATTEMPTS", 8)?;
+        let mail_retry_secs: i64 = s.parse("CC_MAIL_RETRY_SECS", 30)?;
+        let invite_valid_days: i64 = s.parse("CC_INVITE_VALID_DAYS", 90)?;
+        let mail_lease_secs: i64 = s.parse("CC_MAIL_LEASE_SECS", 120)?;
+        if mail_lease_secs < 1 {
+            anyhow::bail!("CC_MAIL_LEASE_SECS must be at least 1");
+        }
+        if mail_max_attempts < 1 || mail_retry_secs < 1 || invite_valid_days < 1 {
+            anyhow::bail!(
+                "CC_MAIL_MAX_ATTEMPTS, CC_MAIL_RETRY_SECS and CC_INVITE_VALID_DAYS must be at least 1"
+            );
+        }
+        let install_url = s.get("CC_INSTALL_URL");
+        if let Some(u) = &install_url {
+            url::Url::parse(u)
+                .map_err(|e| anyhow::anyhow!("CC_INSTALL_URL={u:?} is not a URL: {e}"))?;
+        }
         let admin_email = s.get("CC_ADMIN_EMAIL");
         let admin_password = s.get("CC_ADMIN_PASSWORD").map(Secret::new);
         if admin_email.is_some() != admin_password.is_some() {
@@ -211,6 +244,7 @@ impl Config {
             database_url,
             public_url: public_url.trim_end_matches('/').to_string(),
             public_url_derived,
+            install_url_derived: s.get("CC_INSTALL_URL").is_none(),
             secret_key: s.get("CC_SECRET_KEY").map(Secret::new),
             admin_email,
             admin_password,
@@ -218,6 +252,12 @@ impl Config {
             mail_from: s
                 .get("CC_MAIL_FROM")
                 .unwrap_or_else(|| "Command Center <command-center@localhost>".into()),
+            install_url: install_url
+                .unwrap_or_else(|| format!("{}/install", public_url.trim_end_matches('/'))),
+            mail_max_attempts,
+            mail_retry_secs,
+            mail_lease_secs,
+            invite_valid_days,
             session_hours,
             api_token_days,
             trust_forwarded_for: s.bool("CC_TRUST_FORWARDED_FOR")?,

@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod keys;
+pub mod mail;
 pub mod service;
 pub mod store;
 pub mod web;
@@ -41,6 +42,7 @@ pub struct Running {
     pub services: Arc<Services>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -48,6 +50,7 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.task.await??;
+        let _ = self.worker.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -55,6 +58,7 @@ impl Running {
     /// Waits until the server ends (after a shutdown signal).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await??;
+        let _ = self.worker.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -90,6 +94,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         store,
         key,
         config: Arc::new(config.clone()),
+        mail_wakeup: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -129,6 +134,9 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     if config.public_url_derived {
         config.public_url = format!("http://{addr}");
+        if config.install_url_derived {
+            config.install_url = format!("{}/install", config.public_url);
+        }
     }
     let services = Arc::new(open(&config).await?);
     services.ensure_default_vendor().await?;
@@ -146,12 +154,23 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         setup_link = Some(format!("{}/setup/{}", config.public_url, token.expose()));
     }
 
+    let transport = mail::Transport::from_config(
+        config.smtp_url.as_ref().map(|s| s.expose().as_str()),
+        &config.data_dir,
+    )?;
     let state = AppState {
         services: services.clone(),
         metrics: metrics_handle(),
     };
     let app = router(state);
     let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(
+        mail::worker::Worker {
+            services: services.clone(),
+            transport,
+        }
+        .run(rx.clone()),
+    );
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -168,6 +187,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         services,
         shutdown: tx,
         task,
+        worker,
     })
 }
 

@@ -3,6 +3,7 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod invites;
 pub mod openapi;
 pub mod operators;
 pub mod vendors;

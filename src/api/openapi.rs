@@ -32,6 +32,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::customers::create_license,
         super::customers::get_license,
         super::customers::update_license,
+        super::invites::list,
+        super::invites::create,
+        super::invites::get,
+        super::invites::revoke,
+        super::invites::send,
     ),
     modifiers(&BearerAuth)
 )]

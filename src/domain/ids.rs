@@ -74,3 +74,11 @@ id_type!(
     /// An audit-log row.
     AuditId
 );
+id_type!(
+    /// An invite (a future installation).
+    InviteId
+);
+id_type!(
+    /// A message in the outbox.
+    MessageId
+);

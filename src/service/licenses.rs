@@ -80,7 +80,7 @@ impl License {
 }
 
 /// Accepts a JSON number or a string (the form sends strings).
-fn num_or_str<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn num_or_str<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<String>, D::Error> {
     #[derive(serde::Deserialize)]

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod invites;
 pub mod licenses;
 pub mod operators;
 pub mod vendors;
@@ -22,6 +23,8 @@ pub struct Services {
     pub store: Store,
     pub key: ServerKey,
     pub config: Arc<Config>,
+    /// Wakes the mail worker when something was queued.
+    pub mail_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// The signed-in person on whose behalf an operation runs.

@@ -15,8 +15,10 @@
 
 pub mod audit;
 pub mod customers;
+pub mod invites;
 pub mod licenses;
 pub mod operators;
+pub mod outbox;
 pub mod ratelimit;
 pub mod sessions;
 pub mod settings;

@@ -4,9 +4,13 @@
 pub mod audit;
 pub mod auth;
 pub mod i18n;
+pub mod install;
+pub mod installations;
+pub mod invites;
 pub mod licenses;
 pub mod operators;
 pub mod session;
+pub mod settings;
 pub mod vendors;
 
 use std::sync::Arc;
@@ -60,6 +64,28 @@ pub fn router() -> Router<AppState> {
             "/licenses/{id}/license/{license_id}",
             post(licenses::license_save),
         )
+        .route(
+            "/licenses/{id}/invites",
+            get(invites::show).post(invites::add),
+        )
+        .route(
+            "/licenses/{id}/invites/{invite}/revoke",
+            post(invites::revoke),
+        )
+        .route(
+            "/licenses/{id}/invites/{invite}/preview",
+            get(invites::preview),
+        )
+        .route(
+            "/licenses/{id}/invites/{invite}/preview.html",
+            get(invites::preview_html),
+        )
+        .route("/installations", get(installations::show))
+        .route("/installations/send", post(installations::send))
+        .route("/installations/states", post(installations::states))
+        .route("/settings", get(settings::show))
+        .route("/settings/test-mail", post(settings::test_mail))
+        .route("/install", get(install::show))
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
         .route("/operators", get(operators::list).post(operators::create))
@@ -85,12 +111,18 @@ pub struct MenuItem {
 
 /// The main menu: only pages that exist, admin entries for admins.
 pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
-    let mut items: Vec<(&'static str, &'static str)> = vec![("/licenses", "menu.licenses")];
+    let mut items: Vec<(&'static str, &'static str)> = vec![
+        ("/licenses", "menu.licenses"),
+        ("/installations", "menu.installations"),
+    ];
     if ctx.actor.is_admin() {
         items.push(("/vendors", "menu.vendors"));
         items.push(("/operators", "menu.operators"));
     }
     items.push(("/audit", "menu.audit"));
+    if ctx.actor.is_admin() {
+        items.push(("/settings", "menu.settings"));
+    }
     items
         .into_iter()
         .map(|(href, key)| MenuItem {

@@ -76,7 +76,10 @@ impl TestApp {
     /// The app with extra `CC_…` settings.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
         if let Ok(filter) = std::env::var("CC_TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
         let data = tempfile::tempdir().unwrap();
         let (database_url, db_name) = fresh_database_url(data.path()).await;

@@ -1,0 +1,153 @@
+//! Invites: usernames, software types, store-deleted days and the
+//! activation code format.
+
+use super::FieldError;
+use super::customer::username_char;
+
+/// Standard (workstation) or Server.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SoftwareType {
+    Standard,
+    Server,
+}
+
+impl SoftwareType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SoftwareType::Standard => "standard",
+            SoftwareType::Server => "server",
+        }
+    }
+    pub fn parse(s: &str) -> Result<SoftwareType, FieldError> {
+        match s.trim().to_lowercase().as_str() {
+            "" | "standard" => Ok(SoftwareType::Standard),
+            "server" => Ok(SoftwareType::Server),
+            _ => Err(FieldError::new("software_type", "error.software_type")),
+        }
+    }
+}
+
+/// A username: lower-cased; a–z, 0–9 and `. - _ @ +`; 1–100 characters;
+/// the customer's prefix put in front when it is not there yet.
+pub fn parse_username(raw: &str, prefix: Option<&str>) -> Result<String, FieldError> {
+    let s = raw.trim().to_lowercase();
+    if s.is_empty() {
+        return Err(FieldError::new("username", "error.required"));
+    }
+    let s = match prefix {
+        Some(p) if !s.starts_with(p) => format!("{p}{s}"),
+        _ => s,
+    };
+    if s.chars().count() > 100 {
+        return Err(FieldError::new("username", "error.too_long"));
+    }
+    if !s.chars().all(username_char) || !s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(FieldError::new("username", "error.username_alphabet"));
+    }
+    Ok(s)
+}
+
+/// Days deleted files are kept: 1–3650, default 30.
+pub fn parse_store_deleted(raw: &str) -> Result<i64, FieldError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(30);
+    }
+    match s.parse::<i64>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(FieldError::new("store_deleted_days", "error.store_deleted")),
+    }
+}
+
+/// The activation code alphabet: digits and capitals without the ones
+/// people confuse (0/O, 1/I/L).
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters in a code: 16 × log2(31) ≈ 79 bits.
+pub const CODE_LEN: usize = 16;
+
+/// Builds a code from random bytes by rejection sampling (no modulo bias):
+/// `XXXX-XXXX-XXXX-XXXX`. Returns None if the bytes ran out (the caller
+/// draws more).
+pub fn code_from_random(bytes: &[u8]) -> Option<String> {
+    let n = CODE_ALPHABET.len() as u16;
+    // The largest multiple of n that fits a byte (248 for 31): bytes at or
+    // above it are skipped so that every symbol is equally likely.
+    let limit = 256 - (256 % n);
+    let mut chars = Vec::with_capacity(CODE_LEN);
+    for &b in bytes {
+        if u16::from(b) >= limit {
+            continue;
+        }
+        chars.push(CODE_ALPHABET[usize::from(u16::from(b) % n)] as char);
+        if chars.len() == CODE_LEN {
+            break;
+        }
+    }
+    if chars.len() < CODE_LEN {
+        return None;
+    }
+    let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    Some(groups.join("-"))
+}
+
+/// How a typed code is compared: upper case, without spaces and dashes.
+pub fn normalize_code(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(|c| c.to_uppercase())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_applied_once() {
+        assert_eq!(
+            parse_username("Timo", Some("testi.")).unwrap(),
+            "testi.timo"
+        );
+        assert_eq!(
+            parse_username("testi.timo", Some("testi.")).unwrap(),
+            "testi.timo"
+        );
+        assert_eq!(
+            parse_username("timo.virtanen@testiasiakas.fi", None).unwrap(),
+            "timo.virtanen@testiasiakas.fi"
+        );
+        assert!(parse_username("", None).is_err());
+        assert!(parse_username("a b", None).is_err());
+        assert!(parse_username(".x", None).is_err());
+    }
+
+    #[test]
+    fn store_deleted_bounds() {
+        assert_eq!(parse_store_deleted("").unwrap(), 30);
+        assert_eq!(parse_store_deleted("1").unwrap(), 1);
+        assert_eq!(parse_store_deleted("3650").unwrap(), 3650);
+        assert!(parse_store_deleted("0").is_err());
+        assert!(parse_store_deleted("3651").is_err());
+        assert!(parse_store_deleted("x").is_err());
+    }
+
+    #[test]
+    fn codes_are_grouped_unambiguous_and_case_insensitive() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        let code = code_from_random(&bytes).unwrap();
+        assert_eq!(code.len(), 19);
+        assert_eq!(code.matches('-').count(), 3);
+        for c in code.chars().filter(|c| *c != '-') {
+            assert!(CODE_ALPHABET.contains(&(c as u8)));
+            assert!(!"01OIL".contains(c));
+        }
+        assert_eq!(normalize_code(" abcd-efgh ijkl-mnpq "), "ABCDEFGHIJKLMNPQ");
+        // Bytes at or above 248 are skipped, so every symbol is equally likely.
+        assert!(code_from_random(&[250u8; 64]).is_none());
+        assert!((CODE_LEN as f64) * (CODE_ALPHABET.len() as f64).log2() >= 64.0);
+    }
+}

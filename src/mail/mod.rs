@@ -1,0 +1,267 @@
+//! E-mail: templates (one folder per message under `templates/mail/`,
+//! compiled in), transports (SMTP through lettre, or `.eml` files when no
+//! SMTP is set), and the outbox worker. This room decides how to send,
+//! never what to send.
+
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::store::invites::InviteRow;
+
+/// A rendered message.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// What the invitation templates see.
+pub struct InviteMail<'a> {
+    pub fi: bool,
+    pub username: &'a str,
+    pub code: &'a str,
+    pub software_type: &'a str,
+    pub store_deleted_days: i64,
+    pub vendor_name: &'a str,
+    pub customer_name: &'a str,
+    pub install_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/invite/subject.txt")]
+struct InviteSubject<'a> {
+    m: &'a InviteMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/invite/body.txt")]
+struct InviteText<'a> {
+    m: &'a InviteMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/invite/body.html")]
+struct InviteHtml<'a> {
+    m: &'a InviteMail<'a>,
+}
+
+/// Renders an invitation in the customer's language.
+pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::Result<Rendered> {
+    let m = InviteMail {
+        fi: row.customer_language == "fi",
+        username: &row.username,
+        code,
+        software_type: &row.software_type,
+        store_deleted_days: row.store_deleted_days,
+        vendor_name: &row.vendor_name,
+        customer_name: &row.customer_name,
+        install_url,
+    };
+    Ok(Rendered {
+        subject: InviteSubject { m: &m }.render()?.trim().to_string(),
+        text: InviteText { m: &m }.render()?,
+        html: Some(InviteHtml { m: &m }.render()?),
+    })
+}
+
+/// Builds the MIME message (text, and HTML when there is one).
+pub fn build_message(
+    from: &str,
+    to: &str,
+    r: &Rendered,
+    message_id: &str,
+) -> Result<Message, SendError> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| SendError::permanent(format!("bad CC_MAIL_FROM: {e}")))?;
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| SendError::permanent(format!("bad recipient address: {e}")))?;
+    let domain = from.email.domain().to_string();
+    let builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(r.subject.clone())
+        .message_id(Some(format!("<{message_id}@{domain}>")));
+    let result = match &r.html {
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(r.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html.clone()),
+                ),
+        ),
+        None => builder.header(ContentType::TEXT_PLAIN).body(r.text.clone()),
+    };
+    result.map_err(|e| SendError::permanent(format!("cannot build message: {e}")))
+}
+
+/// A failed send: permanent ones are not retried.
+#[derive(Debug, Clone)]
+pub struct SendError {
+    pub permanent: bool,
+    pub reason: String,
+}
+
+impl SendError {
+    pub fn permanent(reason: impl Into<String>) -> SendError {
+        SendError {
+            permanent: true,
+            reason: reason.into(),
+        }
+    }
+    pub fn temporary(reason: impl Into<String>) -> SendError {
+        SendError {
+            permanent: false,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+impl Transport {
+    /// SMTP from `CC_SMTP_URL` (`smtp://`, `smtps://`, `?tls=required`
+    /// for STARTTLS; user and password in the URL), else `.eml` files.
+    pub fn from_config(
+        smtp_url: Option<&str>,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Transport> {
+        match smtp_url {
+            Some(url) => {
+                let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("CC_SMTP_URL is not usable: {e}"))?
+                    .timeout(Some(Duration::from_secs(30)))
+                    .build();
+                Ok(Transport::Smtp(t))
+            }
+            None => {
+                let dir = data_dir.join("outbox");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+                Ok(Transport::Files(dir))
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Smtp(_) => "SMTP (CC_SMTP_URL)".into(),
+            Transport::Files(dir) => format!(".eml files in {}", dir.display()),
+        }
+    }
+
+    /// Sends one message. `Ok` means the SMTP server accepted it (or the
+    /// file is safely on disk).
+    pub async fn send(&self, id: &str, msg: Message) -> Result<(), SendError> {
+        match self {
+            Transport::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| {
+                let reason = e.to_string();
+                if e.is_permanent() {
+                    SendError::permanent(reason)
+                } else {
+                    SendError::temporary(reason)
+                }
+            }),
+            Transport::Files(dir) => {
+                let bytes = msg.formatted();
+                let tmp = dir.join(format!(".{id}.tmp"));
+                let path = dir.join(format!("{id}.eml"));
+                let write = async {
+                    tokio::fs::write(&tmp, &bytes).await?;
+                    tokio::fs::File::open(&tmp).await?.sync_all().await?;
+                    tokio::fs::rename(&tmp, &path).await
+                };
+                write.await.map_err(|e| {
+                    SendError::temporary(format!("cannot write {}: {e}", path.display()))
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(lang: &str) -> InviteRow {
+        InviteRow {
+            id: "i".into(),
+            license_id: "l".into(),
+            customer_id: "c".into(),
+            customer_name: "Testiasiakas Oy".into(),
+            customer_language: lang.into(),
+            vendor_id: "v".into(),
+            vendor_name: "Nexetic <Partner>".into(),
+            username: "timo.virtanen@testiasiakas.fi".into(),
+            email: "timo.virtanen@testiasiakas.fi".into(),
+            software_type: "standard".into(),
+            store_deleted_days: 30,
+            code_enc: String::new(),
+            code_hash: String::new(),
+            created_at: 0,
+            expires_at: 0,
+            sent_at: None,
+            delivery_state: "queued".into(),
+            delivery_error: None,
+            next_attempt_at: None,
+            used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn invitation_in_both_languages() {
+        let en = render_invite(
+            &row("en"),
+            "ABCD-EFGH-JKMN-PQRS",
+            "https://cc.example/install",
+        )
+        .unwrap();
+        assert!(en.subject.contains("Nexetic <Partner>"), "{}", en.subject);
+        assert!(
+            en.text.contains("ABCD-EFGH-JKMN-PQRS")
+                && en.text.contains("timo.virtanen@testiasiakas.fi")
+        );
+        assert!(en.text.contains("https://cc.example/install"));
+        let html = en.html.unwrap();
+        assert!(
+            html.contains("Nexetic &#60;Partner&#62;") || html.contains("Nexetic &lt;Partner&gt;"),
+            "HTML is escaped: {html}"
+        );
+        let fi = render_invite(
+            &row("fi"),
+            "ABCD-EFGH-JKMN-PQRS",
+            "https://cc.example/install",
+        )
+        .unwrap();
+        assert!(fi.text.contains("Aktivointikoodi"), "{}", fi.text);
+        let msg = build_message(
+            "Command Center <cc@example.com>",
+            "timo.virtanen@testiasiakas.fi",
+            &fi,
+            "m1",
+        )
+        .unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"));
+    }
+}

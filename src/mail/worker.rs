@@ -1,0 +1,285 @@
+//! The outbox worker: claims due messages, sends them, records the result.
+//!
+//! A claim is a lease: a worker that dies mid-send leaves rows in
+//! `sending`, and any worker takes them again once the lease runs out —
+//! so a crash can repeat at most the messages that were in flight, never
+//! lose one. Temporary failures are retried with exponential backoff and
+//! jitter; permanent ones (5xx) fail at once with the server's reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Rendered, SendError, Transport, build_message, render_invite};
+use crate::domain::{Millis, now_millis};
+use crate::service::Services;
+use crate::store::{self, outbox::OutboxRow};
+
+/// Messages claimed at once.
+const BATCH: i64 = 50;
+/// Longest pause between looks at the outbox (other instances may queue).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// The worker's settings.
+#[derive(Clone)]
+pub struct Worker {
+    pub services: Arc<Services>,
+    pub transport: Transport,
+}
+
+enum Outcome {
+    Sent,
+    Retry {
+        at: Millis,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// The invite was revoked or used before its message went out.
+    Dropped {
+        reason: String,
+    },
+}
+
+/// The delay before retry number `attempt` (1 = first retry): base × 2^(n−1),
+/// at most an hour, ±20 % jitter so a crowd of failures spreads out.
+pub fn backoff_ms(base_secs: i64, attempt: i64, jitter_byte: u8) -> i64 {
+    let exp = attempt.clamp(1, 20) - 1;
+    let delay = (base_secs.saturating_mul(1i64 << exp)).min(3600) * 1000;
+    let jitter = (i64::from(jitter_byte) - 128) * delay / 640; // ±20 %
+    (delay + jitter).max(1)
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        tracing::info!(transport = %self.transport.describe(), "mail worker started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let worked = match self.tick().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "mail worker round failed");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            let wait = self.until_next_due().await;
+            tokio::select! {
+                _ = self.services.mail_wakeup.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("mail worker stopped");
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let Ok(mut c) = self.services.store.read().await else {
+            return IDLE_POLL;
+        };
+        match store::outbox::next_due(&mut c).await {
+            Ok(Some(t)) => Duration::from_millis(
+                (t - now_millis()).clamp(10, IDLE_POLL.as_millis() as i64) as u64,
+            ),
+            _ => IDLE_POLL,
+        }
+    }
+
+    /// One round: claim a batch, send it concurrently, record the results
+    /// in one transaction. Returns how many messages it handled.
+    pub async fn tick(&self) -> anyhow::Result<usize> {
+        let now = now_millis();
+        let batch = {
+            let mut tx = self.services.store.begin().await?;
+            let rows = store::outbox::claim(
+                &mut tx,
+                self.services.store.backend(),
+                now,
+                self.services.config.mail_lease_secs * 1000,
+                BATCH,
+            )
+            .await?;
+            tx.commit().await?;
+            rows
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for row in batch {
+            let me = self.clone();
+            set.spawn(async move {
+                let outcome = me.deliver(&row).await;
+                (row, outcome)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(r) => results.push(r),
+                // A panicked send leaves its row leased; it is retried later.
+                Err(e) => tracing::error!(error = %e, "a send task failed"),
+            }
+        }
+        let n = results.len();
+        let done = now_millis();
+        let mut tx = self.services.store.begin().await?;
+        for (row, outcome) in &results {
+            record(&mut tx, row, outcome, done).await?;
+        }
+        tx.commit().await?;
+        for (row, outcome) in &results {
+            match outcome {
+                Outcome::Sent => {
+                    metrics::counter!("cc_mail_sent_total", "kind" => row.kind.clone()).increment(1)
+                }
+                Outcome::Retry { reason, .. } => {
+                    metrics::counter!("cc_mail_retry_total").increment(1);
+                    tracing::warn!(message = %row.id, attempt = row.attempts, %reason, "mail delivery failed; will retry");
+                }
+                Outcome::Failed { reason } => {
+                    metrics::counter!("cc_mail_failed_total").increment(1);
+                    tracing::warn!(message = %row.id, %reason, "mail delivery failed for good");
+                }
+                Outcome::Dropped { .. } => {}
+            }
+        }
+        Ok(n)
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Outcome {
+        let rendered = match self.render(row).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Outcome::Dropped {
+                    reason: "the invite was revoked or used before sending".into(),
+                };
+            }
+            Err(e) => {
+                return self.outcome(
+                    row,
+                    SendError::temporary(format!("cannot prepare the message: {e}")),
+                );
+            }
+        };
+        let msg = match build_message(
+            &self.services.config.mail_from,
+            &row.recipient,
+            &rendered,
+            &row.id,
+        ) {
+            Ok(m) => m,
+            Err(e) => return self.outcome(row, e),
+        };
+        match self.transport.send(&row.id, msg).await {
+            Ok(()) => Outcome::Sent,
+            Err(e) => self.outcome(row, e),
+        }
+    }
+
+    fn outcome(&self, row: &OutboxRow, e: SendError) -> Outcome {
+        if e.permanent || row.attempts >= self.services.config.mail_max_attempts {
+            Outcome::Failed { reason: e.reason }
+        } else {
+            let jitter = crate::keys::random_bytes::<1>()
+                .map(|b| b[0])
+                .unwrap_or(128);
+            Outcome::Retry {
+                at: now_millis()
+                    + backoff_ms(self.services.config.mail_retry_secs, row.attempts, jitter),
+                reason: e.reason,
+            }
+        }
+    }
+
+    async fn render(&self, row: &OutboxRow) -> anyhow::Result<Option<Rendered>> {
+        match row.kind.as_str() {
+            "invite" => {
+                let id = row
+                    .invite_id
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("invite message without invite"))?;
+                let mut c = self.services.store.read().await?;
+                let Some(inv) = store::invites::get(&mut c, id.parse()?).await? else {
+                    return Ok(None);
+                };
+                if inv.used_at.is_some() || inv.revoked_at.is_some() {
+                    return Ok(None);
+                }
+                let code = self.services.key.decrypt(&inv.code_enc)?;
+                Ok(Some(render_invite(
+                    &inv,
+                    code.expose(),
+                    &self.services.config.install_url,
+                )?))
+            }
+            "test" => {
+                let p: serde_json::Value =
+                    serde_json::from_str(row.payload.as_deref().unwrap_or("{}"))?;
+                Ok(Some(Rendered {
+                    subject: p["subject"]
+                        .as_str()
+                        .unwrap_or("Command Center")
+                        .to_string(),
+                    text: p["text"].as_str().unwrap_or("").to_string(),
+                    html: None,
+                }))
+            }
+            other => anyhow::bail!("unknown message kind {other}"),
+        }
+    }
+}
+
+async fn record(
+    conn: &mut store::Conn,
+    row: &OutboxRow,
+    outcome: &Outcome,
+    now: Millis,
+) -> store::Result<()> {
+    let invite = row.invite_id.as_deref();
+    match outcome {
+        Outcome::Sent => {
+            store::outbox::mark_sent(conn, &row.id, now).await?;
+            if let Some(i) = invite {
+                store::invites::set_delivery(conn, i, "sent", None, None, Some(now)).await?;
+            }
+        }
+        Outcome::Retry { at, reason } => {
+            store::outbox::mark_retry(conn, &row.id, *at, reason).await?;
+            if let Some(i) = invite {
+                store::invites::set_delivery(conn, i, "retrying", Some(reason), Some(*at), None)
+                    .await?;
+            }
+        }
+        Outcome::Failed { reason } => {
+            store::outbox::mark_failed(conn, &row.id, reason).await?;
+            if let Some(i) = invite {
+                store::invites::set_delivery(conn, i, "failed", Some(reason), None, None).await?;
+            }
+        }
+        Outcome::Dropped { reason } => store::outbox::mark_failed(conn, &row.id, reason).await?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        assert_eq!(backoff_ms(30, 1, 128), 30_000);
+        assert_eq!(backoff_ms(30, 2, 128), 60_000);
+        assert_eq!(backoff_ms(30, 3, 128), 120_000);
+        assert_eq!(backoff_ms(30, 20, 128), 3_600_000, "capped at an hour");
+        assert!(
+            backoff_ms(30, 1, 0) >= 24_000 && backoff_ms(30, 1, 255) <= 36_000,
+            "±20 %"
+        );
+    }
+}

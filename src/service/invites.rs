@@ -1,0 +1,457 @@
+//! Invites: the seed's step 3 ("Define user") and step 4 ("Sending
+//! invitations"). Sending only writes outbox rows; the mail worker
+//! delivers them.
+
+use serde_json::json;
+
+use super::{Actor, Checks, Result, Scope, ServiceError, Services};
+use crate::domain::invite::{self as rules, SoftwareType};
+use crate::domain::{CustomerId, Email, InviteId, LicenseId, MessageId, Secret, now_millis};
+use crate::keys::random_bytes;
+use crate::store::{self, invites::InviteRow};
+
+/// An invite as the faces show it. `activation_code` is there for
+/// operators and admins (the seed shows it in "Current invites"); viewers
+/// get null.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Invite {
+    pub id: InviteId,
+    pub license_id: LicenseId,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub username: String,
+    pub email: String,
+    pub software_type: SoftwareType,
+    pub store_deleted_days: i64,
+    pub activation_code: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// When the SMTP server last accepted the invitation; null = not sent.
+    pub sent_at: Option<String>,
+    /// not_sent, queued, retrying, sent or failed.
+    pub delivery_state: String,
+    /// The mail server's reason for the last failure.
+    pub delivery_error: Option<String>,
+    /// When a retry is due (state retrying).
+    pub next_attempt_at: Option<String>,
+    /// unused, used, revoked or expired.
+    pub status: String,
+    pub used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl Invite {
+    /// The seed's "Sent time" column: the time, or empty if never sent.
+    pub fn sent_time(&self) -> String {
+        self.sent_at
+            .as_deref()
+            .map(|t| {
+                t.replace('T', " ")
+                    .trim_end_matches('Z')
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+    /// Whether the page should keep polling for this invite's state.
+    pub fn in_flight(&self) -> bool {
+        matches!(self.delivery_state.as_str(), "queued" | "retrying")
+    }
+}
+
+/// A new invite as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct NewInvite {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub software_type: String,
+    #[serde(default, deserialize_with = "super::licenses::num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub store_deleted_days: Option<String>,
+}
+
+/// What a send request did.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct SendReport {
+    /// Invites queued for the first time.
+    pub queued: Vec<InviteId>,
+    /// Invites that had been sent before and are sent again.
+    pub resent: Vec<InviteId>,
+    /// Invites already waiting in the queue (nothing added).
+    pub already_queued: Vec<InviteId>,
+    /// Used or revoked invites, which are not sent.
+    pub skipped: Vec<InviteId>,
+}
+
+fn code_from_os() -> Result<String> {
+    for _ in 0..8 {
+        let bytes = random_bytes::<64>()?;
+        if let Some(code) = rules::code_from_random(&bytes) {
+            return Ok(code);
+        }
+    }
+    Err(ServiceError::Internal(anyhow::anyhow!(
+        "could not draw an activation code"
+    )))
+}
+
+impl Services {
+    pub(crate) fn invite_view(&self, actor: &Actor, r: InviteRow) -> Result<Invite> {
+        let now = now_millis();
+        let status = if r.used_at.is_some() {
+            "used"
+        } else if r.revoked_at.is_some() {
+            "revoked"
+        } else if r.expires_at <= now {
+            "expired"
+        } else {
+            "unused"
+        };
+        let code = if actor.role.can_write() {
+            Some(self.key.decrypt(&r.code_enc)?.into_inner())
+        } else {
+            None
+        };
+        let ts = |v: Option<i64>| v.map(crate::domain::rfc3339);
+        Ok(Invite {
+            id: r.invite_id()?,
+            license_id: r
+                .license_id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("corrupt license id"))?,
+            customer_id: r
+                .customer_id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("corrupt customer id"))?,
+            customer_name: r.customer_name,
+            username: r.username,
+            email: r.email,
+            software_type: SoftwareType::parse(&r.software_type)
+                .map_err(|_| anyhow::anyhow!("corrupt software type"))?,
+            store_deleted_days: r.store_deleted_days,
+            activation_code: code,
+            created_at: crate::domain::rfc3339(r.created_at),
+            expires_at: crate::domain::rfc3339(r.expires_at),
+            sent_at: ts(r.sent_at),
+            delivery_state: r.delivery_state,
+            delivery_error: r.delivery_error,
+            next_attempt_at: ts(r.next_attempt_at),
+            status: status.into(),
+            used_at: ts(r.used_at),
+            revoked_at: ts(r.revoked_at),
+        })
+    }
+
+    /// Adds an invite with a fresh activation code. No e-mail is sent.
+    /// Returns the invite and, separately, its code.
+    pub async fn create_invite(
+        &self,
+        actor: &Actor,
+        license: LicenseId,
+        input: &NewInvite,
+    ) -> Result<(Invite, Secret<String>)> {
+        actor.require_write()?;
+        let lic = self.get_license(actor, license).await?;
+        let prefix = self
+            .get_customer(actor, lic.customer_id)
+            .await?
+            .username_prefix;
+        let mut c = Checks::default();
+        let username = c.take(rules::parse_username(&input.username, prefix.as_deref()));
+        let email = c.take(Email::parse("email", &input.email));
+        let software_type = c.take(SoftwareType::parse(&input.software_type));
+        let store_deleted = c.take(rules::parse_store_deleted(
+            input.store_deleted_days.as_deref().unwrap_or(""),
+        ));
+        c.finish()?;
+        let (Some(username), Some(email), Some(software_type), Some(store_deleted)) =
+            (username, email, software_type, store_deleted)
+        else {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "checks passed without values"
+            )));
+        };
+        let code = code_from_os()?;
+        let code_enc = self.key.encrypt(&code)?;
+        let code_hash = self
+            .key
+            .lookup_hash("activation", &rules::normalize_code(&code));
+        let now = now_millis();
+        let id = InviteId::new();
+        let mut tx = self.store.begin().await?;
+        store::invites::insert(
+            &mut tx,
+            &store::invites::NewInviteRow {
+                id,
+                license_id: license,
+                username: &username,
+                email: email.as_str(),
+                software_type: software_type.as_str(),
+                store_deleted_days: store_deleted,
+                code_enc: &code_enc,
+                code_hash: &code_hash,
+                expires_at: now + self.config.invite_valid_days * 24 * 3600 * 1000,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Unique(_) => ServiceError::Conflict {
+                code: "username_taken",
+                message: format!("The username {username} is already in use."),
+            },
+            e => e.into(),
+        })?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(lic.vendor_id),
+            "invite.create",
+            "invite",
+            Some(id.to_db()),
+            None,
+            Some(json!({"username": username, "email": email.as_str(), "software_type": software_type, "store_deleted_days": store_deleted, "license_id": license})),
+        )
+        .await?;
+        let row = store::invites::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok((self.invite_view(actor, row)?, Secret::new(code)))
+    }
+
+    /// A license's invites, newest first.
+    pub async fn list_invites(&self, actor: &Actor, license: LicenseId) -> Result<Vec<Invite>> {
+        self.get_license(actor, license).await?;
+        let mut c = self.store.read().await?;
+        store::invites::list_for_license(&mut c, license)
+            .await?
+            .into_iter()
+            .map(|r| self.invite_view(actor, r))
+            .collect()
+    }
+
+    pub async fn get_invite(&self, actor: &Actor, id: InviteId) -> Result<Invite> {
+        let mut c = self.store.read().await?;
+        let row = store::invites::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        self.invite_view(actor, row)
+    }
+
+    /// Outstanding invites beyond the free seats of a license, per type:
+    /// a warning, not a refusal (seats are taken only at activation).
+    pub async fn invite_overbooking(
+        &self,
+        actor: &Actor,
+        license: LicenseId,
+    ) -> Result<(i64, i64)> {
+        let lic = self.get_license(actor, license).await?;
+        let mut c = self.store.read().await?;
+        let (std_out, srv_out) = store::invites::outstanding(&mut c, license).await?;
+        let std_free = lic.standard_seats - lic.standard_used;
+        let srv_free = lic.server_seats - lic.server_used;
+        Ok(((std_out - std_free).max(0), (srv_out - srv_free).max(0)))
+    }
+
+    /// Revokes an unused invite (its username becomes free again).
+    pub async fn revoke_invite(&self, actor: &Actor, id: InviteId) -> Result<Invite> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let row = store::invites::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        if !store::invites::revoke(&mut tx, id, now).await? {
+            return Err(ServiceError::Conflict {
+                code: "invite_not_revocable",
+                message: "The invite has been used or revoked already.".into(),
+            });
+        }
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            Some(row.vendor()?),
+            "invite.revoke",
+            "invite",
+            Some(id.to_db()),
+            Some(json!({"username": row.username, "status": "unused"})),
+            Some(json!({"status": "revoked"})),
+        )
+        .await?;
+        let row = store::invites::get(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        self.invite_view(actor, row)
+    }
+
+    /// Queues invitation e-mails: one outbox row per invite, written with
+    /// the audit rows in one transaction; returns at once. Every id must be
+    /// visible to the actor, or nothing is queued.
+    pub async fn send_invites(&self, actor: &Actor, ids: &[InviteId]) -> Result<SendReport> {
+        actor.require_write()?;
+        if ids.is_empty() {
+            return Err(ServiceError::invalid(
+                "invite_ids",
+                "error.nothing_selected",
+            ));
+        }
+        if ids.len() > 5000 {
+            return Err(ServiceError::invalid("invite_ids", "error.too_many"));
+        }
+        let now = now_millis();
+        let mut report = SendReport::default();
+        let mut tx = self.store.begin().await?;
+        let mut seen = std::collections::HashSet::new();
+        for &id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            let row = store::invites::get(&mut tx, id)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            if !actor.can_see(row.vendor()?) {
+                return Err(ServiceError::NotFound);
+            }
+            if row.used_at.is_some() || row.revoked_at.is_some() {
+                report.skipped.push(id);
+                continue;
+            }
+            if store::outbox::invite_in_flight(&mut tx, &row.id).await? {
+                report.already_queued.push(id);
+                continue;
+            }
+            store::outbox::enqueue(
+                &mut tx,
+                &MessageId::new().to_db(),
+                "invite",
+                Some(&row.id),
+                &row.email,
+                None,
+                now,
+            )
+            .await?;
+            store::invites::set_delivery(&mut tx, &row.id, "queued", None, None, None).await?;
+            let resend = row.sent_at.is_some();
+            super::audit(
+                &mut tx,
+                actor,
+                now,
+                Some(row.vendor()?),
+                if resend {
+                    "invite.resend"
+                } else {
+                    "invite.send"
+                },
+                "invite",
+                Some(row.id.clone()),
+                None,
+                Some(json!({"email": row.email})),
+            )
+            .await?;
+            if resend {
+                report.resent.push(id);
+            } else {
+                report.queued.push(id);
+            }
+        }
+        tx.commit().await.map_err(store::StoreError::from)?;
+        self.mail_wakeup.notify_one();
+        Ok(report)
+    }
+
+    /// Invites for the Installations page: one customer's or all the
+    /// actor can see (an admin may narrow to a vendor).
+    pub async fn invites_for_sending(
+        &self,
+        actor: &Actor,
+        vendor: Option<crate::domain::VendorId>,
+        customer: Option<CustomerId>,
+        include_sent: bool,
+    ) -> Result<Vec<Invite>> {
+        let vendor = match actor.scope() {
+            Scope::All => vendor,
+            Scope::Vendor(v) => Some(v),
+        };
+        if let Some(c) = customer {
+            self.get_customer(actor, c).await?;
+        }
+        let mut conn = self.store.read().await?;
+        store::invites::list_for_sending(&mut conn, vendor, customer, include_sent, 1000)
+            .await?
+            .into_iter()
+            .map(|r| self.invite_view(actor, r))
+            .collect()
+    }
+
+    /// The invitation e-mail of an invite, as it would be sent.
+    pub async fn preview_invite_mail(
+        &self,
+        actor: &Actor,
+        id: InviteId,
+    ) -> Result<crate::mail::Rendered> {
+        actor.require_write()?;
+        let mut c = self.store.read().await?;
+        let row = store::invites::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(row.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let code = self.key.decrypt(&row.code_enc)?;
+        Ok(crate::mail::render_invite(
+            &row,
+            code.expose(),
+            &self.config.install_url,
+        )?)
+    }
+
+    /// Queues a test e-mail (admins, from Settings).
+    pub async fn send_test_mail(&self, actor: &Actor, to: &str) -> Result<()> {
+        actor.require_admin()?;
+        let to = Email::parse("email", to)?;
+        let now = now_millis();
+        let id = MessageId::new();
+        let payload = json!({"subject": "Command Center test e-mail", "text": format!("This is a test e-mail from Command Center at {}.\nIf you can read it, mail delivery works.\n", self.config.public_url)}).to_string();
+        let mut tx = self.store.begin().await?;
+        store::outbox::enqueue(
+            &mut tx,
+            &id.to_db(),
+            "test",
+            None,
+            to.as_str(),
+            Some(&payload),
+            now,
+        )
+        .await?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            None,
+            "mail.test",
+            "outbox",
+            Some(id.to_db()),
+            None,
+            Some(json!({"to": to.as_str()})),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        self.mail_wakeup.notify_one();
+        Ok(())
+    }
+}

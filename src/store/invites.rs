@@ -1,0 +1,188 @@
+//! Invites and their delivery state.
+
+use sqlx::AnyConnection;
+
+use super::{Result, StoreError};
+use crate::domain::{CustomerId, InviteId, LicenseId, Millis, VendorId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InviteRow {
+    pub id: String,
+    pub license_id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub customer_language: String,
+    pub vendor_id: String,
+    pub vendor_name: String,
+    pub username: String,
+    pub email: String,
+    pub software_type: String,
+    pub store_deleted_days: i64,
+    pub code_enc: String,
+    pub code_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub sent_at: Option<i64>,
+    pub delivery_state: String,
+    pub delivery_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl InviteRow {
+    pub fn invite_id(&self) -> Result<InviteId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("invite id {:?}", self.id)))
+    }
+    pub fn vendor(&self) -> Result<VendorId> {
+        self.vendor_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
+    }
+}
+
+const SELECT: &str = "SELECT i.id, i.license_id, c.id AS customer_id, c.name AS customer_name, \
+     c.language AS customer_language, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
+     i.software_type, i.store_deleted_days, i.code_enc, i.code_hash, i.created_at, i.expires_at, i.sent_at, \
+     i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at \
+     FROM invites i JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
+     JOIN vendors v ON v.id = c.vendor_id";
+
+pub struct NewInviteRow<'a> {
+    pub id: InviteId,
+    pub license_id: LicenseId,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub software_type: &'a str,
+    pub store_deleted_days: i64,
+    pub code_enc: &'a str,
+    pub code_hash: &'a str,
+    pub expires_at: Millis,
+}
+
+pub async fn insert(conn: &mut AnyConnection, r: &NewInviteRow<'_>, now: Millis) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invites (id, license_id, username, email, software_type, store_deleted_days, code_enc, \
+         code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(r.id.to_db())
+    .bind(r.license_id.to_db())
+    .bind(r.username)
+    .bind(r.email)
+    .bind(r.software_type)
+    .bind(r.store_deleted_days)
+    .bind(r.code_enc)
+    .bind(r.code_hash)
+    .bind(now)
+    .bind(r.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: InviteId) -> Result<Option<InviteRow>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE i.id = $1")))
+            .bind(id.to_db())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// The live (not revoked) invite with this username, if any.
+pub async fn find_by_username(
+    conn: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<InviteRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE i.username = $1 AND i.revoked_at IS NULL"
+    )))
+    .bind(username)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// A license's invites, newest first (revoked ones too, marked).
+pub async fn list_for_license(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+) -> Result<Vec<InviteRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE i.license_id = $1 ORDER BY i.id DESC"
+    )))
+    .bind(license.to_db())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Invites for the Installations page: one customer's, or all of a
+/// vendor's (or everyone's), not revoked, not used; sent ones only if
+/// asked. At most `limit`, newest first.
+pub async fn list_for_sending(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    customer: Option<CustomerId>,
+    include_sent: bool,
+    limit: i64,
+) -> Result<Vec<InviteRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR c.id = $2) \
+         AND i.revoked_at IS NULL AND i.used_at IS NULL AND ($3 = 1 OR i.sent_at IS NULL) \
+         ORDER BY c.name, i.id DESC LIMIT $4"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(customer.map(|c| c.to_db()))
+    .bind(super::b(include_sent))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Outstanding (unused, not revoked) invites of a license per software
+/// type: (standard, server).
+pub async fn outstanding(conn: &mut AnyConnection, license: LicenseId) -> Result<(i64, i64)> {
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN software_type = 'standard' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN software_type = 'server' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+         FROM invites WHERE license_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(license.to_db())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// Revokes an unused invite; false if it was used or already revoked.
+pub async fn revoke(conn: &mut AnyConnection, id: InviteId, now: Millis) -> Result<bool> {
+    let r = sqlx::query("UPDATE invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL")
+        .bind(id.to_db())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Sets the delivery state shown to operators.
+pub async fn set_delivery(
+    conn: &mut AnyConnection,
+    id: &str,
+    state: &str,
+    error: Option<&str>,
+    next_attempt_at: Option<Millis>,
+    sent_at: Option<Millis>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE invites SET delivery_state = $2, delivery_error = $3, next_attempt_at = $4, \
+         sent_at = COALESCE($5, sent_at) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(error)
+    .bind(next_attempt_at)
+    .bind(sent_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The outbox: messages written in the same transaction as the request
+//! that wants them sent, delivered by the mail worker.
+
+use sqlx::AnyConnection;
+
+use super::{Backend, Result};
+use crate::domain::Millis;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub invite_id: Option<String>,
+    pub recipient: String,
+    pub attempts: i64,
+    pub payload: Option<String>,
+}
+
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    id: &str,
+    kind: &str,
+    invite_id: Option<&str>,
+    recipient: &str,
+    payload: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, invite_id, recipient, state, next_attempt_at, payload, created_at) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $5)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(invite_id)
+    .bind(recipient)
+    .bind(now)
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether an invite already has a message waiting or being sent.
+pub async fn invite_in_flight(conn: &mut AnyConnection, invite_id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE invite_id = $1 AND state IN ('pending', 'sending')",
+    )
+    .bind(invite_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Claims up to `limit` due messages for `lease_ms`: pending ones whose
+/// time has come, and ones whose sender's lease ran out (it died). On
+/// PostgreSQL rows locked by another instance's claim are skipped, so two
+/// instances never take the same message; on SQLite the single writer
+/// makes the statement atomic.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: Millis,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET state = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id IN \
+         (SELECT id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $1) \
+          OR (state = 'sending' AND lease_until < $1) ORDER BY next_attempt_at LIMIT $3{lock}) \
+         RETURNING id, kind, invite_id, recipient, attempts, payload"
+    )))
+    .bind(now)
+    .bind(now + lease_ms)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn mark_sent(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    conn: &mut AnyConnection,
+    id: &str,
+    next_attempt_at: Millis,
+    error: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1")
+        .bind(id)
+        .bind(next_attempt_at)
+        .bind(error)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut AnyConnection, id: &str, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// When the next pending message is due (for the worker's sleep).
+pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<Millis>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END) FROM outbox \
+         WHERE state IN ('pending', 'sending')",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}

@@ -1,0 +1,226 @@
+//! Installations: the seed's step 4, "Sending invitations" — with each
+//! invite's delivery state shown live instead of "the sent time won't be
+//! updated right away".
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect};
+
+use super::{AppState, CsrfForm, Ctx, Page, WebResult, render};
+use crate::domain::{CustomerId, InviteId, VendorId};
+use crate::service::ServiceError;
+use crate::service::customers::Customer;
+use crate::service::invites::Invite;
+use crate::service::vendors::Vendor;
+
+#[derive(askama::Template)]
+#[template(path = "installations.html")]
+struct InstallationsPage {
+    page: Page,
+    q: String,
+    results: Vec<Customer>,
+    customer: Option<Customer>,
+    vendors: Vec<Vendor>,
+    vendor: String,
+    show_sent: bool,
+    invites: Vec<Invite>,
+    in_flight: Vec<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "installation_states.html")]
+struct StatesPartial {
+    page: Page,
+    invites: Vec<Invite>,
+    in_flight: Vec<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct InstallationsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    vendor: String,
+    /// "Show invites that are sent" (on by default, as in the seed).
+    #[serde(default)]
+    sent: Option<String>,
+    #[serde(default)]
+    queued: Option<String>,
+    #[serde(default)]
+    resent: Option<String>,
+    #[serde(default)]
+    waiting: Option<String>,
+    #[serde(default)]
+    skipped: Option<String>,
+}
+
+impl InstallationsQuery {
+    fn show_sent(&self) -> bool {
+        self.sent.as_deref() != Some("0")
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<InstallationsQuery>,
+) -> WebResult {
+    let customer_id: Option<CustomerId> = q.customer.parse().ok();
+    let customer = match customer_id {
+        Some(c) => Some(state.services.get_customer(&ctx.actor, c).await?),
+        None => None,
+    };
+    let vendor: Option<VendorId> = if ctx.actor.is_admin() {
+        q.vendor.parse().ok()
+    } else {
+        None
+    };
+    let vendors = if ctx.actor.is_admin() {
+        state.services.list_vendors(&ctx.actor).await?
+    } else {
+        Vec::new()
+    };
+    let results = if q.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        state
+            .services
+            .list_customers(&ctx.actor, vendor, Some(&q.q), None, 20)
+            .await?
+            .items
+    };
+    let invites = state
+        .services
+        .invites_for_sending(&ctx.actor, vendor, customer_id, q.show_sent())
+        .await?;
+    let in_flight = invites
+        .iter()
+        .filter(|i| i.in_flight())
+        .map(|i| i.id.to_string())
+        .collect();
+    let mut page = Page::new(&ctx);
+    let counts = [
+        (&q.queued, "flash.invites_queued"),
+        (&q.resent, "flash.invites_resent"),
+        (&q.waiting, "flash.invites_waiting"),
+        (&q.skipped, "flash.invites_skipped"),
+    ];
+    let parts: Vec<String> = counts
+        .iter()
+        .filter_map(|(n, key)| {
+            n.as_deref()
+                .filter(|n| *n != "0")
+                .map(|n| ctx.lang.msg(&format!("{key}|{n}")))
+        })
+        .collect();
+    if !parts.is_empty() {
+        page.flash = Some(parts.join(" "));
+    }
+    render(&InstallationsPage {
+        page,
+        q: q.q.clone(),
+        results,
+        customer,
+        vendors,
+        vendor: q.vendor.clone(),
+        show_sent: q.show_sent(),
+        invites,
+        in_flight,
+    })
+}
+
+/// "Send invite to selected": the checked rows, or every row shown when
+/// "All" is checked (so it works without JavaScript too).
+pub async fn send(State(state): State<AppState>, f: CsrfForm<serde::de::IgnoredAny>) -> WebResult {
+    let ctx = f.ctx;
+    let get = |k: &str| {
+        f.fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let customer: Option<CustomerId> = get("customer").parse().ok();
+    let vendor: Option<VendorId> = if ctx.actor.is_admin() {
+        get("vendor").parse().ok()
+    } else {
+        None
+    };
+    let show_sent = get("sent") != "0";
+    let ids: Vec<InviteId> = if get("all") == "1" {
+        state
+            .services
+            .invites_for_sending(&ctx.actor, vendor, customer, show_sent)
+            .await?
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    } else {
+        f.fields
+            .iter()
+            .filter(|(k, _)| k == "invite")
+            .map(|(_, v)| v.parse().map_err(|_| ServiceError::NotFound))
+            .collect::<Result<_, _>>()?
+    };
+    let base = [
+        ("customer", get("customer")),
+        ("vendor", get("vendor")),
+        (
+            "sent",
+            if show_sent {
+                "1".to_string()
+            } else {
+                "0".to_string()
+            },
+        ),
+    ];
+    let back = |extra: Vec<(&str, String)>| -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in base.iter().map(|(k, v)| (*k, v.clone())).chain(extra) {
+            q.append_pair(k, &v);
+        }
+        format!("/installations?{}", q.finish())
+    };
+    if ids.is_empty() {
+        return Ok(Redirect::to(&back(vec![("queued", "0".into())])).into_response());
+    }
+    let report = state.services.send_invites(&ctx.actor, &ids).await?;
+    let to = back(vec![
+        ("queued", report.queued.len().to_string()),
+        ("resent", report.resent.len().to_string()),
+        ("waiting", report.already_queued.len().to_string()),
+        ("skipped", report.skipped.len().to_string()),
+    ]);
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// The live part: the state cells of the invites still in flight, swapped
+/// in place (htmx out-of-band), and a new poller while any remain.
+pub async fn states(
+    State(state): State<AppState>,
+    f: CsrfForm<serde::de::IgnoredAny>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let mut invites = Vec::new();
+    for (_, v) in f.fields.iter().filter(|(k, _)| k == "id").take(1000) {
+        let Ok(id) = v.parse::<InviteId>() else {
+            continue;
+        };
+        match state.services.get_invite(&ctx.actor, id).await {
+            Ok(i) => invites.push(i),
+            Err(ServiceError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let in_flight = invites
+        .iter()
+        .filter(|i| i.in_flight())
+        .map(|i| i.id.to_string())
+        .collect();
+    render(&StatesPartial {
+        page: Page::new(&ctx),
+        invites,
+        in_flight,
+    })
+}

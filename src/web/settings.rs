@@ -1,0 +1,87 @@
+//! Settings (admins): what the server runs with, and a test e-mail.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+
+use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
+
+#[derive(askama::Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    page: Page,
+    standard_gb: i64,
+    server_gb: i64,
+    mail: String,
+    mail_from: String,
+    install_url: String,
+    database: String,
+    test_to: String,
+    errors: FormErrors,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormErrors) -> SettingsPage {
+    let c = &state.services.config;
+    SettingsPage {
+        page: Page::new(ctx),
+        standard_gb: c.standard_seat_gb,
+        server_gb: c.server_seat_gb,
+        mail: if c.smtp_url.is_some() {
+            "SMTP (CC_SMTP_URL)".into()
+        } else {
+            format!(".eml → {}", c.data_dir.join("outbox").display())
+        },
+        mail_from: c.mail_from.clone(),
+        install_url: c.install_url.clone(),
+        database: match state.services.store.backend() {
+            crate::store::Backend::Sqlite => "SQLite".into(),
+            crate::store::Backend::Postgres => "PostgreSQL".into(),
+        },
+        test_to,
+        errors,
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SettingsQuery>,
+) -> WebResult {
+    ctx.actor.require_admin()?;
+    let mut p = settings_page(
+        &state,
+        &ctx,
+        ctx.actor.email.clone(),
+        FormErrors::new(ctx.lang),
+    );
+    if q.sent.is_some() {
+        p.page = p.page.with_flash("flash.test_mail_queued");
+    }
+    render(&p)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct TestMailForm {
+    #[serde(default)]
+    to: String,
+}
+
+pub async fn test_mail(State(state): State<AppState>, f: CsrfForm<TestMailForm>) -> WebResult {
+    let ctx = f.ctx;
+    match state.services.send_test_mail(&ctx.actor, &f.form.to).await {
+        Ok(()) => Ok(Redirect::to("/settings?sent=1").into_response()),
+        Err(e) => {
+            let errors = FormErrors::from_service(ctx.lang, e)?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &settings_page(&state, &ctx, f.form.to.clone(), errors),
+            )
+        }
+    }
+}
