@@ -58,6 +58,15 @@ pub fn router() -> Router<AppState> {
             "/v1/licenses/{id}",
             get(customers::get_license).put(customers::update_license),
         )
+        .route(
+            "/v1/licenses/{id}/invites",
+            get(invites::list).post(invites::create),
+        )
+        .route("/v1/invites/send", post(invites::send))
+        .route(
+            "/v1/invites/{id}",
+            get(invites::get).delete(invites::revoke),
+        )
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
         })

@@ -361,3 +361,125 @@ pub fn require_tool(name: &str, path: &str) -> bool {
     eprintln!("SKIPPED: {name} not found at {path}; install it to run this test");
     false
 }
+
+/// A real SMTP server (aiosmtpd) writing to a Maildir, in its own process.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn smtp_script() -> String {
+    format!("{}/tests/smtp_server.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A received message, decoded by Python's e-mail package.
+#[derive(Debug, serde::Deserialize)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    #[allow(dead_code)]
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl SmtpServer {
+    /// Starts one on a free port; None (skipped loudly) when aiosmtpd is
+    /// missing outside CI.
+    pub fn start() -> Option<SmtpServer> {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Option<SmtpServer> {
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("aiosmtpd is required under CI=true (pip install aiosmtpd)");
+            }
+            eprintln!("SKIPPED: aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        }
+        let mut s = SmtpServer {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        s.restart();
+        Some(s)
+    }
+
+    /// (Re)starts the server process on the same port and Maildir.
+    pub fn restart(&mut self) {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                smtp_script(),
+                "serve".into(),
+                self.port.to_string(),
+                self.dir.path().display().to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "SMTP server did not start");
+        self.child = Some(child);
+    }
+
+    /// Stops it at once (kill -9).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything received so far.
+    pub fn messages(&self) -> Vec<Mail> {
+        let out = std::process::Command::new("python3")
+            .args([
+                smtp_script(),
+                "dump".into(),
+                self.dir.path().display().to_string(),
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("dump: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    /// Waits (up to `secs`) until at least `n` messages arrived.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Mail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let m = self.messages();
+            if m.len() >= n || std::time::Instant::now() > deadline {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

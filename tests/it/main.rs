@@ -9,6 +9,8 @@ mod harness;
 mod auth;
 mod browser;
 mod customers_licenses;
+mod invites;
+mod mail;
 mod operators_vendors;
 mod platform;
 mod tenancy;
