@@ -30,6 +30,9 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        delay = float(os.environ.get("SMTP_DELAY_MS", "0")) / 1000.0
+        if delay:
+            await asyncio.sleep(delay)
         self.box.add(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 

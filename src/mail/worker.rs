@@ -90,8 +90,8 @@ impl Worker {
         }
     }
 
-    /// One round: claim a batch, send it concurrently, record the results
-    /// in one transaction. Returns how many messages it handled.
+    /// One round: claim a batch, send it concurrently, record each result.
+    /// Returns how many messages it handled.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let now = now_millis();
         let batch = {
@@ -118,23 +118,23 @@ impl Worker {
                 (row, outcome)
             });
         }
-        let mut results = Vec::new();
+        // Each result is recorded as soon as its send is done, so a crash
+        // repeats only messages whose acceptance was not yet written down.
+        let mut n = 0;
         while let Some(r) = set.join_next().await {
-            match r {
-                Ok(r) => results.push(r),
+            let (row, outcome) = match r {
+                Ok(r) => r,
                 // A panicked send leaves its row leased; it is retried later.
-                Err(e) => tracing::error!(error = %e, "a send task failed"),
-            }
-        }
-        let n = results.len();
-        let done = now_millis();
-        let mut tx = self.services.store.begin().await?;
-        for (row, outcome) in &results {
-            record(&mut tx, row, outcome, done).await?;
-        }
-        tx.commit().await?;
-        for (row, outcome) in &results {
-            match outcome {
+                Err(e) => {
+                    tracing::error!(error = %e, "a send task failed");
+                    continue;
+                }
+            };
+            n += 1;
+            let mut tx = self.services.store.begin().await?;
+            record(&mut tx, &row, &outcome, now_millis()).await?;
+            tx.commit().await?;
+            match &outcome {
                 Outcome::Sent => {
                     metrics::counter!("cc_mail_sent_total", "kind" => row.kind.clone()).increment(1)
                 }

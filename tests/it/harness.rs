@@ -367,6 +367,7 @@ pub struct SmtpServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Option<std::process::Child>,
+    delay_ms: u64,
 }
 
 /// A free port on loopback.
@@ -398,6 +399,12 @@ impl SmtpServer {
     }
 
     pub fn start_on(port: u16) -> Option<SmtpServer> {
+        Self::start_with_delay(port, 0)
+    }
+
+    /// One that takes `delay_ms` to accept each message (to keep mail in
+    /// flight long enough to crash in the middle of it).
+    pub fn start_with_delay(port: u16, delay_ms: u64) -> Option<SmtpServer> {
         let ok = std::process::Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .status()
@@ -413,6 +420,7 @@ impl SmtpServer {
             port,
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            delay_ms,
         };
         s.restart();
         Some(s)
@@ -428,6 +436,7 @@ impl SmtpServer {
                 self.port.to_string(),
                 self.dir.path().display().to_string(),
             ])
+            .env("SMTP_DELAY_MS", self.delay_ms.to_string())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -449,6 +458,18 @@ impl SmtpServer {
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// How many messages arrived (cheap: counts Maildir files).
+    pub fn count(&self) -> usize {
+        ["new", "cur"]
+            .iter()
+            .map(|d| {
+                std::fs::read_dir(self.dir.path().join(d))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 
     /// Everything received so far.

@@ -9,6 +9,7 @@ mod harness;
 mod auth;
 mod browser;
 mod customers_licenses;
+mod delivery_load;
 mod invites;
 mod mail;
 mod operators_vendors;
