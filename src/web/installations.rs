@@ -45,6 +45,9 @@ pub struct InstallationsQuery {
     /// "Show invites that are sent" (on by default, as in the seed).
     #[serde(default)]
     sent: Option<String>,
+    /// Set by the filter form, whose unchecked checkbox sends nothing.
+    #[serde(default)]
+    f: Option<String>,
     #[serde(default)]
     queued: Option<String>,
     #[serde(default)]
@@ -57,7 +60,10 @@ pub struct InstallationsQuery {
 
 impl InstallationsQuery {
     fn show_sent(&self) -> bool {
-        self.sent.as_deref() != Some("0")
+        match self.f {
+            Some(_) => self.sent.as_deref() == Some("1"),
+            None => self.sent.as_deref() != Some("0"),
+        }
     }
 }
 

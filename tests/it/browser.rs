@@ -258,3 +258,94 @@ async fn seed_steps_one_and_two_in_the_browser() {
     browser.close().await;
     app.finish().await;
 }
+
+/// The seed's steps 3 and 4: define the user on the Invites tab, then send
+/// the invitation from Installations and watch its sent time arrive
+/// without reloading; the mail reaches a real SMTP server.
+#[tokio::test]
+async fn seed_steps_three_and_four_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_SMTP_URL", &smtp.url()),
+    ])
+    .await;
+    let t = app.admin_token().await;
+    let (cid, _) = crate::invites::customer_with_license(&app, &t, None).await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("nav .menu").await;
+    // Step 3: Licenses → the customer → Invites.
+    browser
+        .client
+        .goto(&app.url(&format!("/licenses/{cid}")))
+        .await
+        .unwrap();
+    browser.click("nav.tabs a[href$='/invites']").await;
+    browser.fill("#username", "testclient@test.com").await;
+    browser.fill("#email", "testclient@test.com").await;
+    browser.click("form.invite-form button[type=submit]").await;
+    browser.find("table.invites tbody tr").await;
+    let row = browser.text("table.invites tbody tr").await;
+    assert!(row.contains("testclient@test.com"), "{row}");
+    assert!(row.contains("not sent"), "no e-mail at this step: {row}");
+    let code = browser.text("table.invites tbody tr code.code").await;
+    assert_eq!(code.len(), 19, "{code}");
+    browser.shot("5-invites").await;
+    // Step 4: Installations → choose the customer → select → send.
+    browser.click("nav .menu a[href='/installations']").await;
+    browser.fill("#q", "testi").await;
+    browser.click("form.picker button[type=submit]").await;
+    browser
+        .click(&format!(
+            "ul.results a[href^='/installations?customer={cid}']"
+        ))
+        .await;
+    browser.find("#send-form tbody input[name=invite]").await;
+    browser.click("#all").await;
+    browser.click("#send-form button[type=submit]").await;
+    browser.find("p.flash").await;
+    assert!(browser.text("p.flash").await.contains("1 invite(s) queued"));
+    // Mark the page: if it reloads, the mark is gone.
+    browser
+        .client
+        .execute("window.__stay = 42; return 1;", vec![])
+        .await
+        .unwrap();
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = browser.text("td.delivery").await;
+        if state.contains("sent") && !state.contains("not") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(state.contains("sent"), "the state turned to sent: {state}");
+    let stayed = browser
+        .client
+        .execute("return window.__stay === 42;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        stayed,
+        serde_json::Value::Bool(true),
+        "updated in place, no reload"
+    );
+    let sent_time = browser.text("#send-form tbody td[id^='sent-']").await;
+    assert!(
+        sent_time.starts_with("20"),
+        "the sent time is shown: {sent_time:?}"
+    );
+    browser.shot("6-installations").await;
+    let mails = smtp.wait_for(1, 10).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].to.contains("testclient@test.com"));
+    assert!(mails[0].text.contains("testclient@test.com") && mails[0].text.contains(&code));
+    browser.close().await;
+    app.finish().await;
+}
