@@ -47,6 +47,8 @@ pub struct Config {
     /// `CC_MAIL_LEASE_SECS`: how long a worker holds a message it is sending;
     /// a worker that dies releases its messages after this (default 120).
     pub mail_lease_secs: i64,
+    /// `CC_TRIAL_DAYS`: how long a trial license lasts (default 30).
+    pub trial_days: i64,
     /// `CC_INVITE_VALID_DAYS`: how long an invite can be used (default 90).
     pub invite_valid_days: i64,
     /// `CC_SESSION_HOURS`: how long a sign-in lasts (default 12).
@@ -220,6 +222,10 @@ impl Config {
         let mail_retry_secs: i64 = s.parse("CC_MAIL_RETRY_SECS", 30)?;
         let invite_valid_days: i64 = s.parse("CC_INVITE_VALID_DAYS", 90)?;
         let mail_lease_secs: i64 = s.parse("CC_MAIL_LEASE_SECS", 120)?;
+        let trial_days: i64 = s.parse("CC_TRIAL_DAYS", 30)?;
+        if !(1..=3650).contains(&trial_days) {
+            anyhow::bail!("CC_TRIAL_DAYS must be from 1 to 3650");
+        }
         if mail_lease_secs < 1 {
             anyhow::bail!("CC_MAIL_LEASE_SECS must be at least 1");
         }
@@ -257,6 +263,7 @@ impl Config {
             mail_max_attempts,
             mail_retry_secs,
             mail_lease_secs,
+            trial_days,
             invite_valid_days,
             session_hours,
             api_token_days,

@@ -4,8 +4,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod agent;
 pub mod api;
+pub mod client_api;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod keys;
 pub mod mail;
@@ -90,11 +93,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
     .await?;
     store.migrate().await?;
     check_key(&store, &key).await?;
+    let reports = Arc::new(service::clients::ReportSink::start(store.clone()));
     Ok(Services {
         store,
         key,
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+        reports,
     })
 }
 
@@ -196,6 +201,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
         .nest("/api", api::router())
+        .nest("/client", client_api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

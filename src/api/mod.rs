@@ -3,6 +3,7 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod installations;
 pub mod invites;
 pub mod openapi;
 pub mod operators;
@@ -63,6 +64,17 @@ pub fn router() -> Router<AppState> {
             get(invites::list).post(invites::create),
         )
         .route("/v1/invites/send", post(invites::send))
+        .route("/v1/installations", get(installations::list))
+        .route("/v1/installations/{id}", get(installations::get))
+        .route(
+            "/v1/installations/{id}/deactivate",
+            post(installations::deactivate),
+        )
+        .route("/v1/trials", get(installations::trials))
+        .route(
+            "/v1/licenses/{id}/connect-trial",
+            post(installations::connect_trial),
+        )
         .route(
             "/v1/invites/{id}",
             get(invites::get).delete(invites::revoke),

@@ -37,6 +37,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::invites::get,
         super::invites::revoke,
         super::invites::send,
+        super::installations::list,
+        super::installations::get,
+        super::installations::deactivate,
+        super::installations::trials,
+        super::installations::connect_trial,
+        crate::client_api::activate,
+        crate::client_api::trial,
+        crate::client_api::policy,
+        crate::client_api::report,
+        crate::client_api::deactivate,
     ),
     modifiers(&BearerAuth)
 )]

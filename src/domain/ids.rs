@@ -82,3 +82,7 @@ id_type!(
     /// A message in the outbox.
     MessageId
 );
+id_type!(
+    /// An activated backup client.
+    InstallationId
+);

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod customers;
 pub mod invites;
 pub mod licenses;
@@ -25,6 +26,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Wakes the mail worker when something was queued.
     pub mail_wakeup: Arc<tokio::sync::Notify>,
+    /// The group-commit writer of backup reports.
+    pub reports: clients::Reports,
 }
 
 /// The signed-in person on whose behalf an operation runs.

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod customers;
+pub mod installations;
 pub mod invites;
 pub mod licenses;
 pub mod operators;
@@ -69,6 +70,22 @@ impl From<sqlx::Error> for StoreError {
             }
         }
         StoreError::Db(e)
+    }
+}
+
+impl StoreError {
+    /// Contention a retry resolves: PostgreSQL serialization failures and
+    /// deadlocks, SQLite busy.
+    pub fn is_contention(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                matches!(
+                    db.code().as_deref(),
+                    Some("40001") | Some("40P01") | Some("5") | Some("6")
+                )
+            }
+            _ => false,
+        }
     }
 }
 

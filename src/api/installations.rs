@@ -1,0 +1,119 @@
+//! `/api/v1/installations` and trial connection.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use crate::domain::{InstallationId, LicenseId};
+use crate::service::clients::Installation;
+use crate::service::{Page, ServiceError};
+use crate::web::AppState;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The license whose installations to list.
+    license_id: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/installations", tag = "installations", summary = "A license's installations (live first)", params(ListQuery),
+    responses((status = 200, description = "The installations", body = Page<Installation>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let license: LicenseId = q.license_id.parse().map_err(|_| ServiceError::NotFound)?;
+    Ok(Json(Page::all(
+        state
+            .services
+            .list_installations(&who.actor, license)
+            .await?,
+    ))
+    .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/installations/{id}", tag = "installations", summary = "One installation",
+    params(("id" = String, Path, description = "Installation id")),
+    responses((status = 200, description = "The installation", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id: InstallationId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    Ok(Json(state.services.get_installation(&who.actor, id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/installations/{id}/deactivate", tag = "installations", summary = "Deactivate an installation; its seat is freed (audited)",
+    params(("id" = String, Path, description = "Installation id")),
+    responses((status = 200, description = "Deactivated", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "Already deactivated", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id: InstallationId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    Ok(Json(
+        state
+            .services
+            .deactivate_installation(&who.actor, id)
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrialQuery {
+    /// The trial's e-mail or hostname, exactly.
+    q: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/trials", tag = "installations", summary = "Find live trial clients by e-mail or hostname (exact)", params(TrialQuery),
+    responses((status = 200, description = "Matching trial clients", body = Page<Installation>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn trials(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Query(q): Query<TrialQuery>,
+) -> ApiResult<Response> {
+    Ok(Json(Page::all(
+        state.services.find_trial_clients(&who.actor, &q.q).await?,
+    ))
+    .into_response())
+}
+
+/// `{"installation_id": "..."}`
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ConnectRequest {
+    installation_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/licenses/{id}/connect-trial", tag = "installations", summary = "Connect trial client: move a trial installation onto this license",
+    params(("id" = String, Path, description = "License id")), request_body = ConnectRequest,
+    responses((status = 200, description = "Moved", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "seats_exhausted or not_a_trial", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn connect_trial(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+    Body(req): Body<ConnectRequest>,
+) -> ApiResult<Response> {
+    let license: LicenseId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    let inst: InstallationId = req
+        .installation_id
+        .parse()
+        .map_err(|_| ServiceError::NotFound)?;
+    Ok(Json(
+        state
+            .services
+            .connect_trial(&who.actor, inst, license)
+            .await?,
+    )
+    .into_response())
+}

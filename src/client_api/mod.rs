@@ -1,0 +1,121 @@
+//! The client API (`/client/v1/…`) that installed backup clients talk to:
+//! activate with username and code, then with the bearer token fetch the
+//! policy, report backup runs and deactivate. Errors are problem documents
+//! with stable codes (`invalid_credentials`, `seats_exhausted`, …).
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::api::{ApiResult, Body, Problem, ProblemDocument};
+use crate::service::clients::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
+use crate::store::installations::InstallationRow;
+use crate::web::AppState;
+use crate::web::auth::ClientIp;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/activate", post(activate))
+        .route("/v1/trial", post(trial))
+        .route("/v1/policy", get(policy))
+        .route("/v1/reports", post(report))
+        .route("/v1/deactivate", post(deactivate))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+        })
+}
+
+/// The installation behind `Authorization: Bearer <client token>`.
+pub struct Client(pub InstallationRow);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let unauth = || {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid client token is required.",
+            )
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauth)?;
+        match state.services.client_by_token(token).await? {
+            Some(n) => Ok(Client(n)),
+            None => Err(unauth()),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/client/v1/activate", tag = "client", summary = "Activate a backup client with username and activation code; takes a seat",
+    request_body = ActivateRequest,
+    responses((status = 201, description = "Activated: keep the token", body = Activated),
+        (status = 401, description = "Unknown username or wrong code (code invalid_credentials)", body = ProblemDocument),
+        (status = 409, description = "seats_exhausted, invite_used, invite_expired, license_inactive or license_expired", body = ProblemDocument),
+        (status = 422, description = "Invalid input", body = ProblemDocument),
+        (status = 429, description = "Too many failures (code rate_limited); see Retry-After", body = ProblemDocument)))]
+pub async fn activate(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Body(req): Body<ActivateRequest>,
+) -> ApiResult<Response> {
+    let a = state.services.activate(&req, ip.0).await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+#[utoipa::path(post, path = "/client/v1/trial", tag = "client", summary = "Start a trial without an invite (own trial license, one seat)",
+    request_body = TrialRequest,
+    responses((status = 201, description = "Trial started: keep the token", body = Activated), (status = 422, description = "Invalid input", body = ProblemDocument), (status = 429, description = "Too many attempts", body = ProblemDocument)))]
+pub async fn trial(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Body(req): Body<TrialRequest>,
+) -> ApiResult<Response> {
+    let a = state.services.start_trial(&req, ip.0).await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+#[utoipa::path(get, path = "/client/v1/policy", tag = "client", summary = "The client's policy: retention, limits, license state, encryption key",
+    responses((status = 200, description = "The policy", body = Policy), (status = 401, description = "No valid client token", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn policy(State(state): State<AppState>, client: Client) -> ApiResult<Response> {
+    let mut r = Json(state.services.client_policy(&client.0).await?).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+#[utoipa::path(post, path = "/client/v1/reports", tag = "client", summary = "Report one backup run (accepted also for expired or suspended licenses)",
+    request_body = ReportInput,
+    responses((status = 204, description = "Stored"), (status = 401, description = "No valid client token", body = ProblemDocument), (status = 422, description = "Invalid report", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    client: Client,
+    Body(input): Body<ReportInput>,
+) -> ApiResult<StatusCode> {
+    state.services.client_report(&client.0, &input).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/client/v1/deactivate", tag = "client", summary = "Leave: the installation ends and its seat is freed",
+    responses((status = 204, description = "Deactivated"), (status = 401, description = "No valid client token", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    client: Client,
+) -> ApiResult<StatusCode> {
+    state.services.client_deactivate(&client.0, ip.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,182 @@
+//! `command-center demo`: fills a data dir with the seed manual's example
+//! (Testiasiakas Oy, its 5 + 1 license, its invites) and a few activated
+//! clients with backup history, so a newcomer sees a living console.
+
+use crate::domain::{OperatorId, Role, Secret};
+use crate::service::clients::{ActivateRequest, ReportInput};
+use crate::service::customers::CustomerInput;
+use crate::service::invites::NewInvite;
+use crate::service::licenses::LicenseInput;
+use crate::service::{Actor, Services};
+
+fn ts(offset_secs: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset_secs);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Returns lines to print for the person who ran it.
+pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    s.ensure_default_vendor()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut admin_password = None;
+    if s.needs_setup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        let pw = crate::keys::random_token()?.into_inner();
+        s.bootstrap_admin("admin@example.com", &Secret::new(pw.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        admin_password = Some(pw);
+    }
+    let admin_row = {
+        let mut c = s.store.read().await?;
+        let rows = crate::store::operators::list(&mut c, None).await?;
+        rows.into_iter()
+            .find(|r| r.role == "admin")
+            .ok_or_else(|| anyhow::anyhow!("no administrator"))?
+    };
+    let actor = Actor {
+        operator_id: admin_row.id.parse::<OperatorId>()?,
+        email: admin_row.email.clone(),
+        name: admin_row.name.clone(),
+        role: Role::Admin,
+        vendor_id: None,
+        vendor_name: None,
+        ip: None,
+    };
+    let existing = s
+        .list_customers(&actor, None, Some("Testiasiakas"), None, 1)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !existing.items.is_empty() {
+        out.push("The demo data is there already (Testiasiakas Oy); nothing added.".into());
+        return Ok(out);
+    }
+    let e = |e: crate::service::ServiceError| anyhow::anyhow!("{e:?}");
+    let customer = s
+        .create_customer(
+            &actor,
+            &CustomerInput {
+                name: "Testiasiakas Oy".into(),
+                vat_id: "1231231231123123".into(),
+                street_address: "Katu 13".into(),
+                postal_code: "02190".into(),
+                postal_area: "Espoo".into(),
+                language: "fi".into(),
+                contact_email: Some("it@testiasiakas.fi".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)?;
+    let license = s
+        .create_license(
+            &actor,
+            customer.id,
+            &LicenseInput {
+                standard_seats: Some("5".into()),
+                server_seats: Some("1".into()),
+                extra_space_gb: Some("0".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)?;
+    let people = [
+        (
+            "timo.virtanen@testiasiakas.fi",
+            "timo.virtanen@testiasiakas.fi",
+            "standard",
+            "timo-laptop",
+            Some("success"),
+        ),
+        (
+            "t2testi",
+            "tommi.tanttu@example.com",
+            "standard",
+            "tommi-desktop",
+            Some("failed"),
+        ),
+        (
+            "palvelin@testiasiakas.fi",
+            "palvelin@testiasiakas.fi",
+            "server",
+            "srv-01",
+            Some("success"),
+        ),
+        ("uusikutsu1", "u1@testiasiakas.fi", "standard", "", None),
+        (
+            "testclient@test.com",
+            "testclient@test.com",
+            "standard",
+            "",
+            None,
+        ),
+    ];
+    for (username, email, kind, host, report) in people {
+        let (_, code) = s
+            .create_invite(
+                &actor,
+                license.id,
+                &NewInvite {
+                    username: username.into(),
+                    email: email.into(),
+                    software_type: kind.into(),
+                    store_deleted_days: None,
+                },
+            )
+            .await
+            .map_err(e)?;
+        if host.is_empty() {
+            continue;
+        }
+        let a = s
+            .activate(
+                &ActivateRequest {
+                    username: username.into(),
+                    activation_code: code,
+                    hostname: host.into(),
+                    os: "linux".into(),
+                    client_version: "demo".into(),
+                },
+                None,
+            )
+            .await
+            .map_err(e)?;
+        if let (Some(status), Some(n)) = (report, s.client_by_token(&a.token).await.map_err(e)?) {
+            for day in (1..=5).rev() {
+                let st = if day == 1 { status } else { "success" };
+                s.client_report(
+                    &n,
+                    &ReportInput {
+                        started_at: ts(-day * 86_400 - 900),
+                        finished_at: ts(-day * 86_400),
+                        status: st.into(),
+                        bytes_total: 42_000_000_000 + day * 100_000_000,
+                        bytes_uploaded: 1_500_000_000,
+                        files_total: 120_000,
+                        files_changed: 800,
+                        message: if st == "failed" {
+                            "Disk D: not reachable".into()
+                        } else {
+                            String::new()
+                        },
+                    },
+                )
+                .await
+                .map_err(e)?;
+            }
+        }
+    }
+    out.push(
+        "Added Testiasiakas Oy with a 5 + 1 license, five invites and three activated clients."
+            .into(),
+    );
+    if let Some(pw) = admin_password {
+        out.push(format!(
+            "Created the administrator admin@example.com with the password {pw} (shown once)."
+        ));
+    }
+    Ok(out)
+}

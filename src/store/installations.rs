@@ -1,0 +1,310 @@
+//! Installations (activated backup clients), their seats and reports.
+
+use sqlx::AnyConnection;
+
+use super::{Result, StoreError};
+use crate::domain::{InstallationId, LicenseId, Millis, VendorId};
+
+/// An installation with what its policy and its operators need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstallationRow {
+    pub id: String,
+    pub license_id: String,
+    pub license_type: String,
+    pub license_state: String,
+    pub valid_to: String,
+    pub standard_seats: i64,
+    pub server_seats: i64,
+    pub extra_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub encryption_key_enc: Option<String>,
+    pub vendor_id: String,
+    pub invite_id: Option<String>,
+    pub username: String,
+    pub software_type: String,
+    pub hostname: String,
+    pub os: String,
+    pub client_version: String,
+    pub store_deleted_days: i64,
+    pub trial_email: Option<String>,
+    pub activated_at: i64,
+    pub deactivated_at: Option<i64>,
+    pub last_seen_at: Option<i64>,
+    pub last_backup_at: Option<i64>,
+    pub last_backup_status: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub failed_in_row: i64,
+    pub storage_used_bytes: i64,
+}
+
+impl InstallationRow {
+    pub fn installation_id(&self) -> Result<InstallationId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("installation id {:?}", self.id)))
+    }
+    pub fn vendor(&self) -> Result<VendorId> {
+        self.vendor_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
+    }
+}
+
+const SELECT: &str = "SELECT n.id, n.license_id, l.type AS license_type, l.state AS license_state, l.valid_to, \
+     l.standard_seats, l.server_seats, l.extra_space_gb, l.client_limit_gb, c.id AS customer_id, \
+     c.name AS customer_name, c.encryption_key_enc, c.vendor_id, n.invite_id, n.username, n.software_type, \
+     n.hostname, n.os, n.client_version, n.store_deleted_days, n.trial_email, n.activated_at, n.deactivated_at, \
+     n.last_seen_at, n.last_backup_at, n.last_backup_status, n.last_success_at, n.failed_in_row, \
+     n.storage_used_bytes FROM installations n JOIN licenses l ON l.id = n.license_id \
+     JOIN customers c ON c.id = l.customer_id";
+
+/// Takes one seat of `software_type` if one is free — one guarded
+/// statement, so concurrent activations can never oversell (PostgreSQL
+/// re-checks the condition on the locked row; SQLite has one writer).
+pub async fn take_seat(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+    software_type: &str,
+) -> Result<bool> {
+    let sql = match software_type {
+        "server" => {
+            "UPDATE licenses SET server_used = server_used + 1 WHERE id = $1 AND server_used < server_seats"
+        }
+        _ => {
+            "UPDATE licenses SET standard_used = standard_used + 1 WHERE id = $1 AND standard_used < standard_seats"
+        }
+    };
+    let r = sqlx::query(sql)
+        .bind(license.to_db())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Gives a seat back.
+pub async fn release_seat(
+    conn: &mut AnyConnection,
+    license: &str,
+    software_type: &str,
+) -> Result<()> {
+    let sql = match software_type {
+        "server" => {
+            "UPDATE licenses SET server_used = server_used - 1 WHERE id = $1 AND server_used > 0"
+        }
+        _ => {
+            "UPDATE licenses SET standard_used = standard_used - 1 WHERE id = $1 AND standard_used > 0"
+        }
+    };
+    sqlx::query(sql).bind(license).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Marks an invite used; false if another activation was first.
+pub async fn use_invite(conn: &mut AnyConnection, invite: &str, now: Millis) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(invite)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub struct NewInstallationRow<'a> {
+    pub id: InstallationId,
+    pub license_id: &'a str,
+    pub invite_id: Option<&'a str>,
+    pub username: &'a str,
+    pub software_type: &'a str,
+    pub hostname: &'a str,
+    pub os: &'a str,
+    pub client_version: &'a str,
+    pub store_deleted_days: i64,
+    pub token_hash: &'a str,
+    pub trial_email: Option<&'a str>,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    r: &NewInstallationRow<'_>,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO installations (id, license_id, invite_id, username, software_type, hostname, os, \
+         client_version, store_deleted_days, token_hash, trial_email, activated_at, last_seen_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)",
+    )
+    .bind(r.id.to_db())
+    .bind(r.license_id)
+    .bind(r.invite_id)
+    .bind(r.username)
+    .bind(r.software_type)
+    .bind(r.hostname)
+    .bind(r.os)
+    .bind(r.client_version)
+    .bind(r.store_deleted_days)
+    .bind(r.token_hash)
+    .bind(r.trial_email)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: InstallationId) -> Result<Option<InstallationRow>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE n.id = $1")))
+            .bind(id.to_db())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// The live installation behind a client token.
+pub async fn find_by_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<InstallationRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.token_hash = $1 AND n.deactivated_at IS NULL"
+    )))
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// A license's installations, live first, newest first.
+pub async fn list_for_license(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+) -> Result<Vec<InstallationRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.license_id = $1 ORDER BY CASE WHEN n.deactivated_at IS NULL THEN 0 ELSE 1 END, n.id DESC"
+    )))
+    .bind(license.to_db())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Live trial installations whose e-mail or hostname matches exactly.
+pub async fn find_trials(conn: &mut AnyConnection, text: &str) -> Result<Vec<InstallationRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.trial_email IS NOT NULL AND l.type = 'trial' AND n.deactivated_at IS NULL \
+         AND (lower(n.trial_email) = $1 OR lower(n.hostname) = $1) ORDER BY n.id DESC LIMIT 50"
+    )))
+    .bind(text.trim().to_lowercase())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Ends an installation; false if it had ended already.
+pub async fn deactivate(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool> {
+    let r = sqlx::query("UPDATE installations SET deactivated_at = $2, updated_at = $2 WHERE id = $1 AND deactivated_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Moves a (trial) installation onto another license.
+pub async fn move_to_license(
+    conn: &mut AnyConnection,
+    id: &str,
+    license: &str,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query("UPDATE installations SET license_id = $2, trial_email = NULL, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(license)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Closes a trial license (after its client moved onto a purchased one).
+pub async fn close_license(
+    conn: &mut AnyConnection,
+    license: &str,
+    today: &str,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query("UPDATE licenses SET state = 'expired', valid_to = CASE WHEN created > $2 THEN created ELSE $2 END, updated_at = $3 WHERE id = $1")
+        .bind(license)
+        .bind(today)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// One report to store.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub id: String,
+    pub installation_id: String,
+    pub started_at: Millis,
+    pub finished_at: Millis,
+    pub status: &'static str,
+    pub bytes_total: i64,
+    pub bytes_uploaded: i64,
+    pub files_total: i64,
+    pub files_changed: i64,
+    pub message: String,
+    pub received_at: Millis,
+}
+
+/// Stores a report and updates its installation's summary in two
+/// statements whose cost does not grow with the history.
+pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, bytes_uploaded, \
+         files_total, files_changed, message, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&r.id)
+    .bind(&r.installation_id)
+    .bind(r.started_at)
+    .bind(r.finished_at)
+    .bind(r.status)
+    .bind(r.bytes_total)
+    .bind(r.bytes_uploaded)
+    .bind(r.files_total)
+    .bind(r.files_changed)
+    .bind(&r.message)
+    .bind(r.received_at)
+    .execute(&mut *conn)
+    .await?;
+    // A late report of an older run updates last-seen, not the last backup.
+    sqlx::query(
+        "UPDATE installations SET last_seen_at = $2, updated_at = $2, \
+         last_backup_status = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END, \
+         storage_used_bytes = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $5 ELSE storage_used_bytes END, \
+         failed_in_row = CASE WHEN last_backup_at IS NOT NULL AND $3 < last_backup_at THEN failed_in_row \
+                              WHEN $4 = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
+         last_success_at = CASE WHEN $4 <> 'failed' AND (last_success_at IS NULL OR $3 > last_success_at) THEN $3 ELSE last_success_at END, \
+         last_backup_at = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $3 ELSE last_backup_at END \
+         WHERE id = $1",
+    )
+    .bind(&r.installation_id)
+    .bind(r.received_at)
+    .bind(r.finished_at)
+    .bind(r.status)
+    .bind(r.bytes_total)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a client seen (policy fetches).
+pub async fn touch(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE installations SET last_seen_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
