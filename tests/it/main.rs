@@ -8,6 +8,7 @@ mod harness;
 
 mod auth;
 mod browser;
+mod clients;
 mod customers_licenses;
 mod delivery_load;
 mod invites;

@@ -1,0 +1,570 @@
+//! The client API: activation and seats, policy, reports, deactivation,
+//! trials — and seats under real concurrency.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::invites::customer_with_license;
+
+async fn client_post(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    app.api_with_headers("POST", path, token, Some(body)).await
+}
+
+pub async fn activate(app: &TestApp, username: &str, code: &str) -> (StatusCode, Value) {
+    let (s, v, _) = client_post(app, "/client/v1/activate", None, json!({"username": username, "activation_code": code, "hostname": "host-1", "os": "linux", "client_version": "1.0"})).await;
+    (s, v)
+}
+
+/// Creates invites on a license and returns (username, code) pairs.
+pub async fn invites(
+    app: &TestApp,
+    token: &str,
+    license: &str,
+    n: usize,
+    kind: &str,
+    tag: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (s, v) = app
+            .api("POST", &format!("/api/v1/licenses/{license}/invites"), token, Some(json!({"username": format!("{tag}{i}"), "email": format!("{tag}{i}@example.com"), "software_type": kind})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        out.push((
+            v["username"].as_str().unwrap().to_string(),
+            v["activation_code"].as_str().unwrap().to_string(),
+        ));
+    }
+    out
+}
+
+fn report_body(status: &str, bytes: i64) -> Value {
+    let now = time::OffsetDateTime::now_utc();
+    let f = &time::format_description::well_known::Rfc3339;
+    json!({"started_at": (now - time::Duration::minutes(10)).format(f).unwrap(), "finished_at": now.format(f).unwrap(), "status": status, "bytes_total": bytes, "bytes_uploaded": 1000, "files_total": 10, "files_changed": 2, "message": ""})
+}
+
+#[tokio::test]
+async fn a_client_activates_reports_and_leaves() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    app.api("PUT", &format!("/api/v1/customers/{cid}"), &t, Some(json!({"name": "Testiasiakas Oy", "language": "en", "encryption_key": "customer-secret"}))).await;
+    let inv = invites(&app, &t, &lid, 1, "standard", "worker").await;
+    let (user, code) = &inv[0];
+    // Case and dashes do not matter when typing the code.
+    let typed = code.to_lowercase().replace('-', " ");
+    let (s, a) = activate(&app, &user.to_uppercase(), &typed).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let token = a["token"].as_str().unwrap().to_string();
+    assert!(token.len() >= 22);
+    assert_eq!(a["software_type"], "standard");
+    assert_eq!(a["policy"]["encryption_key"], "customer-secret");
+    assert_eq!(a["policy"]["total_space_bytes"], 75_000_000_000i64);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM installations WHERE token_hash = '{token}'"
+        ))
+        .await,
+        0,
+        "token stored only hashed"
+    );
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 1);
+    // Policy and reports with the token.
+    let (s, p, _) = app
+        .api_with_headers("GET", "/client/v1/policy", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(p["store_deleted_days"], 30);
+    assert_eq!(p["license_state"], "active");
+    let (s, v, _) = client_post(
+        &app,
+        "/client/v1/reports",
+        Some(&token),
+        report_body("success", 5_000_000_000),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, _, _) = client_post(
+        &app,
+        "/client/v1/reports",
+        Some(&token),
+        report_body("failed", 5_100_000_000),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, list) = app
+        .api(
+            "GET",
+            &format!("/api/v1/installations?license_id={lid}"),
+            &t,
+            None,
+        )
+        .await;
+    let n = &list["items"][0];
+    assert_eq!(n["last_backup_status"], "failed");
+    assert_eq!(n["storage_used_bytes"], 5_100_000_000i64);
+    assert_eq!(n["hostname"], "host-1");
+    // Bad reports are refused and change nothing.
+    let mut bad = report_body("exploded", -1);
+    bad["finished_at"] = json!("yesterday");
+    let (s, v, _) = client_post(&app, "/client/v1/reports", Some(&token), bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, 2);
+    // The same code cannot be used twice.
+    let (s, v) = activate(&app, user, code).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(v["code"], "invite_used");
+    // Leave: the seat is free, the token dead.
+    let (s, _, _) = client_post(&app, "/client/v1/deactivate", Some(&token), json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 0);
+    let (s, _, _) = app
+        .api_with_headers("GET", "/client/v1/policy", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Activation and deactivation are audited.
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('installation.activate', 'installation.deactivate') AND actor_kind = 'client'").await, 2);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_code_look_the_same_and_are_rate_limited() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 1, "standard", "target").await;
+    let (s1, v1) = activate(&app, "nobody-here", "AAAA-BBBB-CCCC-DDDD").await;
+    let (s2, v2) = activate(&app, &inv[0].0, "AAAA-BBBB-CCCC-DDDD").await;
+    assert_eq!(s1, StatusCode::UNAUTHORIZED);
+    assert_eq!((s1, &v1), (s2, &v2), "same status and body");
+    assert_eq!(v1["code"], "invalid_credentials");
+    for _ in 0..8 {
+        activate(&app, &inv[0].0, "AAAA-BBBB-CCCC-DDDD").await;
+    }
+    // Ten failures for this username: even the right code waits now.
+    let (s, v, h) = client_post(&app, "/client/v1/activate", None, json!({"username": inv[0].0, "activation_code": inv[0].1, "hostname": "h", "os": "linux", "client_version": "1"})).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["code"], "rate_limited");
+    assert!(h.get("retry-after").is_some());
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn license_state_and_dates_decide() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 3, "standard", "d").await;
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let today = time::OffsetDateTime::now_utc().date();
+    // Valid to today: still valid (the boundary day counts).
+    app.exec(&format!(
+        "UPDATE licenses SET created = '2020-01-01', valid_to = '{}' WHERE id = '{lid}'",
+        today.format(&fmt).unwrap()
+    ))
+    .await;
+    let (s, a) = activate(&app, &inv[0].0, &inv[0].1).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    // Valid to yesterday: expired, without anyone saving it.
+    app.exec(&format!(
+        "UPDATE licenses SET valid_to = '{}' WHERE id = '{lid}'",
+        today.previous_day().unwrap().format(&fmt).unwrap()
+    ))
+    .await;
+    let (s, v) = activate(&app, &inv[1].0, &inv[1].1).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("license_expired")),
+        "{v}"
+    );
+    // The activated client is told, and its reports are still taken.
+    let token = a["token"].as_str().unwrap();
+    let (_, p, _) = app
+        .api_with_headers("GET", "/client/v1/policy", Some(token), None)
+        .await;
+    assert_eq!(p["license_state"], "expired");
+    let (s, _, _) = client_post(
+        &app,
+        "/client/v1/reports",
+        Some(token),
+        report_body("success", 1),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // Suspended: inactive.
+    app.exec(&format!(
+        "UPDATE licenses SET valid_to = '2999-12-31', state = 'suspended' WHERE id = '{lid}'"
+    ))
+    .await;
+    let (s, v) = activate(&app, &inv[2].0, &inv[2].1).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("license_inactive")),
+        "{v}"
+    );
+    // Nothing was taken by the refusals.
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE used_at IS NOT NULL")
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn standard_and_server_seats_are_separate_and_reused_after_deactivation() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    app.api(
+        "PUT",
+        &format!("/api/v1/licenses/{lid}"),
+        &t,
+        Some(json!({"standard_seats": 1, "server_seats": 1})),
+    )
+    .await;
+    let std = invites(&app, &t, &lid, 2, "standard", "ws").await;
+    let srv = invites(&app, &t, &lid, 2, "server", "srv").await;
+    let (s, first) = activate(&app, &std[0].0, &std[0].1).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = activate(&app, &std[1].0, &std[1].1).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("seats_exhausted"))
+    );
+    let (s, _) = activate(&app, &srv[0].0, &srv[0].1).await;
+    assert_eq!(s, StatusCode::CREATED, "a server seat is its own pool");
+    let (s, _) = activate(&app, &srv[1].0, &srv[1].1).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // An operator deactivates the first workstation: its seat is reusable.
+    let (s, d) = app
+        .api(
+            "POST",
+            &format!(
+                "/api/v1/installations/{}/deactivate",
+                first["installation_id"].as_str().unwrap()
+            ),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert!(d["deactivated_at"].is_string());
+    let (s, _) = activate(&app, &std[1].0, &std[1].1).await;
+    assert_eq!(s, StatusCode::CREATED, "the freed seat is taken again");
+    // The seat count cannot now go below the seats in use.
+    let (s, _) = app
+        .api(
+            "PUT",
+            &format!("/api/v1/licenses/{lid}"),
+            &t,
+            Some(json!({"standard_seats": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'installation.deactivate' AND actor_kind = 'operator'").await, 1);
+    app.finish().await;
+}
+
+/// 200 activations at once against 5 standard seats: exactly 5 succeed,
+/// 195 hear seats_exhausted, and the database agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let codes = invites(&app, &t, &lid, 200, "standard", "racer").await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(200)
+        .build()
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(codes.len()));
+    let mut set = tokio::task::JoinSet::new();
+    for (u, c) in codes {
+        let (client, url, barrier) = (
+            client.clone(),
+            app.url("/client/v1/activate"),
+            barrier.clone(),
+        );
+        set.spawn(async move {
+            barrier.wait().await;
+            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or_default();
+            (status, v["code"].as_str().unwrap_or("").to_string())
+        });
+    }
+    let mut ok = 0;
+    let mut exhausted = 0;
+    while let Some(r) = set.join_next().await {
+        let (s, code) = r.unwrap();
+        match (s, code.as_str()) {
+            (StatusCode::CREATED, _) => ok += 1,
+            (StatusCode::CONFLICT, "seats_exhausted") => exhausted += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((ok, exhausted), (5, 195));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT standard_used FROM licenses WHERE id = '{lid}'"
+        ))
+        .await,
+        5
+    );
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM installations WHERE license_id = '{lid}' AND deactivated_at IS NULL")).await, 5);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE used_at IS NOT NULL")
+            .await,
+        5
+    );
+    app.finish().await;
+}
+
+/// The same race across two server instances sharing one PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_never_oversell() {
+    if !postgres() {
+        eprintln!(
+            "two_instances_never_oversell: runs with CC_TEST_DATABASE=postgres (SQLite is one instance by design)"
+        );
+        return;
+    }
+    let key = "7c".repeat(32);
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_SECRET_KEY", &key),
+    ])
+    .await;
+    let data_b = tempfile::tempdir().unwrap();
+    let mut env_b = app.env.clone();
+    env_b.insert("CC_DATA_DIR".into(), data_b.path().display().to_string());
+    let b = command_center::start(
+        command_center::Config::from_sources(&command_center::config::ConfigArgs::default(), env_b)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let urls = [
+        app.url("/client/v1/activate"),
+        format!("http://{}/client/v1/activate", b.addr),
+    ];
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let codes = invites(&app, &t, &lid, 200, "standard", "dual").await;
+    let client = reqwest::Client::new();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (u, c)) in codes.into_iter().enumerate() {
+        let (client, url) = (client.clone(), urls[i % 2].clone());
+        set.spawn(async move {
+            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
+            r.status()
+        });
+    }
+    let mut ok = 0;
+    while let Some(s) = set.join_next().await {
+        let s = s.unwrap();
+        assert!(
+            s == StatusCode::CREATED || s == StatusCode::CONFLICT,
+            "no 5xx under contention: {s}"
+        );
+        ok += usize::from(s == StatusCode::CREATED);
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT standard_used FROM licenses WHERE id = '{lid}'"
+        ))
+        .await,
+        5
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM installations WHERE deactivated_at IS NULL")
+            .await,
+        5
+    );
+    b.stop().await.unwrap();
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_trial_client_is_connected_to_a_purchased_license() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let (s, trial, _) = client_post(&app, "/client/v1/trial", None, json!({"email": "Maija@Example.com", "hostname": "maija-pc", "os": "windows", "software_type": "standard"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{trial}");
+    assert_eq!(trial["policy"]["license_type"], "trial");
+    assert_eq!(trial["policy"]["total_space_bytes"], 10_000_000_000i64);
+    let token = trial["token"].as_str().unwrap();
+    // Found by e-mail (any case) or hostname.
+    let (_, found) = app
+        .api("GET", "/api/v1/trials?q=maija@example.com", &t, None)
+        .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let (_, found) = app.api("GET", "/api/v1/trials?q=MAIJA-PC", &t, None).await;
+    let iid = found["items"][0]["id"].as_str().unwrap().to_string();
+    let trial_license = found["items"][0]["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Connect: the client moves onto the purchased license.
+    let (s, moved) = app
+        .api(
+            "POST",
+            &format!("/api/v1/licenses/{lid}/connect-trial"),
+            &t,
+            Some(json!({"installation_id": iid})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    assert_eq!(moved["license_id"], lid.as_str());
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 1);
+    let (_, old) = app
+        .api(
+            "GET",
+            &format!("/api/v1/licenses/{trial_license}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(old["state"], "expired", "the trial license is closed");
+    assert_eq!(old["standard_used"], 0);
+    let (_, p, _) = app
+        .api_with_headers("GET", "/client/v1/policy", Some(token), None)
+        .await;
+    assert_eq!(
+        p["license_type"], "purchased",
+        "the same client token now follows the purchased license"
+    );
+    // Not twice, and not onto a full license.
+    let (s, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/licenses/{lid}/connect-trial"),
+            &t,
+            Some(json!({"installation_id": iid})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_a_trial"))
+    );
+    app.api(
+        "PUT",
+        &format!("/api/v1/licenses/{lid}"),
+        &t,
+        Some(json!({"standard_seats": 1})),
+    )
+    .await;
+    let (_, t2, _) = client_post(&app, "/client/v1/trial", None, json!({"email": "pekka@example.com", "hostname": "pekka-pc", "os": "linux", "software_type": "standard"})).await;
+    let (s, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/licenses/{lid}/connect-trial"),
+            &t,
+            Some(json!({"installation_id": t2["installation_id"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("seats_exhausted"))
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'installation.connect_trial'")
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
+// The agent runs as a child process and the test waits for it; the server
+// needs threads of its own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_agent_installs_reports_and_leaves() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 1, "standard", "agent").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("agent.json");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_command-center"))
+            .arg("agent")
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&[
+        "activate",
+        "--server",
+        &app.base,
+        "--username",
+        &inv[0].0,
+        "--code",
+        &inv[0].1,
+        "--hostname",
+        "agent-host",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["report", "--status", "warning"]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["policy"]);
+    assert!(ok && out.contains("\"license_state\": \"active\""), "{out}");
+    let (_, list) = app
+        .api(
+            "GET",
+            &format!("/api/v1/installations?license_id={lid}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(list["items"][0]["hostname"], "agent-host");
+    assert_eq!(list["items"][0]["last_backup_status"], "warning");
+    let (ok, out) = run(&["deactivate"]);
+    assert!(ok, "{out}");
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 0);
+    // A used code says so through the agent too.
+    let (ok, out) = run(&[
+        "activate",
+        "--server",
+        &app.base,
+        "--username",
+        &inv[0].0,
+        "--code",
+        &inv[0].1,
+    ]);
+    assert!(!ok && out.contains("invite_used"), "{out}");
+    app.finish().await;
+}
