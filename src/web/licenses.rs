@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::domain::{CustomerId, LicenseId, Secret, VendorId};
 use crate::service::ServiceError;
+use crate::service::clients::Installation;
 use crate::service::customers::{Customer, CustomerInput};
 use crate::service::licenses::{License, LicenseInput};
 use crate::service::vendors::Vendor;
@@ -63,7 +64,10 @@ struct DeletePage {
 struct LicensePage {
     page: Page,
     customer: Customer,
-    licenses: Vec<(License, LicenseForm, FormErrors)>,
+    licenses: Vec<(License, LicenseForm, FormErrors, Vec<Installation>)>,
+    trial_q: String,
+    trials: Vec<Installation>,
+    trial_error: Option<String>,
     new_license: Option<(LicenseForm, FormErrors)>,
     tab: &'static str,
 }
@@ -547,6 +551,12 @@ impl LicenseForm {
 #[derive(serde::Deserialize, Default)]
 pub struct LicenseQuery {
     #[serde(default)]
+    trial_q: Option<String>,
+    #[serde(default)]
+    connected: Option<String>,
+    #[serde(default)]
+    deactivated: Option<String>,
+    #[serde(default)]
     saved: Option<String>,
     #[serde(default)]
     created: Option<String>,
@@ -564,12 +574,19 @@ async fn license_page(
     let mut failed = failed;
     let mut licenses = Vec::with_capacity(list.len());
     for l in list {
+        let installations = state
+            .services
+            .list_installations(&ctx.actor, l.id)
+            .await?
+            .into_iter()
+            .filter(|i| i.deactivated_at.is_none())
+            .collect();
         let entry = match failed.take() {
-            Some((Some(fid), form, errors)) if fid == l.id => (l, form, errors),
+            Some((Some(fid), form, errors)) if fid == l.id => (l, form, errors, installations),
             other => {
                 failed = other;
                 let form = LicenseForm::from_license(&l);
-                (l, form, FormErrors::new(ctx.lang))
+                (l, form, FormErrors::new(ctx.lang), installations)
             }
         };
         licenses.push(entry);
@@ -588,6 +605,9 @@ async fn license_page(
         customer,
         licenses,
         new_license,
+        trial_q: String::new(),
+        trials: Vec::new(),
+        trial_error: None,
         tab: "license",
     })
 }
@@ -598,15 +618,90 @@ pub async fn license(
     Path(id): Path<String>,
     Query(q): Query<LicenseQuery>,
 ) -> WebResult {
-    let flash = if q.saved.is_some() {
+    let flash = if q.connected.is_some() {
+        Some("flash.trial_connected")
+    } else if q.deactivated.is_some() {
+        Some("flash.deactivated")
+    } else if q.saved.is_some() {
         Some("flash.saved")
     } else if q.created.is_some() {
         Some("flash.customer_created")
     } else {
         None
     };
-    let page = license_page(&state, &ctx, customer_id(&id)?, None, flash).await?;
+    let mut page = license_page(&state, &ctx, customer_id(&id)?, None, flash).await?;
+    if let Some(text) = q.trial_q.filter(|t| !t.trim().is_empty()) {
+        page.trials = state.services.find_trial_clients(&ctx.actor, &text).await?;
+        page.trial_q = text;
+    }
     render(&page)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ConnectForm {
+    #[serde(default)]
+    installation_id: String,
+}
+
+/// "Connect trial client": moves the chosen trial onto this license.
+pub async fn connect_trial(
+    State(state): State<AppState>,
+    Path((id, lid)): Path<(String, String)>,
+    f: CsrfForm<ConnectForm>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let id = customer_id(&id)?;
+    let lid: LicenseId = lid.parse().map_err(|_| ServiceError::NotFound)?;
+    if state
+        .services
+        .get_license(&ctx.actor, lid)
+        .await?
+        .customer_id
+        != id
+    {
+        return Err(ServiceError::NotFound.into());
+    }
+    let inst = f
+        .form
+        .installation_id
+        .parse()
+        .map_err(|_| ServiceError::NotFound)?;
+    match state.services.connect_trial(&ctx.actor, inst, lid).await {
+        Ok(_) => Ok(Redirect::to(&format!("/licenses/{id}/license?connected=1")).into_response()),
+        Err(ServiceError::Conflict { code, message }) => {
+            let mut page = license_page(&state, &ctx, id, None, None).await?;
+            let key = format!("error.{code}");
+            let t = ctx.lang.t(&key);
+            page.trial_error = Some(if t == key { message } else { t.to_string() });
+            render_status(StatusCode::CONFLICT, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An operator deactivates an installation (its seat is freed).
+pub async fn deactivate_installation(
+    State(state): State<AppState>,
+    Path((id, iid)): Path<(String, String)>,
+    f: CsrfForm<serde::de::IgnoredAny>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let id = customer_id(&id)?;
+    let iid = iid.parse().map_err(|_| ServiceError::NotFound)?;
+    if state
+        .services
+        .get_installation(&ctx.actor, iid)
+        .await?
+        .customer_id
+        != id
+    {
+        return Err(ServiceError::NotFound.into());
+    }
+    state
+        .services
+        .deactivate_installation(&ctx.actor, iid)
+        .await?;
+    Ok(Redirect::to(&format!("/licenses/{id}/license?deactivated=1")).into_response())
 }
 
 pub async fn license_create(

@@ -65,6 +65,14 @@ pub fn router() -> Router<AppState> {
             post(licenses::license_save),
         )
         .route(
+            "/licenses/{id}/license/{license_id}/connect-trial",
+            post(licenses::connect_trial),
+        )
+        .route(
+            "/licenses/{id}/installations/{installation}/deactivate",
+            post(licenses::deactivate_installation),
+        )
+        .route(
             "/licenses/{id}/invites",
             get(invites::show).post(invites::add),
         )
@@ -169,6 +177,10 @@ impl Page {
     pub fn with_flash(mut self, key: &str) -> Page {
         self.flash = Some(self.lang.t(key).to_string());
         self
+    }
+
+    pub fn can_write(&self) -> bool {
+        self.actor.as_ref().is_some_and(|a| a.role.can_write())
     }
 
     pub fn is_admin(&self) -> bool {

@@ -568,3 +568,49 @@ async fn the_reference_agent_installs_reports_and_leaves() {
     assert!(!ok && out.contains("invite_used"), "{out}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_license_tab_connects_trials_and_deactivates_clients() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let (_, trial, _) = client_post(&app, "/client/v1/trial", None, json!({"email": "liisa@example.com", "hostname": "liisa-pc", "os": "linux", "software_type": "standard"})).await;
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (s, html) = b
+        .get(&format!(
+            "/licenses/{cid}/license?trial_q=liisa%40example.com"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("liisa-pc"), "the trial is found");
+    let csrf = csrf_of(&html);
+    let iid = trial["installation_id"].as_str().unwrap();
+    let (s, _, loc) = b
+        .post(
+            &format!("/licenses/{cid}/license/{lid}/connect-trial"),
+            &[("_csrf", &csrf), ("installation_id", iid)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = b.get(loc.as_deref().unwrap()).await;
+    assert!(
+        html.contains("The trial client now uses this license.") && html.contains("liisa-pc"),
+        "listed as installed"
+    );
+    let (s, _, _) = b
+        .post(
+            &format!("/licenses/{cid}/installations/{iid}/deactivate"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 0);
+    app.finish().await;
+}
