@@ -47,6 +47,9 @@ pub struct Config {
     /// `CC_MAIL_LEASE_SECS`: how long a worker holds a message it is sending;
     /// a worker that dies releases its messages after this (default 120).
     pub mail_lease_secs: i64,
+    /// `CC_OVERDUE_HOURS`: a client without a successful backup for this long
+    /// is overdue (default 48).
+    pub overdue_hours: i64,
     /// `CC_TRIAL_DAYS`: how long a trial license lasts (default 30).
     pub trial_days: i64,
     /// `CC_INVITE_VALID_DAYS`: how long an invite can be used (default 90).
@@ -223,6 +226,10 @@ impl Config {
         let invite_valid_days: i64 = s.parse("CC_INVITE_VALID_DAYS", 90)?;
         let mail_lease_secs: i64 = s.parse("CC_MAIL_LEASE_SECS", 120)?;
         let trial_days: i64 = s.parse("CC_TRIAL_DAYS", 30)?;
+        let overdue_hours: i64 = s.parse("CC_OVERDUE_HOURS", 48)?;
+        if !(1..=24 * 365).contains(&overdue_hours) {
+            anyhow::bail!("CC_OVERDUE_HOURS must be from 1 to 8760");
+        }
         if !(1..=3650).contains(&trial_days) {
             anyhow::bail!("CC_TRIAL_DAYS must be from 1 to 3650");
         }
@@ -264,6 +271,7 @@ impl Config {
             mail_retry_secs,
             mail_lease_secs,
             trial_days,
+            overdue_hours,
             invite_valid_days,
             session_hours,
             api_token_days,

@@ -5,6 +5,7 @@
 pub mod customers;
 pub mod installations;
 pub mod invites;
+pub mod monitoring;
 pub mod openapi;
 pub mod operators;
 pub mod vendors;
@@ -64,6 +65,8 @@ pub fn router() -> Router<AppState> {
             get(invites::list).post(invites::create),
         )
         .route("/v1/invites/send", post(invites::send))
+        .route("/v1/monitoring", get(monitoring::list))
+        .route("/v1/monitoring.csv", get(monitoring::csv))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

@@ -37,6 +37,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::invites::get,
         super::invites::revoke,
         super::invites::send,
+        super::monitoring::list,
         super::installations::list,
         super::installations::get,
         super::installations::deactivate,

@@ -3,6 +3,7 @@
 
 pub mod customer;
 pub mod email;
+pub mod health;
 pub mod ids;
 pub mod invite;
 pub mod license;

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod customers;
 pub mod invites;
 pub mod licenses;
+pub mod monitoring;
 pub mod operators;
 pub mod vendors;
 

@@ -18,6 +18,7 @@ pub mod customers;
 pub mod installations;
 pub mod invites;
 pub mod licenses;
+pub mod monitoring;
 pub mod operators;
 pub mod outbox;
 pub mod ratelimit;

@@ -8,6 +8,7 @@ pub mod install;
 pub mod installations;
 pub mod invites;
 pub mod licenses;
+pub mod monitoring;
 pub mod operators;
 pub mod session;
 pub mod settings;
@@ -88,6 +89,8 @@ pub fn router() -> Router<AppState> {
             "/licenses/{id}/invites/{invite}/preview.html",
             get(invites::preview_html),
         )
+        .route("/monitoring", get(monitoring::show))
+        .route("/monitoring.csv", get(monitoring::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))
         .route("/installations/states", post(installations::states))
@@ -120,6 +123,7 @@ pub struct MenuItem {
 /// The main menu: only pages that exist, admin entries for admins.
 pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
     let mut items: Vec<(&'static str, &'static str)> = vec![
+        ("/monitoring", "menu.monitoring"),
         ("/licenses", "menu.licenses"),
         ("/installations", "menu.installations"),
     ];

@@ -144,13 +144,21 @@ async fn sign_in_and_see_the_menu() {
     let err = browser.text("p.error").await;
     assert!(err.contains("Wrong e-mail or password"), "{err}");
     browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    browser.find("#picker-results").await;
+    browser.find("table.monitoring").await;
     let menu = browser.text("nav .menu").await;
-    for entry in ["Licenses", "Vendors", "Operators", "Audit log"] {
+    for entry in [
+        "Monitoring",
+        "Licenses",
+        "Installations",
+        "Vendors",
+        "Operators",
+        "Audit log",
+        "Settings",
+    ] {
         assert!(menu.contains(entry), "menu has {entry}: {menu}");
     }
     // The current page is marked for screen readers, not only by colour.
-    assert_eq!(browser.text("nav a[aria-current=page]").await, "Licenses");
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Monitoring");
     browser.click("nav .menu a[href='/vendors']").await;
     browser.find("form[action='/vendors']").await;
     assert_eq!(browser.text("nav a[aria-current=page]").await, "Vendors");
@@ -346,6 +354,48 @@ async fn seed_steps_three_and_four_in_the_browser() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].to.contains("testclient@test.com"));
     assert!(mails[0].text.contains("testclient@test.com") && mails[0].text.contains(&code));
+    browser.close().await;
+    app.finish().await;
+}
+
+/// Monitoring is the first page after sign-in; its filter narrows the rows.
+#[tokio::test]
+async fn monitoring_page_and_its_filters() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = crate::invites::customer_with_license(&app, &t, None).await;
+    let codes = crate::clients::invites(&app, &t, &lid, 2, "standard", "b").await;
+    for (u, c) in &codes {
+        crate::clients::activate(&app, u, c).await;
+    }
+    app.exec(&format!("UPDATE installations SET last_backup_at = 1, last_backup_status = 'failed', last_success_at = NULL WHERE username = '{}'", codes[0].0)).await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("table.monitoring").await;
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Monitoring");
+    let rows = browser.text("table.monitoring tbody").await;
+    assert!(
+        rows.contains("Failed") && rows.contains("Never backed up"),
+        "{rows}"
+    );
+    browser
+        .find("#health")
+        .await
+        .select_by_value("failed")
+        .await
+        .unwrap();
+    browser.click("form.picker button[type=submit]").await;
+    browser
+        .find("select#health option[value=failed][selected]")
+        .await;
+    let rows = browser.text("table.monitoring tbody").await;
+    assert!(
+        rows.contains("Failed") && !rows.contains("Never backed up"),
+        "{rows}"
+    );
+    browser.shot("7-monitoring").await;
     browser.close().await;
     app.finish().await;
 }

@@ -13,6 +13,7 @@ mod customers_licenses;
 mod delivery_load;
 mod invites;
 mod mail;
+mod monitoring;
 mod operators_vendors;
 mod platform;
 mod tenancy;

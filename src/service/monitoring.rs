@@ -1,0 +1,283 @@
+//! Monitoring: every client's backups at a glance, worst first.
+
+use super::{Actor, Page, Result, Scope, ServiceError, Services};
+use crate::domain::health::Health;
+use crate::domain::{CustomerId, InstallationId, VendorId, now_millis, rfc3339};
+use crate::store::{
+    self,
+    monitoring::{Cursor, Filter},
+};
+
+/// One installation's line (field names are a fixed point of the API).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MonitoringEntry {
+    pub installation_id: InstallationId,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub username: String,
+    pub hostname: String,
+    pub software_type: String,
+    pub os: String,
+    pub client_version: String,
+    pub last_seen_at: Option<String>,
+    pub last_backup_at: Option<String>,
+    pub last_backup_status: Option<String>,
+    pub storage_used_bytes: i64,
+    /// 0 = no client limit.
+    pub client_limit_bytes: i64,
+    /// ok, warning, failed, overdue or never.
+    pub health: Health,
+}
+
+/// The monitoring filters as given.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonitoringQuery {
+    /// Admins: one vendor.
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// ok, warning, failed, overdue or never.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Username, hostname or customer name contains.
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// A customer's summary above its rows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CustomerSummary {
+    pub customer_name: String,
+    pub standard_seats: i64,
+    pub standard_used: i64,
+    pub server_seats: i64,
+    pub server_used: i64,
+    pub storage_used_bytes: i64,
+    pub total_space_bytes: i64,
+    /// (health, count), worst first.
+    pub counts: Vec<(Health, i64)>,
+}
+
+impl CustomerSummary {
+    /// Storage used as a whole percentage of Total space (for the bar).
+    pub fn percent(&self) -> i64 {
+        if self.total_space_bytes <= 0 {
+            0
+        } else {
+            (self.storage_used_bytes.saturating_mul(100) / self.total_space_bytes).clamp(0, 999)
+        }
+    }
+}
+
+fn rank_health(rank: i64) -> Health {
+    match rank {
+        4 => Health::Failed,
+        3 => Health::Overdue,
+        2 => Health::Never,
+        1 => Health::Warning,
+        _ => Health::Ok,
+    }
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}\u{1f}{}\u{1f}{}", c.rank, c.name, c.id))
+}
+
+fn decode_cursor(s: &str) -> Option<Cursor> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.split('\u{1f}');
+    Some(Cursor {
+        rank: parts.next()?.parse().ok()?,
+        name: parts.next()?.to_string(),
+        id: parts.next()?.to_string(),
+    })
+}
+
+impl Services {
+    fn overdue_ms(&self) -> i64 {
+        self.config.overdue_hours * 3600 * 1000
+    }
+
+    /// The monitoring view for the actor: worst first, keyset-paged.
+    pub async fn monitoring(
+        &self,
+        actor: &Actor,
+        q: &MonitoringQuery,
+    ) -> Result<Page<MonitoringEntry>> {
+        let mut f = Filter::default();
+        let requested_vendor = match q
+            .vendor_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(v) => Some(
+                v.parse::<VendorId>()
+                    .map_err(|_| ServiceError::invalid("vendor_id", "error.vendor_unknown"))?,
+            ),
+        };
+        f.vendor = match (actor.scope(), requested_vendor) {
+            (Scope::All, v) => v,
+            (Scope::Vendor(own), None) => Some(own),
+            (Scope::Vendor(own), Some(v)) if v == own => Some(own),
+            (Scope::Vendor(_), Some(_)) => return Err(ServiceError::NotFound),
+        };
+        if let Some(c) = q
+            .customer_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let id: CustomerId = c.parse().map_err(|_| ServiceError::NotFound)?;
+            self.get_customer(actor, id).await?;
+            f.customer = Some(id);
+        }
+        if let Some(h) = q.health.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            f.health_rank = Some(
+                Health::parse(h)
+                    .ok_or_else(|| ServiceError::invalid("health", "error.health"))?
+                    .rank(),
+            );
+        }
+        f.search = q.q.clone();
+        let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(
+                decode_cursor(s).ok_or_else(|| ServiceError::invalid("cursor", "error.cursor"))?,
+            ),
+        };
+        let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+        let mut c = self.store.read().await?;
+        let rows = store::monitoring::list(
+            &mut c,
+            &f,
+            now_millis(),
+            self.overdue_ms(),
+            after.as_ref(),
+            limit + 1,
+        )
+        .await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next_cursor = if more {
+            rows.last().map(|r| {
+                encode_cursor(&Cursor {
+                    rank: r.health_rank,
+                    name: r.sort_name.clone(),
+                    id: r.id.clone(),
+                })
+            })
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(MonitoringEntry {
+                    installation_id: r
+                        .id
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("corrupt installation id"))?,
+                    customer_id: r
+                        .customer_id
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("corrupt customer id"))?,
+                    customer_name: r.customer_name,
+                    username: r.username,
+                    hostname: r.hostname,
+                    software_type: r.software_type,
+                    os: r.os,
+                    client_version: r.client_version,
+                    last_seen_at: r.last_seen_at.map(rfc3339),
+                    last_backup_at: r.last_backup_at.map(rfc3339),
+                    last_backup_status: r.last_backup_status,
+                    storage_used_bytes: r.storage_used_bytes,
+                    client_limit_bytes: r.client_limit_gb.saturating_mul(1_000_000_000),
+                    health: rank_health(r.health_rank),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Seats, storage against Total space, and counts per health of one
+    /// customer.
+    pub async fn customer_summary(
+        &self,
+        actor: &Actor,
+        customer: CustomerId,
+    ) -> Result<CustomerSummary> {
+        let cust = self.get_customer(actor, customer).await?;
+        let mut c = self.store.read().await?;
+        let t = store::monitoring::customer_totals(&mut c, customer).await?;
+        let f = Filter {
+            customer: Some(customer),
+            ..Default::default()
+        };
+        let rows =
+            store::monitoring::list(&mut c, &f, now_millis(), self.overdue_ms(), None, 100_000)
+                .await?;
+        let mut counts: Vec<(Health, i64)> = Vec::new();
+        for h in [
+            Health::Failed,
+            Health::Overdue,
+            Health::Never,
+            Health::Warning,
+            Health::Ok,
+        ] {
+            let n = rows.iter().filter(|r| r.health_rank == h.rank()).count() as i64;
+            if n > 0 {
+                counts.push((h, n));
+            }
+        }
+        let total_gb = crate::domain::license::total_space_gb(
+            self.seat_space(),
+            t.standard_seats,
+            t.server_seats,
+            t.extra_space_gb,
+        );
+        Ok(CustomerSummary {
+            customer_name: cust.name,
+            standard_seats: t.standard_seats,
+            standard_used: t.standard_used,
+            server_seats: t.server_seats,
+            server_used: t.server_used,
+            storage_used_bytes: t.storage_used_bytes,
+            total_space_bytes: total_gb.saturating_mul(1_000_000_000),
+            counts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor {
+            rank: 3,
+            name: "testiasiakas oy".into(),
+            id: "abc".into(),
+        };
+        let back = decode_cursor(&encode_cursor(&c)).unwrap();
+        assert_eq!(
+            (back.rank, back.name.as_str(), back.id.as_str()),
+            (3, "testiasiakas oy", "abc")
+        );
+        assert!(decode_cursor("!!").is_none());
+    }
+}

@@ -1,0 +1,128 @@
+//! The Monitoring page: which clients are not backed up, and why.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::{AppState, Ctx, Page, WebResult, render};
+use crate::service::monitoring::{CustomerSummary, MonitoringEntry, MonitoringQuery};
+use crate::service::vendors::Vendor;
+
+#[derive(askama::Template)]
+#[template(path = "monitoring.html")]
+struct MonitoringPage {
+    page: Page,
+    q: MonitoringQuery,
+    vendors: Vec<Vendor>,
+    items: Vec<MonitoringEntry>,
+    next: Option<String>,
+    summary: Option<CustomerSummary>,
+}
+
+impl MonitoringPage {
+    fn query_with(&self, cursor: Option<&str>) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("vendor_id", &self.q.vendor_id),
+            ("customer_id", &self.q.customer_id),
+            ("health", &self.q.health),
+            ("q", &self.q.q),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                s.append_pair(k, v);
+            }
+        }
+        if let Some(c) = cursor {
+            s.append_pair("cursor", c);
+        }
+        s.finish()
+    }
+    pub fn next_href(&self) -> Option<String> {
+        self.next
+            .as_deref()
+            .map(|c| format!("/monitoring?{}", self.query_with(Some(c))))
+    }
+    pub fn csv_href(&self) -> String {
+        format!("/monitoring.csv?{}", self.query_with(None))
+    }
+    pub fn sel(&self, field: &str, value: &str) -> bool {
+        let v = match field {
+            "vendor" => &self.q.vendor_id,
+            "health" => &self.q.health,
+            _ => &None,
+        };
+        v.as_deref() == Some(value)
+    }
+    pub fn search(&self) -> &str {
+        self.q.q.as_deref().unwrap_or("")
+    }
+    pub fn customer(&self) -> &str {
+        self.q.customer_id.as_deref().unwrap_or("")
+    }
+}
+
+/// Bytes in GB with one decimal (people read storage in GB).
+pub fn gb(bytes: &i64) -> String {
+    format!("{:.1}", *bytes as f64 / 1e9)
+}
+
+/// A short time for tables: `2026-11-28 02:31`.
+pub fn short(t: &Option<String>) -> String {
+    t.as_deref()
+        .map(|s| s.replace('T', " ").chars().take(16).collect())
+        .unwrap_or_else(|| "—".into())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<MonitoringQuery>,
+) -> WebResult {
+    let page_data = state.services.monitoring(&ctx.actor, &q).await?;
+    let vendors = if ctx.actor.is_admin() {
+        state.services.list_vendors(&ctx.actor).await?
+    } else {
+        Vec::new()
+    };
+    let summary = match q.customer_id.as_deref().and_then(|c| c.parse().ok()) {
+        Some(c) => Some(state.services.customer_summary(&ctx.actor, c).await?),
+        None => None,
+    };
+    render(&MonitoringPage {
+        page: Page::new(&ctx),
+        q,
+        vendors,
+        items: page_data.items,
+        next: page_data.next_cursor,
+        summary,
+    })
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(mut q): Query<MonitoringQuery>,
+) -> WebResult {
+    q.cursor = None;
+    q.limit = Some(1000);
+    let mut all = Vec::new();
+    loop {
+        let page = state.services.monitoring(&ctx.actor, &q).await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(c) if all.len() < 100_000 => q.cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"monitoring.csv\"",
+            ),
+        ],
+        crate::api::monitoring::to_csv(&all),
+    )
+        .into_response())
+}
