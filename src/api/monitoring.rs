@@ -35,6 +35,15 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// A CSV download of monitoring rows.
+pub fn csv_response(items: &[MonitoringEntry]) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"monitoring.csv\"")],
+        to_csv(items),
+    )
+        .into_response()
+}
+
 /// The same view as CSV (all pages, up to 100,000 rows).
 pub fn to_csv(items: &[MonitoringEntry]) -> String {
     let mut out = String::from(
@@ -69,30 +78,10 @@ pub fn to_csv(items: &[MonitoringEntry]) -> String {
 pub async fn csv(
     State(state): State<AppState>,
     who: ApiActor,
-    Query(mut q): Query<MonitoringQuery>,
+    Query(q): Query<MonitoringQuery>,
 ) -> ApiResult<Response> {
-    q.cursor = None;
-    q.limit = Some(1000);
-    let mut all = Vec::new();
-    loop {
-        let page = state.services.monitoring(&who.actor, &q).await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(c) if all.len() < 100_000 => q.cursor = Some(c),
-            _ => break,
-        }
-    }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"monitoring.csv\"",
-            ),
-        ],
-        to_csv(&all),
-    )
-        .into_response())
+    let all = state.services.monitoring_all(&who.actor, &q).await?;
+    Ok(csv_response(&all))
 }
 
 #[cfg(test)]

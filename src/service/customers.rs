@@ -184,6 +184,25 @@ fn check(input: &CustomerInput) -> Result<Valid> {
     }
 }
 
+impl Valid {
+    /// The row to store, with the owning vendor and the encrypted key.
+    fn fields<'a>(&'a self, vendor_id: VendorId, key_enc: Option<&'a str>) -> store::customers::CustomerFields<'a> {
+        store::customers::CustomerFields {
+            vendor_id,
+            name: &self.name,
+            vat_id: &self.vat_id,
+            street_address: &self.street_address,
+            postal_code: &self.postal_code,
+            postal_area: &self.postal_area,
+            country: &self.country,
+            language: &self.language,
+            contact_email: self.contact_email.as_deref(),
+            encryption_key_enc: key_enc,
+            username_prefix: self.username_prefix.as_deref(),
+        }
+    }
+}
+
 fn prefix_taken() -> ServiceError {
     ServiceError::Invalid(vec![FieldError::new(
         "username_prefix",
@@ -297,19 +316,7 @@ impl Services {
         let vendor_id = self
             .owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
             .await?;
-        let fields = store::customers::CustomerFields {
-            vendor_id,
-            name: &v.name,
-            vat_id: &v.vat_id,
-            street_address: &v.street_address,
-            postal_code: &v.postal_code,
-            postal_area: &v.postal_area,
-            country: &v.country,
-            language: &v.language,
-            contact_email: v.contact_email.as_deref(),
-            encryption_key_enc: key_enc.as_deref(),
-            username_prefix: v.username_prefix.as_deref(),
-        };
+        let fields = v.fields(vendor_id, key_enc.as_deref());
         store::customers::insert(&mut tx, id, &fields, now)
             .await
             .map_err(|e| match e {
@@ -375,19 +382,7 @@ impl Services {
         };
         let key_changed = key_enc != before_row.encryption_key_enc;
         let before: Customer = before_row.try_into()?;
-        let fields = store::customers::CustomerFields {
-            vendor_id,
-            name: &v.name,
-            vat_id: &v.vat_id,
-            street_address: &v.street_address,
-            postal_code: &v.postal_code,
-            postal_area: &v.postal_area,
-            country: &v.country,
-            language: &v.language,
-            contact_email: v.contact_email.as_deref(),
-            encryption_key_enc: key_enc.as_deref(),
-            username_prefix: v.username_prefix.as_deref(),
-        };
+        let fields = v.fields(vendor_id, key_enc.as_deref());
         store::customers::update(&mut tx, id, &fields, now)
             .await
             .map_err(|e| match e {

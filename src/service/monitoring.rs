@@ -213,6 +213,22 @@ impl Services {
         Ok(Page { items, next_cursor })
     }
 
+    /// The whole view (every page, at most 100,000 rows), for CSV export.
+    pub async fn monitoring_all(&self, actor: &Actor, q: &MonitoringQuery) -> Result<Vec<MonitoringEntry>> {
+        let mut q = q.clone();
+        q.cursor = None;
+        q.limit = Some(1000);
+        let mut all = Vec::new();
+        loop {
+            let page = self.monitoring(actor, &q).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) if all.len() < 100_000 => q.cursor = Some(c),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// Seats, storage against Total space, and counts per health of one
     /// customer.
     pub async fn customer_summary(

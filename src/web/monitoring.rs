@@ -1,8 +1,6 @@
 //! The Monitoring page: which clients are not backed up, and why.
 
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 
 use super::{AppState, Ctx, Page, WebResult, render};
 use crate::service::monitoring::{CustomerSummary, MonitoringEntry, MonitoringQuery};
@@ -101,28 +99,8 @@ pub async fn show(
 pub async fn csv(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(mut q): Query<MonitoringQuery>,
+    Query(q): Query<MonitoringQuery>,
 ) -> WebResult {
-    q.cursor = None;
-    q.limit = Some(1000);
-    let mut all = Vec::new();
-    loop {
-        let page = state.services.monitoring(&ctx.actor, &q).await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(c) if all.len() < 100_000 => q.cursor = Some(c),
-            _ => break,
-        }
-    }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"monitoring.csv\"",
-            ),
-        ],
-        crate::api::monitoring::to_csv(&all),
-    )
-        .into_response())
+    let all = state.services.monitoring_all(&ctx.actor, &q).await?;
+    Ok(crate::api::monitoring::csv_response(&all))
 }
