@@ -100,6 +100,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         reports,
+        client_cache: Arc::new(service::clients::ClientCache::default()),
     })
 }
 

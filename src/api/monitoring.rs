@@ -38,7 +38,13 @@ pub fn csv_field(s: &str) -> String {
 /// A CSV download of monitoring rows.
 pub fn csv_response(items: &[MonitoringEntry]) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"monitoring.csv\"")],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"monitoring.csv\"",
+            ),
+        ],
         to_csv(items),
     )
         .into_response()

@@ -173,9 +173,8 @@ impl ReportSink {
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
                 let all = async {
                     let mut t = store.begin().await?;
-                    for (r, _) in &batch {
-                        store::installations::insert_report(&mut t, r).await?;
-                    }
+                    let reports: Vec<_> = batch.iter().map(|(r, _)| r.clone()).collect();
+                    store::installations::insert_reports(&mut t, &reports).await?;
                     t.commit().await?;
                     Ok::<(), StoreError>(())
                 };
@@ -441,11 +440,21 @@ impl Services {
         })
     }
 
-    /// The live installation behind a client token.
+    /// The live installation behind a client token. Answers are kept for
+    /// a few seconds (clients report often); this instance forgets an
+    /// installation at once when it is deactivated or moved, other
+    /// instances within `TOKEN_CACHE_TTL`.
     pub async fn client_by_token(&self, token: &str) -> Result<Option<InstallationRow>> {
         let hash = self.key.lookup_hash("client", token);
+        if let Some(row) = self.client_cache.get(&hash) {
+            return Ok(Some(row));
+        }
         let mut c = self.store.read().await?;
-        Ok(store::installations::find_by_token(&mut c, &hash).await?)
+        let row = store::installations::find_by_token(&mut c, &hash).await?;
+        if let Some(r) = &row {
+            self.client_cache.put(hash, r.clone());
+        }
+        Ok(row)
     }
 
     /// The client's policy (and a sign of life).
@@ -553,6 +562,7 @@ impl Services {
             .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
+        self.client_cache.forget(&n.id);
         Ok(())
     }
 
@@ -594,6 +604,7 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound)?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.client_cache.forget(&row.id);
         self.installation_view(row)
     }
 
@@ -826,6 +837,7 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound)?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.client_cache.forget(&row.id);
         self.installation_view(row)
     }
 }
@@ -869,3 +881,46 @@ fn is_retryable(e: &anyhow::Error) -> bool {
 
 /// Shared handle type for the report writer.
 pub type Reports = Arc<ReportSink>;
+
+/// How long a token's installation is remembered.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recently seen client tokens (by keyed hash) and their installations.
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (InstallationRow, std::time::Instant)>>,
+}
+
+impl ClientCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, (InstallationRow, std::time::Instant)>,
+    > {
+        match self.map.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<InstallationRow> {
+        let g = self.lock();
+        g.get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn put(&self, hash: String, row: InstallationRow) {
+        let mut g = self.lock();
+        if g.len() > 200_000 {
+            g.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        }
+        g.insert(hash, (row, std::time::Instant::now()));
+    }
+
+    /// Forgets an installation (deactivated, moved to another license).
+    pub fn forget(&self, installation: &str) {
+        self.lock().retain(|_, (r, _)| r.id != installation);
+    }
+}

@@ -186,7 +186,11 @@ fn check(input: &CustomerInput) -> Result<Valid> {
 
 impl Valid {
     /// The row to store, with the owning vendor and the encrypted key.
-    fn fields<'a>(&'a self, vendor_id: VendorId, key_enc: Option<&'a str>) -> store::customers::CustomerFields<'a> {
+    fn fields<'a>(
+        &'a self,
+        vendor_id: VendorId,
+        key_enc: Option<&'a str>,
+    ) -> store::customers::CustomerFields<'a> {
         store::customers::CustomerFields {
             vendor_id,
             name: &self.name,

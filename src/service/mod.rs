@@ -29,6 +29,8 @@ pub struct Services {
     pub mail_wakeup: Arc<tokio::sync::Notify>,
     /// The group-commit writer of backup reports.
     pub reports: clients::Reports,
+    /// Recently seen client tokens.
+    pub client_cache: Arc<clients::ClientCache>,
 }
 
 /// The signed-in person on whose behalf an operation runs.

@@ -214,7 +214,11 @@ impl Services {
     }
 
     /// The whole view (every page, at most 100,000 rows), for CSV export.
-    pub async fn monitoring_all(&self, actor: &Actor, q: &MonitoringQuery) -> Result<Vec<MonitoringEntry>> {
+    pub async fn monitoring_all(
+        &self,
+        actor: &Actor,
+        q: &MonitoringQuery,
+    ) -> Result<Vec<MonitoringEntry>> {
         let mut q = q.clone();
         q.cursor = None;
         q.limit = Some(1000);

@@ -258,26 +258,63 @@ pub struct NewReport {
     pub received_at: Millis,
 }
 
-/// Stores a report and updates its installation's summary in two
-/// statements whose cost does not grow with the history.
+/// Stores many reports: one multi-row INSERT per 100 reports, then each
+/// installation's summary (whose cost does not grow with the history).
+pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
+    for chunk in reports.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, bytes_uploaded, \
+             files_total, files_changed, message, received_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 11;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.id.clone())
+                .bind(r.installation_id.clone())
+                .bind(r.started_at)
+                .bind(r.finished_at)
+                .bind(r.status)
+                .bind(r.bytes_total)
+                .bind(r.bytes_uploaded)
+                .bind(r.files_total)
+                .bind(r.files_changed)
+                .bind(r.message.clone())
+                .bind(r.received_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for r in reports {
+        update_summary(conn, r).await?;
+    }
+    Ok(())
+}
+
+/// Stores one report and updates its installation's summary.
 pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, bytes_uploaded, \
-         files_total, files_changed, message, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&r.id)
-    .bind(&r.installation_id)
-    .bind(r.started_at)
-    .bind(r.finished_at)
-    .bind(r.status)
-    .bind(r.bytes_total)
-    .bind(r.bytes_uploaded)
-    .bind(r.files_total)
-    .bind(r.files_changed)
-    .bind(&r.message)
-    .bind(r.received_at)
-    .execute(&mut *conn)
-    .await?;
+    insert_reports(conn, std::slice::from_ref(r)).await
+}
+
+async fn update_summary(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
     // A late report of an older run updates last-seen, not the last backup.
     sqlx::query(
         "UPDATE installations SET last_seen_at = $2, updated_at = $2, \
