@@ -10,6 +10,7 @@ use crate::domain::{CustomerId, InviteId, VendorId};
 use crate::service::ServiceError;
 use crate::service::customers::Customer;
 use crate::service::invites::Invite;
+use crate::service::monitoring::{MonitoringEntry, MonitoringQuery};
 use crate::service::vendors::Vendor;
 
 #[derive(askama::Template)]
@@ -22,6 +23,8 @@ struct InstallationsPage {
     vendors: Vec<Vendor>,
     vendor: String,
     show_sent: bool,
+    show_installed: bool,
+    installed: Vec<MonitoringEntry>,
     invites: Vec<Invite>,
     in_flight: Vec<String>,
 }
@@ -45,6 +48,9 @@ pub struct InstallationsQuery {
     /// "Show invites that are sent" (on by default, as in the seed).
     #[serde(default)]
     sent: Option<String>,
+    /// "Show installed clients" (off by default, as in the seed).
+    #[serde(default)]
+    installed: Option<String>,
     /// Set by the filter form, whose unchecked checkbox sends nothing.
     #[serde(default)]
     f: Option<String>,
@@ -105,6 +111,18 @@ pub async fn show(
         .filter(|i| i.in_flight())
         .map(|i| i.id.to_string())
         .collect();
+    let show_installed = q.installed.as_deref() == Some("1");
+    let installed = if show_installed {
+        let mq = MonitoringQuery {
+            vendor_id: vendor.map(|v| v.to_string()),
+            customer_id: customer_id.map(|c| c.to_string()),
+            limit: Some(1000),
+            ..Default::default()
+        };
+        state.services.monitoring(&ctx.actor, &mq).await?.items
+    } else {
+        Vec::new()
+    };
     let mut page = Page::new(&ctx);
     let counts = [
         (&q.queued, "flash.invites_queued"),
@@ -131,6 +149,8 @@ pub async fn show(
         vendors,
         vendor: q.vendor.clone(),
         show_sent: q.show_sent(),
+        show_installed,
+        installed,
         invites,
         in_flight,
     })

@@ -614,3 +614,37 @@ async fn the_license_tab_connects_trials_and_deactivates_clients() {
     assert_eq!(l["standard_used"], 0);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn installations_page_shows_installed_clients_when_asked() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let codes = invites(&app, &t, &lid, 2, "standard", "inst").await;
+    let (s, _) = activate(&app, &codes[0].0, &codes[0].1).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = b.get(&format!("/installations?customer={cid}")).await;
+    assert!(
+        !html.contains("host-1"),
+        "installed clients hidden by default, as in the seed"
+    );
+    assert!(
+        html.contains("inst1") && !html.contains(">inst0<"),
+        "the used invite is no longer offered for sending"
+    );
+    let (_, html) = b
+        .get(&format!(
+            "/installations?customer={cid}&f=1&sent=1&installed=1"
+        ))
+        .await;
+    assert!(
+        html.contains("Installed clients") && html.contains("host-1") && html.contains("linux 1.0"),
+        "{html}"
+    );
+    app.finish().await;
+}
