@@ -209,6 +209,7 @@ mod tests {
             customer_id: "c".into(),
             customer_name: "Testiasiakas Oy".into(),
             customer_language: lang.into(),
+            encryption_key_enc: None,
             vendor_id: "v".into(),
             vendor_name: "Nexetic <Partner>".into(),
             username: "timo.virtanen@testiasiakas.fi".into(),

@@ -427,10 +427,39 @@ impl Services {
         )
         .await?;
         client_audit(&mut tx, now, &invite.vendor_id, &format!("{username}@{hostname}"), "installation.activate", &id, json!({"username": username, "hostname": hostname, "os": os, "client_version": version, "license_id": invite.license_id, "software_type": invite.software_type}), ip).await?;
-        let row = store::installations::get(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
         tx.commit().await.map_err(StoreError::from)?;
+        // The policy from what this transaction read (no read-back).
+        let row = InstallationRow {
+            id: id.to_db(),
+            license_id: invite.license_id.clone(),
+            license_type: license.r#type.clone(),
+            license_state: license.state.clone(),
+            valid_to: license.valid_to.clone(),
+            standard_seats: license.standard_seats,
+            server_seats: license.server_seats,
+            extra_space_gb: license.extra_space_gb,
+            client_limit_gb: license.client_limit_gb,
+            customer_id: invite.customer_id.clone(),
+            customer_name: invite.customer_name.clone(),
+            encryption_key_enc: invite.encryption_key_enc.clone(),
+            vendor_id: invite.vendor_id.clone(),
+            invite_id: Some(invite.id.clone()),
+            username: username.to_string(),
+            software_type: invite.software_type.clone(),
+            hostname: hostname.to_string(),
+            os: os.to_string(),
+            client_version: version.to_string(),
+            store_deleted_days: invite.store_deleted_days,
+            trial_email: None,
+            activated_at: now,
+            deactivated_at: None,
+            last_seen_at: Some(now),
+            last_backup_at: None,
+            last_backup_status: None,
+            last_success_at: None,
+            failed_in_row: 0,
+            storage_used_bytes: 0,
+        };
         let policy = self.policy_of(&row)?;
         Ok(Activated {
             installation_id: id,

@@ -12,6 +12,7 @@ pub struct InviteRow {
     pub customer_id: String,
     pub customer_name: String,
     pub customer_language: String,
+    pub encryption_key_enc: Option<String>,
     pub vendor_id: String,
     pub vendor_name: String,
     pub username: String,
@@ -44,7 +45,7 @@ impl InviteRow {
 }
 
 const SELECT: &str = "SELECT i.id, i.license_id, c.id AS customer_id, c.name AS customer_name, \
-     c.language AS customer_language, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
+     c.language AS customer_language, c.encryption_key_enc, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
      i.software_type, i.store_deleted_days, i.code_enc, i.code_hash, i.created_at, i.expires_at, i.sent_at, \
      i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at \
      FROM invites i JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
