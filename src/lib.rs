@@ -94,14 +94,21 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
     store.migrate().await?;
     check_key(&store, &key).await?;
     let reports = Arc::new(service::clients::ReportSink::start(store.clone()));
-    Ok(Services {
+    let (activations, activation_queue) = service::clients::ActivationSink::channel();
+    let services = Services {
         store,
         key,
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         reports,
         client_cache: Arc::new(service::clients::ClientCache::default()),
-    })
+        activations: Arc::new(activations),
+    };
+    tokio::spawn(service::clients::ActivationSink::run(
+        services.clone(),
+        activation_queue,
+    ));
+    Ok(services)
 }
 
 /// Refuses to run with a key that cannot read the secrets already stored

@@ -319,10 +319,24 @@ impl Services {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .activate_once(&username, &code_hash, &hostname, &os, &version, ip.clone())
+            let job = ActivationJob {
+                username: username.clone(),
+                code_hash: code_hash.clone(),
+                hostname: hostname.clone(),
+                os: os.clone(),
+                version: version.clone(),
+                ip: ip.clone(),
+            };
+            let (reply, answer) = oneshot::channel();
+            self.activations
+                .tx
+                .send((job, reply))
                 .await
-            {
+                .map_err(|_| anyhow::anyhow!("activation writer stopped"))?;
+            let result = answer
+                .await
+                .map_err(|_| anyhow::anyhow!("activation writer dropped the request"))?;
+            match result {
                 Err(ServiceError::InvalidCredentials) => {
                     self.record_activation_failure(&keys).await?;
                     metrics::counter!("cc_activations_total", "result" => "invalid_credentials")
@@ -350,18 +364,19 @@ impl Services {
         }
     }
 
-    async fn activate_once(
-        &self,
-        username: &str,
-        code_hash: &str,
-        hostname: &str,
-        os: &str,
-        version: &str,
-        ip: Option<String>,
-    ) -> Result<Activated> {
+    /// One activation inside a transaction the caller owns (the batch
+    /// writer gives each its own savepoint).
+    async fn activate_in(&self, tx: &mut store::Conn, job: &ActivationJob) -> Result<Activated> {
+        let (username, code_hash, hostname, os, version, ip) = (
+            job.username.as_str(),
+            job.code_hash.as_str(),
+            job.hostname.as_str(),
+            job.os.as_str(),
+            job.version.as_str(),
+            job.ip.clone(),
+        );
         let now = now_millis();
-        let mut tx = self.store.begin().await?;
-        let Some(invite) = store::invites::find_by_username(&mut tx, username).await? else {
+        let Some(invite) = store::invites::find_by_username(tx, username).await? else {
             return Err(ServiceError::InvalidCredentials);
         };
         if !crate::web::session::same(&invite.code_hash, code_hash) {
@@ -383,7 +398,7 @@ impl Services {
             .license_id
             .parse()
             .map_err(|_| anyhow::anyhow!("corrupt license id"))?;
-        let license = store::licenses::get(&mut tx, license_id)
+        let license = store::licenses::get(tx, license_id)
             .await?
             .ok_or(ServiceError::InvalidCredentials)?;
         let valid_to = lic::parse_date("valid_to", &license.valid_to)
@@ -394,13 +409,13 @@ impl Services {
         if license.state != "active" {
             return Err(err("license_inactive", "The license is not active."));
         }
-        if !store::installations::take_seat(&mut tx, license_id, &invite.software_type).await? {
+        if !store::installations::take_seat(tx, license_id, &invite.software_type).await? {
             return Err(err(
                 "seats_exhausted",
                 "All seats of this type on the license are in use.",
             ));
         }
-        if !store::installations::use_invite(&mut tx, &invite.id, now).await? {
+        if !store::installations::use_invite(tx, &invite.id, now).await? {
             return Err(err(
                 "invite_used",
                 "This activation code has been used already.",
@@ -409,7 +424,7 @@ impl Services {
         let token = random_token()?;
         let id = InstallationId::new();
         store::installations::insert(
-            &mut tx,
+            &mut *tx,
             &store::installations::NewInstallationRow {
                 id,
                 license_id: &invite.license_id,
@@ -426,8 +441,7 @@ impl Services {
             now,
         )
         .await?;
-        client_audit(&mut tx, now, &invite.vendor_id, &format!("{username}@{hostname}"), "installation.activate", &id, json!({"username": username, "hostname": hostname, "os": os, "client_version": version, "license_id": invite.license_id, "software_type": invite.software_type}), ip).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        client_audit(tx, now, &invite.vendor_id, &format!("{username}@{hostname}"), "installation.activate", &id, json!({"username": username, "hostname": hostname, "os": os, "client_version": version, "license_id": invite.license_id, "software_type": invite.software_type}), ip).await?;
         // The policy from what this transaction read (no read-back).
         let row = InstallationRow {
             id: id.to_db(),
@@ -906,6 +920,103 @@ async fn client_audit(
 fn is_retryable(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StoreError>()
         .is_some_and(StoreError::is_contention)
+}
+
+/// One activation waiting for the batch writer.
+#[derive(Debug)]
+pub struct ActivationJob {
+    username: String,
+    code_hash: String,
+    hostname: String,
+    os: String,
+    version: String,
+    ip: Option<String>,
+}
+
+type ActivationReply = oneshot::Sender<Result<Activated>>;
+
+/// Group commit for activations: many activations in one transaction, each
+/// in its own savepoint (so one refusal undoes only its own writes), each
+/// answered only after the transaction committed.
+#[derive(Debug)]
+pub struct ActivationSink {
+    tx: mpsc::Sender<(ActivationJob, ActivationReply)>,
+}
+
+/// Activations per transaction at most.
+const ACTIVATION_BATCH: usize = 64;
+
+impl ActivationSink {
+    /// The sender half, and the receiver for [`ActivationSink::run`].
+    pub fn channel() -> (
+        ActivationSink,
+        mpsc::Receiver<(ActivationJob, ActivationReply)>,
+    ) {
+        let (tx, rx) = mpsc::channel(4096);
+        (ActivationSink { tx }, rx)
+    }
+
+    /// The writer task: runs until every sender is gone.
+    pub async fn run(services: Services, mut rx: mpsc::Receiver<(ActivationJob, ActivationReply)>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < ACTIVATION_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            let mut results: Vec<Result<Activated>> = Vec::with_capacity(batch.len());
+            let outcome = async {
+                let mut tx = services.store.begin().await?;
+                for (job, _) in &batch {
+                    let mut sp = sqlx::Acquire::begin(&mut tx)
+                        .await
+                        .map_err(StoreError::from)?;
+                    match services.activate_in(&mut sp, job).await {
+                        Ok(a) => {
+                            sp.commit().await.map_err(StoreError::from)?;
+                            results.push(Ok(a));
+                        }
+                        Err(e) => {
+                            sp.rollback().await.map_err(StoreError::from)?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok::<(), ServiceError>(())
+            }
+            .await;
+            match outcome {
+                Ok(()) => {
+                    for ((_, reply), r) in batch.into_iter().zip(results) {
+                        let _ = reply.send(r);
+                    }
+                }
+                // The transaction as a whole failed: nothing of the batch
+                // was stored; every request hears the cause (contention is
+                // retried by the caller).
+                Err(e) => {
+                    let text = e.to_string();
+                    let retryable =
+                        matches!(&e, ServiceError::Internal(inner) if is_retryable(inner));
+                    for (_, reply) in batch {
+                        let err = if retryable {
+                            ServiceError::Internal(anyhow::Error::new(StoreError::Contention(
+                                text.clone(),
+                            )))
+                        } else {
+                            ServiceError::Internal(anyhow::anyhow!(
+                                "activation batch failed: {text}"
+                            ))
+                        };
+                        let _ = reply.send(Err(err));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Shared handle type for the report writer.

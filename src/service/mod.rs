@@ -31,6 +31,8 @@ pub struct Services {
     pub reports: clients::Reports,
     /// Recently seen client tokens.
     pub client_cache: Arc<clients::ClientCache>,
+    /// The group-commit writer of activations.
+    pub activations: Arc<clients::ActivationSink>,
 }
 
 /// The signed-in person on whose behalf an operation runs.

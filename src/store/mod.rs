@@ -56,6 +56,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
+    /// A transaction lost to contention (reported to each request of a
+    /// batch); the operation may be tried again.
+    #[error("contention: {0}")]
+    Contention(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -79,6 +83,7 @@ impl StoreError {
     /// deadlocks, SQLite busy.
     pub fn is_contention(&self) -> bool {
         match self {
+            StoreError::Contention(_) => true,
             StoreError::Db(sqlx::Error::Database(db)) => {
                 matches!(
                     db.code().as_deref(),
