@@ -237,6 +237,20 @@ impl Services {
             .collect()
     }
 
+    /// Several invites at once (those the actor may see; others are left
+    /// out), for the live delivery states.
+    pub async fn get_invites(&self, actor: &Actor, ids: &[InviteId]) -> Result<Vec<Invite>> {
+        let mut c = self.store.read().await?;
+        let rows = store::invites::get_many(&mut c, ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            if actor.can_see(r.vendor()?) {
+                out.push(self.invite_view(actor, r)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn get_invite(&self, actor: &Actor, id: InviteId) -> Result<Invite> {
         let mut c = self.store.read().await?;
         let row = store::invites::get(&mut c, id)

@@ -92,6 +92,21 @@ pub async fn get(conn: &mut AnyConnection, id: InviteId) -> Result<Option<Invite
     )
 }
 
+/// Several invites by id in one query (at most 1,000 ids).
+pub async fn get_many(conn: &mut AnyConnection, ids: &[InviteId]) -> Result<Vec<InviteRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = &ids[..ids.len().min(1000)];
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("{SELECT} WHERE i.id IN ({})", marks.join(", "));
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id.to_db());
+    }
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
 /// The live (not revoked) invite with this username, if any.
 pub async fn find_by_username(
     conn: &mut AnyConnection,

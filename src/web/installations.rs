@@ -228,17 +228,14 @@ pub async fn states(
     f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let mut invites = Vec::new();
-    for (_, v) in f.fields.iter().filter(|(k, _)| k == "id").take(1000) {
-        let Ok(id) = v.parse::<InviteId>() else {
-            continue;
-        };
-        match state.services.get_invite(&ctx.actor, id).await {
-            Ok(i) => invites.push(i),
-            Err(ServiceError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let ids: Vec<InviteId> = f
+        .fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .take(1000)
+        .collect();
+    let invites = state.services.get_invites(&ctx.actor, &ids).await?;
     let in_flight = invites
         .iter()
         .filter(|i| i.in_flight())
