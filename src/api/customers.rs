@@ -11,15 +11,8 @@ use crate::service::Page;
 use crate::service::ServiceError;
 use crate::service::customers::{Customer, CustomerInput};
 use crate::service::licenses::{License, LicenseInput};
+use crate::service::path_id;
 use crate::web::AppState;
-
-fn customer_id(s: &str) -> Result<CustomerId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
-
-fn license_id(s: &str) -> Result<LicenseId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
 
 /// List filters: `vendor_id` (admins), `q` (name, VAT id, prefix),
 /// `cursor` (from the previous page's `next_cursor`), `limit` (1–200).
@@ -88,7 +81,7 @@ pub async fn get(
     Ok(Json(
         state
             .services
-            .get_customer(&who.actor, customer_id(&id)?)
+            .get_customer(&who.actor, path_id::<CustomerId>(&id)?)
             .await?,
     )
     .into_response())
@@ -104,7 +97,7 @@ pub async fn update(
     Ok(Json(
         state
             .services
-            .update_customer(&who.actor, customer_id(&id)?, &input)
+            .update_customer(&who.actor, path_id::<CustomerId>(&id)?, &input)
             .await?,
     )
     .into_response())
@@ -118,7 +111,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     state
         .services
-        .delete_customer(&who.actor, customer_id(&id)?)
+        .delete_customer(&who.actor, path_id::<CustomerId>(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -139,7 +132,7 @@ pub async fn reveal_key(
 ) -> ApiResult<Response> {
     let key = state
         .services
-        .reveal_encryption_key(&who.actor, customer_id(&id)?)
+        .reveal_encryption_key(&who.actor, path_id::<CustomerId>(&id)?)
         .await?;
     let mut r = Json(RevealedKey {
         encryption_key: key.map(|k| k.into_inner()),
@@ -160,7 +153,7 @@ pub async fn list_licenses(
 ) -> ApiResult<Response> {
     let items = state
         .services
-        .list_licenses(&who.actor, customer_id(&id)?)
+        .list_licenses(&who.actor, path_id::<CustomerId>(&id)?)
         .await?;
     Ok(Json(Page::all(items)).into_response())
 }
@@ -174,7 +167,7 @@ pub async fn create_license(
 ) -> ApiResult<Response> {
     let l = state
         .services
-        .create_license(&who.actor, customer_id(&id)?, &input)
+        .create_license(&who.actor, path_id::<CustomerId>(&id)?, &input)
         .await?;
     Ok((StatusCode::CREATED, Json(l)).into_response())
 }
@@ -188,7 +181,7 @@ pub async fn get_license(
     Ok(Json(
         state
             .services
-            .get_license(&who.actor, license_id(&id)?)
+            .get_license(&who.actor, path_id::<LicenseId>(&id)?)
             .await?,
     )
     .into_response())
@@ -204,7 +197,7 @@ pub async fn update_license(
     Ok(Json(
         state
             .services
-            .update_license(&who.actor, license_id(&id)?, &input)
+            .update_license(&who.actor, path_id::<LicenseId>(&id)?, &input)
             .await?,
     )
     .into_response())

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::{InstallationId, LicenseId};
 use crate::service::clients::Installation;
+use crate::service::path_id;
 use crate::service::{Page, ServiceError};
 use crate::web::AppState;
 
@@ -25,7 +26,7 @@ pub async fn list(
     who: ApiActor,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let license: LicenseId = q.license_id.parse().map_err(|_| ServiceError::NotFound)?;
+    let license: LicenseId = path_id(&q.license_id)?;
     Ok(Json(Page::all(
         state
             .services
@@ -44,7 +45,7 @@ pub async fn get(
     who: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id: InstallationId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    let id: InstallationId = path_id(&id)?;
     Ok(Json(state.services.get_installation(&who.actor, id).await?).into_response())
 }
 
@@ -57,7 +58,7 @@ pub async fn deactivate(
     who: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id: InstallationId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    let id: InstallationId = path_id(&id)?;
     Ok(Json(
         state
             .services
@@ -104,7 +105,7 @@ pub async fn connect_trial(
     Path(id): Path<String>,
     Body(req): Body<ConnectRequest>,
 ) -> ApiResult<Response> {
-    let license: LicenseId = id.parse().map_err(|_| ServiceError::NotFound)?;
+    let license: LicenseId = path_id(&id)?;
     let inst: InstallationId = req
         .installation_id
         .parse()

@@ -7,17 +7,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::{InviteId, LicenseId};
+use crate::service::Page;
 use crate::service::invites::{Invite, NewInvite, SendReport};
-use crate::service::{Page, ServiceError};
+use crate::service::path_id;
 use crate::web::AppState;
-
-fn license_id(s: &str) -> Result<LicenseId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
-
-fn invite_id(s: &str) -> Result<InviteId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
 
 #[utoipa::path(get, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "A license's invites, newest first",
     params(("id" = String, Path, description = "License id")),
@@ -31,7 +24,7 @@ pub async fn list(
     Ok(Json(Page::all(
         state
             .services
-            .list_invites(&who.actor, license_id(&id)?)
+            .list_invites(&who.actor, path_id::<LicenseId>(&id)?)
             .await?,
     ))
     .into_response())
@@ -49,7 +42,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let (mut invite, code) = state
         .services
-        .create_invite(&who.actor, license_id(&id)?, &input)
+        .create_invite(&who.actor, path_id::<LicenseId>(&id)?, &input)
         .await?;
     invite.activation_code = Some(code.into_inner());
     Ok((StatusCode::CREATED, Json(invite)).into_response())
@@ -67,7 +60,7 @@ pub async fn get(
     Ok(Json(
         state
             .services
-            .get_invite(&who.actor, invite_id(&id)?)
+            .get_invite(&who.actor, path_id::<InviteId>(&id)?)
             .await?,
     )
     .into_response())
@@ -85,7 +78,7 @@ pub async fn revoke(
     Ok(Json(
         state
             .services
-            .revoke_invite(&who.actor, invite_id(&id)?)
+            .revoke_invite(&who.actor, path_id::<InviteId>(&id)?)
             .await?,
     )
     .into_response())
@@ -109,7 +102,7 @@ pub async fn send(
     let ids = req
         .invite_ids
         .iter()
-        .map(|s| invite_id(s))
+        .map(|s| path_id::<InviteId>(s))
         .collect::<Result<Vec<_>, _>>()?;
     let report = state.services.send_invites(&who.actor, &ids).await?;
     Ok((StatusCode::ACCEPTED, Json(report)).into_response())

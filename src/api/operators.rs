@@ -8,13 +8,9 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::OperatorId;
 use crate::service::Page;
-use crate::service::ServiceError;
 use crate::service::operators::{Operator, OperatorInput};
+use crate::service::path_id;
 use crate::web::AppState;
-
-fn id(s: &str) -> Result<OperatorId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
 
 #[utoipa::path(get, path = "/api/v1/operators", tag = "operators", summary = "List operators (admins)", responses((status = 200, description = "All operators", body = Page<Operator>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {
@@ -27,7 +23,13 @@ pub async fn get(
     who: ApiActor,
     Path(p): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.services.get_operator(&who.actor, id(&p)?).await?).into_response())
+    Ok(Json(
+        state
+            .services
+            .get_operator(&who.actor, path_id::<OperatorId>(&p)?)
+            .await?,
+    )
+    .into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/operators", tag = "operators", summary = "Create an operator (admins)", request_body = OperatorInput, responses((status = 201, description = "Created", body = Operator), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 409, description = "Conflicts with the current state", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
@@ -51,7 +53,7 @@ pub async fn update(
     Ok(Json(
         state
             .services
-            .update_operator(&who.actor, id(&p)?, &input)
+            .update_operator(&who.actor, path_id::<OperatorId>(&p)?, &input)
             .await?,
     )
     .into_response())

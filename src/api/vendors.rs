@@ -8,13 +8,9 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::VendorId;
 use crate::service::Page;
-use crate::service::ServiceError;
+use crate::service::path_id;
 use crate::service::vendors::{Vendor, VendorInput};
 use crate::web::AppState;
-
-fn id(s: &str) -> Result<VendorId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
 
 #[utoipa::path(get, path = "/api/v1/vendors", tag = "vendors", summary = "List vendors (admins)", responses((status = 200, description = "All vendors", body = Page<Vendor>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {
@@ -29,7 +25,13 @@ pub async fn get(
     Path(p): Path<String>,
 ) -> ApiResult<Response> {
     who.actor.require_admin()?;
-    Ok(Json(state.services.get_vendor(&who.actor, id(&p)?).await?).into_response())
+    Ok(Json(
+        state
+            .services
+            .get_vendor(&who.actor, path_id::<VendorId>(&p)?)
+            .await?,
+    )
+    .into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/vendors", tag = "vendors", summary = "Create a vendor (admins)", request_body = VendorInput, responses((status = 201, description = "Created", body = Vendor), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 409, description = "Conflicts with the current state", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
@@ -53,7 +55,7 @@ pub async fn update(
     Ok(Json(
         state
             .services
-            .update_vendor(&who.actor, id(&p)?, &input)
+            .update_vendor(&who.actor, path_id::<VendorId>(&p)?, &input)
             .await?,
     )
     .into_response())

@@ -207,6 +207,17 @@ impl Valid {
     }
 }
 
+/// A customer the actor may see; another vendor's is "not found".
+async fn visible(conn: &mut store::Conn, actor: &Actor, id: CustomerId) -> Result<CustomerRow> {
+    let row = store::customers::get(conn, id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if !actor.can_see(row.vendor()?) {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(row)
+}
+
 fn prefix_taken() -> ServiceError {
     ServiceError::Invalid(vec![FieldError::new(
         "username_prefix",
@@ -298,12 +309,7 @@ impl Services {
     /// One customer, if the actor may see it (else "not found").
     pub async fn get_customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
         let mut c = self.store.read().await?;
-        let row = store::customers::get(&mut c, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let row = visible(&mut c, actor, id).await?;
         row.try_into()
     }
 
@@ -362,12 +368,7 @@ impl Services {
             None => None,
         };
         let mut tx = self.store.begin().await?;
-        let before_row = store::customers::get(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(before_row.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let before_row = visible(&mut tx, actor, id).await?;
         let vendor_id = match input
             .vendor_id
             .as_deref()
@@ -427,12 +428,7 @@ impl Services {
         actor.require_write()?;
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        let row = store::customers::get(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let row = visible(&mut tx, actor, id).await?;
         let vendor = row.vendor()?;
         let before: Customer = row.try_into()?;
         if !store::customers::delete_if_unused(&mut tx, id).await? {
@@ -471,12 +467,7 @@ impl Services {
         actor.require_write()?;
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        let row = store::customers::get(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let row = visible(&mut tx, actor, id).await?;
         let key = match &row.encryption_key_enc {
             Some(enc) => Some(self.key.decrypt(enc)?),
             None => None,

@@ -169,6 +169,12 @@ impl<T> Page<T> {
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
+/// An id from a path, query or form. One that does not parse is "not
+/// found", exactly like one that does not exist (the faces never say more).
+pub fn path_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse().map_err(|_| ServiceError::NotFound)
+}
+
 /// Collects field errors so a form reports all of them at once.
 #[derive(Default)]
 pub struct Checks(Vec<FieldError>);

@@ -1,6 +1,6 @@
 //! Monitoring: every client's backups at a glance, worst first.
 
-use super::{Actor, Page, Result, Scope, ServiceError, Services};
+use super::{Actor, Page, Result, Scope, ServiceError, Services, path_id};
 use crate::domain::health::Health;
 use crate::domain::{CustomerId, InstallationId, VendorId, now_millis, rfc3339};
 use crate::store::{
@@ -141,7 +141,7 @@ impl Services {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let id: CustomerId = c.parse().map_err(|_| ServiceError::NotFound)?;
+            let id: CustomerId = path_id(c)?;
             self.get_customer(actor, id).await?;
             f.customer = Some(id);
         }

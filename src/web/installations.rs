@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Redirect};
 
 use super::{AppState, CsrfForm, Ctx, Page, WebResult, render};
 use crate::domain::{CustomerId, InviteId, VendorId};
-use crate::service::ServiceError;
 use crate::service::customers::Customer;
 use crate::service::invites::Invite;
 use crate::service::monitoring::{MonitoringEntry, MonitoringQuery};
+use crate::service::path_id;
 use crate::service::vendors::Vendor;
 
 #[derive(askama::Template)]
@@ -186,7 +186,7 @@ pub async fn send(State(state): State<AppState>, f: CsrfForm<serde::de::IgnoredA
         f.fields
             .iter()
             .filter(|(k, _)| k == "invite")
-            .map(|(_, v)| v.parse().map_err(|_| ServiceError::NotFound))
+            .map(|(_, v)| path_id(v))
             .collect::<Result<_, _>>()?
     };
     let base = [

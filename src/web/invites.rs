@@ -10,6 +10,7 @@ use crate::service::ServiceError;
 use crate::service::customers::Customer;
 use crate::service::invites::{Invite, NewInvite};
 use crate::service::licenses::License;
+use crate::service::path_id;
 
 #[derive(askama::Template)]
 #[template(path = "customer_invites.html")]
@@ -61,10 +62,6 @@ pub struct InvitesQuery {
     added: Option<String>,
     #[serde(default)]
     revoked: Option<String>,
-}
-
-fn customer_id(s: &str) -> Result<CustomerId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -128,7 +125,7 @@ pub async fn show(
     let p = page(
         &state,
         &ctx,
-        customer_id(&id)?,
+        path_id::<CustomerId>(&id)?,
         q.license.as_deref(),
         fresh_form(),
         FormErrors::new(ctx.lang),
@@ -145,7 +142,7 @@ pub async fn add(
     f: CsrfForm<InviteForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
+    let id = path_id::<CustomerId>(&id)?;
     let license: LicenseId = f
         .form
         .license_id
@@ -203,8 +200,8 @@ pub async fn revoke(
     f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
-    let invite: InviteId = invite.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let invite: InviteId = path_id(&invite)?;
     let current = state.services.get_invite(&ctx.actor, invite).await?;
     if current.customer_id != id {
         return Err(ServiceError::NotFound.into());
@@ -222,8 +219,8 @@ pub async fn preview(
     ctx: Ctx,
     Path((id, invite)): Path<(String, String)>,
 ) -> WebResult {
-    let id = customer_id(&id)?;
-    let invite_id: InviteId = invite.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let invite_id: InviteId = path_id(&invite)?;
     let invite = state.services.get_invite(&ctx.actor, invite_id).await?;
     if invite.customer_id != id {
         return Err(ServiceError::NotFound.into());
@@ -255,8 +252,8 @@ pub async fn preview_html(
     ctx: Ctx,
     Path((id, invite)): Path<(String, String)>,
 ) -> WebResult {
-    let id = customer_id(&id)?;
-    let invite_id: InviteId = invite.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let invite_id: InviteId = path_id(&invite)?;
     if state
         .services
         .get_invite(&ctx.actor, invite_id)

@@ -2,7 +2,7 @@
 //! License tabs (the seed's steps 1 and 2).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
@@ -11,6 +11,7 @@ use crate::service::ServiceError;
 use crate::service::clients::Installation;
 use crate::service::customers::{Customer, CustomerInput};
 use crate::service::licenses::{License, LicenseInput};
+use crate::service::path_id;
 use crate::service::vendors::Vendor;
 
 const PICKER_LIMIT: i64 = 50;
@@ -292,10 +293,6 @@ impl CustomerForm {
     }
 }
 
-fn customer_id(s: &str) -> Result<CustomerId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
-
 async fn vendors_for(state: &AppState, ctx: &Ctx) -> WebResult<Vec<Vendor>> {
     Ok(if ctx.actor.is_admin() {
         state.services.list_vendors(&ctx.actor).await?
@@ -357,7 +354,7 @@ pub async fn basics(
 ) -> WebResult {
     let customer = state
         .services
-        .get_customer(&ctx.actor, customer_id(&id)?)
+        .get_customer(&ctx.actor, path_id::<CustomerId>(&id)?)
         .await?;
     let vendors = vendors_for(&state, &ctx).await?;
     let mut page = Page::new(&ctx);
@@ -381,7 +378,7 @@ pub async fn save(
     f: CsrfForm<CustomerForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
+    let id = path_id::<CustomerId>(&id)?;
     match state
         .services
         .update_customer(&ctx.actor, id, &f.form.input())
@@ -414,7 +411,7 @@ pub async fn reveal_key(
     f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
+    let id = path_id::<CustomerId>(&id)?;
     let key = state.services.reveal_encryption_key(&ctx.actor, id).await?;
     let customer = state.services.get_customer(&ctx.actor, id).await?;
     let vendors = vendors_for(&state, &ctx).await?;
@@ -443,7 +440,7 @@ pub async fn delete_confirm(
     ctx.actor.require_write()?;
     let customer = state
         .services
-        .get_customer(&ctx.actor, customer_id(&id)?)
+        .get_customer(&ctx.actor, path_id::<CustomerId>(&id)?)
         .await?;
     render(&DeletePage {
         page: Page::new(&ctx),
@@ -459,7 +456,7 @@ pub async fn delete(
     f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
+    let id = path_id::<CustomerId>(&id)?;
     match state.services.delete_customer(&ctx.actor, id).await {
         Ok(()) => Ok(Redirect::to("/licenses?deleted=1").into_response()),
         Err(ServiceError::Conflict { message, .. }) => {
@@ -629,7 +626,7 @@ pub async fn license(
     } else {
         None
     };
-    let mut page = license_page(&state, &ctx, customer_id(&id)?, None, flash).await?;
+    let mut page = license_page(&state, &ctx, path_id::<CustomerId>(&id)?, None, flash).await?;
     if let Some(text) = q.trial_q.filter(|t| !t.trim().is_empty()) {
         page.trials = state.services.find_trial_clients(&ctx.actor, &text).await?;
         page.trial_q = text;
@@ -650,8 +647,8 @@ pub async fn connect_trial(
     f: CsrfForm<ConnectForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
-    let lid: LicenseId = lid.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let lid: LicenseId = path_id(&lid)?;
     if state
         .services
         .get_license(&ctx.actor, lid)
@@ -686,8 +683,8 @@ pub async fn deactivate_installation(
     f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
-    let iid = iid.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let iid = path_id(&iid)?;
     if state
         .services
         .get_installation(&ctx.actor, iid)
@@ -710,7 +707,7 @@ pub async fn license_create(
     f: CsrfForm<LicenseForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
+    let id = path_id::<CustomerId>(&id)?;
     match state
         .services
         .create_license(&ctx.actor, id, &f.form.input())
@@ -728,13 +725,11 @@ pub async fn license_create(
 pub async fn license_save(
     State(state): State<AppState>,
     Path((id, lid)): Path<(String, String)>,
-    headers: HeaderMap,
     f: CsrfForm<LicenseForm>,
 ) -> WebResult {
-    let _ = headers;
     let ctx = f.ctx;
-    let id = customer_id(&id)?;
-    let lid: LicenseId = lid.parse().map_err(|_| ServiceError::NotFound)?;
+    let id = path_id::<CustomerId>(&id)?;
+    let lid: LicenseId = path_id(&lid)?;
     // The license must belong to the customer in the path.
     let current = state.services.get_license(&ctx.actor, lid).await?;
     if current.customer_id != id {

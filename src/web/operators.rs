@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Redirect};
 
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::domain::{OperatorId, Secret};
-use crate::service::ServiceError;
 use crate::service::operators::{Operator, OperatorInput};
+use crate::service::path_id;
 use crate::service::vendors::Vendor;
 
 #[derive(askama::Template)]
@@ -75,10 +75,6 @@ impl OperatorForm {
     }
 }
 
-fn parse_id(s: &str) -> Result<OperatorId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
-
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> WebResult {
     let operators = state.services.list_operators(&ctx.actor).await?;
     let vendors = state.services.list_vendors(&ctx.actor).await?;
@@ -122,7 +118,7 @@ pub async fn create(State(state): State<AppState>, f: CsrfForm<OperatorForm>) ->
 pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> WebResult {
     let operator = state
         .services
-        .get_operator(&ctx.actor, parse_id(&id)?)
+        .get_operator(&ctx.actor, path_id::<OperatorId>(&id)?)
         .await?;
     let vendors = state.services.list_vendors(&ctx.actor).await?;
     render(&OperatorEditPage {
@@ -140,7 +136,7 @@ pub async fn update(
     f: CsrfForm<OperatorForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = parse_id(&id)?;
+    let id = path_id::<OperatorId>(&id)?;
     let result = state
         .services
         .update_operator(&ctx.actor, id, &f.form.input())

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect};
 
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::domain::VendorId;
-use crate::service::ServiceError;
+use crate::service::path_id;
 use crate::service::vendors::{Vendor, VendorInput};
 
 #[derive(askama::Template)]
@@ -55,10 +55,6 @@ impl VendorForm {
     }
 }
 
-fn parse_id(s: &str) -> Result<VendorId, ServiceError> {
-    s.parse().map_err(|_| ServiceError::NotFound)
-}
-
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> WebResult {
     ctx.actor.require_admin()?;
     let vendors = state.services.list_vendors(&ctx.actor).await?;
@@ -96,7 +92,7 @@ pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String
     ctx.actor.require_admin()?;
     let vendor = state
         .services
-        .get_vendor(&ctx.actor, parse_id(&id)?)
+        .get_vendor(&ctx.actor, path_id::<VendorId>(&id)?)
         .await?;
     render(&VendorEditPage {
         page: Page::new(&ctx),
@@ -112,7 +108,7 @@ pub async fn update(
     f: CsrfForm<VendorForm>,
 ) -> WebResult {
     let ctx = f.ctx;
-    let id = parse_id(&id)?;
+    let id = path_id::<VendorId>(&id)?;
     match state
         .services
         .update_vendor(&ctx.actor, id, &f.form.input())
