@@ -50,6 +50,12 @@ pub struct Config {
     /// `CC_OVERDUE_HOURS`: a client without a successful backup for this long
     /// is overdue (default 48).
     pub overdue_hours: i64,
+    /// `CC_ALERT_INTERVAL_SECS`: how often alert conditions are checked (default 60).
+    pub alert_interval_secs: u64,
+    /// `CC_ALERT_FAILED_RUNS`: failed runs in a row that raise an alert (default 3).
+    pub alert_failed_runs: i64,
+    /// `CC_ALERT_DIGEST_HOUR`: the hour (UTC, 0–23) daily digests go out (default 7).
+    pub alert_digest_hour: i64,
     /// `CC_TRIAL_DAYS`: how long a trial license lasts (default 30).
     pub trial_days: i64,
     /// `CC_INVITE_VALID_DAYS`: how long an invite can be used (default 90).
@@ -230,6 +236,18 @@ impl Config {
         if !(1..=24 * 365).contains(&overdue_hours) {
             anyhow::bail!("CC_OVERDUE_HOURS must be from 1 to 8760");
         }
+        let alert_interval_secs: u64 = s.parse("CC_ALERT_INTERVAL_SECS", 60)?;
+        let alert_failed_runs: i64 = s.parse("CC_ALERT_FAILED_RUNS", 3)?;
+        let alert_digest_hour: i64 = s.parse("CC_ALERT_DIGEST_HOUR", 7)?;
+        if !(1..=86_400).contains(&alert_interval_secs) {
+            anyhow::bail!("CC_ALERT_INTERVAL_SECS must be from 1 to 86400");
+        }
+        if !(1..=1000).contains(&alert_failed_runs) {
+            anyhow::bail!("CC_ALERT_FAILED_RUNS must be from 1 to 1000");
+        }
+        if !(0..=23).contains(&alert_digest_hour) {
+            anyhow::bail!("CC_ALERT_DIGEST_HOUR must be from 0 to 23");
+        }
         if !(1..=3650).contains(&trial_days) {
             anyhow::bail!("CC_TRIAL_DAYS must be from 1 to 3650");
         }
@@ -272,6 +290,9 @@ impl Config {
             mail_lease_secs,
             trial_days,
             overdue_hours,
+            alert_interval_secs,
+            alert_failed_runs,
+            alert_digest_hour,
             invite_valid_days,
             session_hours,
             api_token_days,

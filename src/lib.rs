@@ -184,6 +184,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         }
         .run(rx.clone()),
     );
+    tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
     let task = tokio::spawn(async move {
         axum::serve(
             listener,

@@ -26,8 +26,9 @@ enum Command {
         command: AdminCommand,
     },
     /// Fill the database with the seed manual's example customer, its
-    /// license, invites and a few activated clients.
-    Demo(ConfigArgs),
+    /// license, invites and a few activated clients; with --customers,
+    /// also bulk data for scale checks.
+    Demo(DemoArgs),
     /// The reference backup client.
     Agent {
         #[command(subcommand)]
@@ -36,6 +37,21 @@ enum Command {
         #[arg(long, global = true, default_value = "agent-state.json")]
         state: std::path::PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Also generate this many customers (each with one license) …
+    #[arg(long, default_value_t = 0)]
+    customers: u64,
+    /// … this many backup clients spread over them …
+    #[arg(long, default_value_t = 0)]
+    installations: u64,
+    /// … and about this many backup reports (daily runs).
+    #[arg(long, default_value_t = 0)]
+    reports: u64,
 }
 
 #[derive(Subcommand)]
@@ -138,10 +154,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            let config = Config::load(&args)?;
+            let config = Config::load(&args.config)?;
             init_logging("warn");
             let services = command_center::open(&config).await?;
             for line in command_center::demo::run(&services).await? {
+                println!("{line}");
+            }
+            if args.customers > 0 && args.installations < args.customers {
+                anyhow::bail!("--installations must be at least --customers");
+            }
+            let scale = command_center::demo::scale::Scale {
+                customers: args.customers,
+                installations: args.installations,
+                reports: args.reports,
+            };
+            for line in command_center::demo::scale::generate(&services, scale).await? {
                 println!("{line}");
             }
             println!("Start the console with: command-center serve");

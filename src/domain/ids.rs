@@ -86,3 +86,7 @@ id_type!(
     /// An activated backup client.
     InstallationId
 );
+id_type!(
+    /// An alert (a condition that started to hold).
+    AlertId
+);

@@ -71,6 +71,57 @@ pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::
     })
 }
 
+/// One alert line of an alert e-mail or a digest (numbers already put in
+/// words by the caller).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AlertItem {
+    /// overdue, failing, client_limit, storage_90, expires_30, expires_7
+    pub kind: String,
+    pub customer: String,
+    pub host: String,
+    pub username: String,
+    /// failing: runs failed in a row; expiry: days left.
+    pub count: i64,
+    pub percent: i64,
+    /// "45.2 GB"
+    pub used: String,
+    pub limit: String,
+    /// overdue: the last success; expiry: Valid to.
+    pub date: String,
+    pub message: String,
+    /// Where the console shows it.
+    pub link: String,
+}
+
+/// What the alert templates see.
+pub struct AlertMail<'a> {
+    pub fi: bool,
+    pub vendor_name: &'a str,
+    pub digest: bool,
+    pub items: &'a [AlertItem],
+}
+
+#[derive(Template)]
+#[template(path = "mail/alert/subject.txt")]
+struct AlertSubject<'a> {
+    m: &'a AlertMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/alert/body.txt")]
+struct AlertText<'a> {
+    m: &'a AlertMail<'a>,
+}
+
+/// Renders one alert, or a digest of several, in the recipient's language.
+pub fn render_alerts(m: &AlertMail<'_>) -> anyhow::Result<Rendered> {
+    Ok(Rendered {
+        subject: AlertSubject { m }.render()?.trim().to_string(),
+        text: AlertText { m }.render()?,
+        html: None,
+    })
+}
+
 /// Builds the MIME message (text, and HTML when there is one).
 pub fn build_message(
     from: &str,

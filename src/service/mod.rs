@@ -2,6 +2,7 @@
 //! transaction, audit row — and called by the UI, the admin API and the
 //! client API alike.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod clients;

@@ -106,7 +106,7 @@ fn decode_cursor(s: &str) -> Option<Cursor> {
 }
 
 impl Services {
-    fn overdue_ms(&self) -> i64 {
+    pub(crate) fn overdue_ms(&self) -> i64 {
         self.config.overdue_hours * 3600 * 1000
     }
 
@@ -243,13 +243,13 @@ impl Services {
         let cust = self.get_customer(actor, customer).await?;
         let mut c = self.store.read().await?;
         let t = store::monitoring::customer_totals(&mut c, customer).await?;
-        let f = Filter {
-            customer: Some(customer),
-            ..Default::default()
-        };
-        let rows =
-            store::monitoring::list(&mut c, &f, now_millis(), self.overdue_ms(), None, 100_000)
-                .await?;
+        let per_rank = store::monitoring::customer_health_counts(
+            &mut c,
+            customer,
+            now_millis(),
+            self.overdue_ms(),
+        )
+        .await?;
         let mut counts: Vec<(Health, i64)> = Vec::new();
         for h in [
             Health::Failed,
@@ -258,7 +258,11 @@ impl Services {
             Health::Warning,
             Health::Ok,
         ] {
-            let n = rows.iter().filter(|r| r.health_rank == h.rank()).count() as i64;
+            let n: i64 = per_rank
+                .iter()
+                .filter(|(r, _)| *r == h.rank())
+                .map(|(_, n)| n)
+                .sum();
             if n > 0 {
                 counts.push((h, n));
             }

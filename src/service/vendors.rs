@@ -12,6 +12,10 @@ pub struct Vendor {
     pub id: VendorId,
     pub name: String,
     pub alert_email: Option<String>,
+    /// The language of alert e-mails to `alert_email`: en or fi.
+    pub alert_language: String,
+    /// Alerts as one e-mail a day instead of as they happen.
+    pub alert_digest: bool,
     pub is_default: bool,
     pub disabled: bool,
     pub created_at: String,
@@ -25,6 +29,8 @@ impl TryFrom<VendorRow> for Vendor {
             id: r.vendor_id()?,
             name: r.name,
             alert_email: r.alert_email,
+            alert_language: r.alert_language,
+            alert_digest: r.alert_digest != 0,
             is_default: r.is_default != 0,
             disabled: r.disabled_at.is_some(),
             created_at: crate::domain::rfc3339(r.created_at),
@@ -39,6 +45,12 @@ pub struct VendorInput {
     pub name: String,
     #[serde(default)]
     pub alert_email: Option<String>,
+    /// en or fi; unchanged when left out (en for a new vendor).
+    #[serde(default)]
+    pub alert_language: Option<String>,
+    /// Unchanged when left out (false for a new vendor).
+    #[serde(default)]
+    pub alert_digest: Option<bool>,
     #[serde(default)]
     pub disabled: Option<bool>,
 }
@@ -46,6 +58,28 @@ pub struct VendorInput {
 struct ValidVendor {
     name: String,
     alert_email: Option<String>,
+    alert_language: Option<String>,
+}
+
+impl ValidVendor {
+    fn fields<'a>(
+        &'a self,
+        input: &VendorInput,
+        before: Option<&'a VendorRow>,
+    ) -> store::vendors::VendorFields<'a> {
+        store::vendors::VendorFields {
+            name: &self.name,
+            alert_email: self.alert_email.as_deref(),
+            alert_language: self
+                .alert_language
+                .as_deref()
+                .or(before.map(|b| b.alert_language.as_str()))
+                .unwrap_or("en"),
+            alert_digest: input
+                .alert_digest
+                .unwrap_or(before.is_some_and(|b| b.alert_digest != 0)),
+        }
+    }
 }
 
 fn check(input: &VendorInput) -> Result<ValidVendor> {
@@ -57,9 +91,24 @@ fn check(input: &VendorInput) -> Result<ValidVendor> {
             .take(Email::parse("alert_email", e))
             .map(|e| Some(e.as_str().to_string())),
     };
+    let alert_language = match input.alert_language.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(l @ ("en" | "fi")) => Some(l.to_string()),
+        Some(_) => {
+            c.push(crate::domain::FieldError::new(
+                "alert_language",
+                "error.language",
+            ));
+            None
+        }
+    };
     c.finish()?;
     match (name, alert_email) {
-        (Some(name), Some(alert_email)) => Ok(ValidVendor { name, alert_email }),
+        (Some(name), Some(alert_email)) => Ok(ValidVendor {
+            name,
+            alert_email,
+            alert_language,
+        }),
         _ => Err(ServiceError::Internal(anyhow::anyhow!(
             "checks passed without values"
         ))),
@@ -73,8 +122,9 @@ fn name_taken() -> ServiceError {
     }
 }
 
-fn snapshot(v: &ValidVendor, disabled: bool) -> serde_json::Value {
-    json!({"name": v.name, "alert_email": v.alert_email, "disabled": disabled})
+fn snapshot(f: &store::vendors::VendorFields<'_>, disabled: bool) -> serde_json::Value {
+    json!({"name": f.name, "alert_email": f.alert_email, "alert_language": f.alert_language,
+           "alert_digest": f.alert_digest, "disabled": disabled})
 }
 
 impl Services {
@@ -86,7 +136,13 @@ impl Services {
         }
         let id = VendorId::new();
         let now = now_millis();
-        store::vendors::insert(&mut tx, id, "Default vendor", None, true, now).await?;
+        let fields = store::vendors::VendorFields {
+            name: "Default vendor",
+            alert_email: None,
+            alert_language: "en",
+            alert_digest: false,
+        };
+        store::vendors::insert(&mut tx, id, &fields, true, now).await?;
         store::audit::insert(
             &mut tx,
             &store::audit::NewAudit {
@@ -135,7 +191,8 @@ impl Services {
         let id = VendorId::new();
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        store::vendors::insert(&mut tx, id, &v.name, v.alert_email.as_deref(), false, now)
+        let fields = v.fields(input, None);
+        store::vendors::insert(&mut tx, id, &fields, false, now)
             .await
             .map_err(|e| match e {
                 store::StoreError::Unique(_) => name_taken(),
@@ -150,7 +207,7 @@ impl Services {
             "vendor",
             Some(id.to_db()),
             None,
-            Some(snapshot(&v, false)),
+            Some(snapshot(&fields, false)),
         )
         .await?;
         let row = store::vendors::get(&mut tx, id)
@@ -187,23 +244,19 @@ impl Services {
             (true, None) => Some(now),
             (false, _) => None,
         };
-        store::vendors::update(
-            &mut tx,
-            id,
-            &v.name,
-            v.alert_email.as_deref(),
-            disabled_at,
-            now,
-        )
-        .await
-        .map_err(|e| match e {
-            store::StoreError::Unique(_) => name_taken(),
-            e => e.into(),
-        })?;
+        let fields = v.fields(input, Some(&before));
+        store::vendors::update(&mut tx, id, &fields, disabled_at, now)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Unique(_) => name_taken(),
+                e => e.into(),
+            })?;
         if disabled && !was_disabled {
             store::sessions::revoke_all_for_vendor(&mut tx, id, now).await?;
         }
-        let before_json = json!({"name": before.name, "alert_email": before.alert_email, "disabled": was_disabled});
+        let before_json = json!({"name": before.name, "alert_email": before.alert_email,
+            "alert_language": before.alert_language, "alert_digest": before.alert_digest != 0,
+            "disabled": was_disabled});
         super::audit(
             &mut tx,
             actor,
@@ -213,7 +266,7 @@ impl Services {
             "vendor",
             Some(id.to_db()),
             Some(before_json),
-            Some(snapshot(&v, disabled)),
+            Some(snapshot(&fields, disabled)),
         )
         .await?;
         let row = store::vendors::get(&mut tx, id)

@@ -174,7 +174,11 @@ pub async fn update(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    super::installations::sync_customer(conn, &id.to_db()).await?;
+    Ok(true)
 }
 
 /// Seats in use over all of a customer's licenses (active installations).

@@ -134,8 +134,10 @@ pub async fn insert(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO installations (id, license_id, invite_id, username, software_type, hostname, os, \
-         client_version, store_deleted_days, token_hash, trial_email, activated_at, last_seen_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)",
+         client_version, store_deleted_days, token_hash, trial_email, activated_at, last_seen_at, updated_at, \
+         customer_id, vendor_id, sort_name) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, c.id, c.vendor_id, lower(c.name) \
+         FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = $2",
     )
     .bind(r.id.to_db())
     .bind(r.license_id)
@@ -223,6 +225,47 @@ pub async fn move_to_license(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE installations SET \
+         customer_id = (SELECT l.customer_id FROM licenses l WHERE l.id = installations.license_id), \
+         vendor_id = (SELECT c.vendor_id FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = installations.license_id), \
+         sort_name = (SELECT lower(c.name) FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = installations.license_id), \
+         health_base = {HEALTH_BASE} WHERE id = $1"
+    )))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The stored part of an installation's health (see migration 0005): 4 last
+/// run failed, 2 no report yet, 1 warnings or over the client limit, 0 fine.
+pub(crate) const HEALTH_BASE: &str = "CASE WHEN last_backup_at IS NULL THEN 2 WHEN last_backup_status = 'failed' THEN 4 \
+     WHEN last_backup_status = 'warning' OR storage_used_bytes > (SELECT CASE WHEN l.client_limit_gb > 0 \
+       THEN l.client_limit_gb * 1000000000 ELSE storage_used_bytes END FROM licenses l WHERE l.id = installations.license_id) \
+     THEN 1 ELSE 0 END";
+
+/// After a license's client limit changed: its clients' stored health.
+pub async fn refresh_health_for_license(conn: &mut AnyConnection, license: &str) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE installations SET health_base = {HEALTH_BASE} WHERE license_id = $1 AND deactivated_at IS NULL"
+    )))
+    .bind(license)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// After a customer's name or vendor changed: the copies its clients keep
+/// for the monitoring view.
+pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE installations SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1), \
+         sort_name = (SELECT lower(c.name) FROM customers c WHERE c.id = $1) WHERE customer_id = $1",
+    )
+    .bind(customer)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -323,7 +366,13 @@ async fn update_summary(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
          failed_in_row = CASE WHEN last_backup_at IS NOT NULL AND $3 < last_backup_at THEN failed_in_row \
                               WHEN $4 = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
          last_success_at = CASE WHEN $4 <> 'failed' AND (last_success_at IS NULL OR $3 > last_success_at) THEN $3 ELSE last_success_at END, \
-         last_backup_at = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $3 ELSE last_backup_at END \
+         last_backup_at = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $3 ELSE last_backup_at END, \
+         health_base = CASE WHEN (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END) = 'failed' THEN 4 \
+              WHEN (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END) = 'warning' \
+                OR (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $5 ELSE storage_used_bytes END) > \
+                   (SELECT CASE WHEN l.client_limit_gb > 0 THEN l.client_limit_gb * 1000000000 ELSE 9223372036854775807 END \
+                    FROM licenses l WHERE l.id = installations.license_id) THEN 1 \
+              ELSE 0 END \
          WHERE id = $1",
     )
     .bind(&r.installation_id)

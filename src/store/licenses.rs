@@ -129,5 +129,10 @@ pub async fn update_if_seats_cover_use(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // The client limit may have moved: its clients' stored health follows.
+    super::installations::refresh_health_for_license(conn, &id.to_db()).await?;
+    Ok(true)
 }

@@ -13,8 +13,10 @@
 //! SQLite's model; more only adds lock waits), reads through a small pool of
 //! read-only connections. On PostgreSQL one pool serves both.
 
+pub mod alerts;
 pub mod audit;
 pub mod customers;
+pub mod generate;
 pub mod installations;
 pub mod invites;
 pub mod licenses;

@@ -43,9 +43,12 @@ pub struct Cursor {
     pub id: String,
 }
 
-/// Worst first, then by customer and id. The health rule is the one of
-/// `domain::health::Health::of`, in SQL: 4 failed, 3 overdue, 2 never,
-/// 1 warning, 0 ok.
+/// Worst first, then by customer name and id. The health rule is the one of
+/// `domain::health::Health::of`: 4 failed, 3 overdue, 2 never, 1 warning,
+/// 0 ok. Each health is one bucket read in index order (see migration
+/// 0005: `health_base` holds the part of the rule that does not move with
+/// the clock), so a page costs a few index ranges whatever the number of
+/// clients; buckets are read worst first until the page is full.
 pub async fn list(
     conn: &mut AnyConnection,
     f: &Filter,
@@ -54,48 +57,137 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<Vec<MonitoringRow>> {
-    let pattern = f
+    let ranks: &[i64] = match f.health_rank {
+        Some(4) => &[4],
+        Some(3) => &[3],
+        Some(2) => &[2],
+        Some(1) => &[1],
+        Some(0) => &[0],
+        Some(_) => &[],
+        None => &[4, 3, 2, 1, 0],
+    };
+    let mut out: Vec<MonitoringRow> = Vec::new();
+    for &rank in ranks {
+        let need = limit - out.len() as i64;
+        if need <= 0 {
+            break;
+        }
+        let cursor = match after {
+            Some(a) if rank > a.rank => continue,
+            Some(a) if rank == a.rank => Some(a),
+            _ => None,
+        };
+        out.extend(bucket(conn, f, rank, now - overdue_ms, cursor, need).await?);
+    }
+    Ok(out)
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The rows of one health, in (customer name, id) order.
+async fn bucket(
+    conn: &mut AnyConnection,
+    f: &Filter,
+    rank: i64,
+    cutoff: Millis,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<MonitoringRow>> {
+    let mut args: Vec<Arg> = Vec::new();
+    let mut arg = |a: Arg| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    // A stored health of 0 or 1 implies a successful run (see
+    // store::installations::update_summary), so last_success_at is set.
+    let mut sql = format!(
+        "SELECT n.id, n.customer_id, c.name AS customer_name, n.vendor_id, n.username, n.hostname, \
+         n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \
+         n.storage_used_bytes, l.client_limit_gb, CAST({rank} AS BIGINT) AS health_rank, n.sort_name \
+         FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id \
+         WHERE n.deactivated_at IS NULL AND {}",
+        match rank {
+            3 => format!(
+                "n.health_base IN (0, 1) AND n.last_success_at <= {}",
+                arg(Arg::Int(cutoff))
+            ),
+            0 | 1 => format!(
+                "n.health_base = {rank} AND n.last_success_at > {}",
+                arg(Arg::Int(cutoff))
+            ),
+            _ => format!("n.health_base = {rank}"),
+        }
+    );
+    if let Some(v) = f.vendor {
+        sql.push_str(&format!(" AND n.vendor_id = {}", arg(Arg::Text(v.to_db()))));
+    }
+    if let Some(c) = f.customer {
+        sql.push_str(&format!(
+            " AND n.customer_id = {}",
+            arg(Arg::Text(c.to_db()))
+        ));
+    }
+    if let Some(p) = f
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            format!(
-                "%{}%",
-                s.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
-    Ok(sqlx::query_as(
-        "SELECT * FROM (SELECT n.id, c.id AS customer_id, c.name AS customer_name, c.vendor_id, n.username, \
-           n.hostname, n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \
-           n.storage_used_bytes, l.client_limit_gb, lower(c.name) AS sort_name, \
-           CASE WHEN n.last_backup_at IS NULL THEN 2 \
-                WHEN n.last_backup_status = 'failed' THEN 4 \
-                WHEN n.last_success_at IS NULL OR n.last_success_at <= $1 - $2 THEN 3 \
-                WHEN n.last_backup_status = 'warning' \
-                  OR (l.client_limit_gb > 0 AND n.storage_used_bytes > l.client_limit_gb * 1000000000) THEN 1 \
-                ELSE 0 END AS health_rank \
-         FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = l.customer_id \
-         WHERE n.deactivated_at IS NULL AND ($3 IS NULL OR c.vendor_id = $3) AND ($4 IS NULL OR c.id = $4) \
-           AND ($5 IS NULL OR lower(n.username) LIKE $5 ESCAPE '\\' OR lower(n.hostname) LIKE $5 ESCAPE '\\' \
-                OR lower(c.name) LIKE $5 ESCAPE '\\')) m \
-         WHERE ($6 IS NULL OR m.health_rank = $6) \
-           AND ($7 IS NULL OR m.health_rank < $7 OR (m.health_rank = $7 AND (m.sort_name > $8 OR (m.sort_name = $8 AND m.id > $9)))) \
-         ORDER BY m.health_rank DESC, m.sort_name, m.id LIMIT $10",
+        .map(like_pattern)
+    {
+        let p = arg(Arg::Text(p));
+        sql.push_str(&format!(
+            " AND (lower(n.username) LIKE {p} ESCAPE '\\' OR lower(n.hostname) LIKE {p} ESCAPE '\\' \
+             OR n.sort_name LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(a) = after {
+        let name = arg(Arg::Text(a.name.clone()));
+        let id = arg(Arg::Text(a.id.clone()));
+        sql.push_str(&format!(
+            " AND (n.sort_name > {name} OR (n.sort_name = {name} AND n.id > {id}))"
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY n.sort_name, n.id LIMIT {}",
+        arg(Arg::Int(limit))
+    ));
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(t) => q.bind(t),
+        };
+    }
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
+/// `%text%` for LIKE, lower-case, its wildcards escaped.
+fn like_pattern(s: &str) -> String {
+    format!(
+        "%{}%",
+        s.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
     )
-    .bind(now)
-    .bind(overdue_ms)
-    .bind(f.vendor.map(|v| v.to_db()))
-    .bind(f.customer.map(|c| c.to_db()))
-    .bind(pattern)
-    .bind(f.health_rank)
-    .bind(after.map(|a| a.rank))
-    .bind(after.map(|a| a.name.clone()))
-    .bind(after.map(|a| a.id.clone()))
-    .bind(limit)
+}
+
+/// How many of a customer's live clients have each health: (rank, count).
+pub async fn customer_health_counts(
+    conn: &mut AnyConnection,
+    customer: CustomerId,
+    now: Millis,
+    overdue_ms: i64,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT CAST(CASE WHEN health_base IN (0, 1) AND last_success_at <= $2 THEN 3 ELSE health_base END AS BIGINT) AS r, \
+         CAST(COUNT(*) AS BIGINT) FROM installations WHERE customer_id = $1 AND deactivated_at IS NULL GROUP BY 1",
+    )
+    .bind(customer.to_db())
+    .bind(now - overdue_ms)
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -10,6 +10,8 @@ pub struct VendorRow {
     pub id: String,
     pub name: String,
     pub alert_email: Option<String>,
+    pub alert_language: String,
+    pub alert_digest: i64,
     pub is_default: i64,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
@@ -24,7 +26,7 @@ impl VendorRow {
     }
 }
 
-const COLS: &str = "id, name, alert_email, is_default, disabled_at, created_at, updated_at";
+const COLS: &str = "id, name, alert_email, alert_language, alert_digest, is_default, disabled_at, created_at, updated_at";
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<VendorRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -51,21 +53,30 @@ pub async fn get_default(conn: &mut AnyConnection) -> Result<Option<VendorRow>> 
     .await?)
 }
 
+/// A vendor's editable fields.
+pub struct VendorFields<'a> {
+    pub name: &'a str,
+    pub alert_email: Option<&'a str>,
+    pub alert_language: &'a str,
+    pub alert_digest: bool,
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
     id: VendorId,
-    name: &str,
-    alert_email: Option<&str>,
+    f: &VendorFields<'_>,
     is_default: bool,
     now: Millis,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO vendors (id, name, alert_email, is_default, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
+        "INSERT INTO vendors (id, name, alert_email, alert_language, alert_digest, is_default, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
     )
     .bind(id.to_db())
-    .bind(name)
-    .bind(alert_email)
+    .bind(f.name)
+    .bind(f.alert_email)
+    .bind(f.alert_language)
+    .bind(super::b(f.alert_digest))
     .bind(super::b(is_default))
     .bind(now)
     .execute(&mut *conn)
@@ -76,18 +87,19 @@ pub async fn insert(
 pub async fn update(
     conn: &mut AnyConnection,
     id: VendorId,
-    name: &str,
-    alert_email: Option<&str>,
+    f: &VendorFields<'_>,
     disabled_at: Option<Millis>,
     now: Millis,
 ) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE vendors SET name = $2, alert_email = $3, disabled_at = $4, updated_at = $5 \
-         WHERE id = $1",
+        "UPDATE vendors SET name = $2, alert_email = $3, alert_language = $4, alert_digest = $5, \
+         disabled_at = $6, updated_at = $7 WHERE id = $1",
     )
     .bind(id.to_db())
-    .bind(name)
-    .bind(alert_email)
+    .bind(f.name)
+    .bind(f.alert_email)
+    .bind(f.alert_language)
+    .bind(super::b(f.alert_digest))
     .bind(disabled_at)
     .bind(now)
     .execute(&mut *conn)

@@ -35,6 +35,10 @@ pub struct VendorForm {
     #[serde(default)]
     pub alert_email: String,
     #[serde(default)]
+    pub alert_language: String,
+    #[serde(default)]
+    pub alert_digest: Option<String>,
+    #[serde(default)]
     pub disabled: Option<String>,
 }
 
@@ -43,6 +47,8 @@ impl VendorForm {
         VendorInput {
             name: self.name.clone(),
             alert_email: Some(self.alert_email.clone()),
+            alert_language: Some(self.alert_language.clone()),
+            alert_digest: Some(self.alert_digest.is_some()),
             disabled: Some(self.disabled.is_some()),
         }
     }
@@ -50,6 +56,8 @@ impl VendorForm {
         VendorForm {
             name: v.name.clone(),
             alert_email: v.alert_email.clone().unwrap_or_default(),
+            alert_language: v.alert_language.clone(),
+            alert_digest: v.alert_digest.then(|| "on".to_string()),
             disabled: v.disabled.then(|| "on".to_string()),
         }
     }

@@ -371,7 +371,7 @@ async fn monitoring_page_and_its_filters() {
     for (u, c) in &codes {
         crate::clients::activate(&app, u, c).await;
     }
-    app.exec(&format!("UPDATE installations SET last_backup_at = 1, last_backup_status = 'failed', last_success_at = NULL WHERE username = '{}'", codes[0].0)).await;
+    app.exec(&format!("UPDATE installations SET last_backup_at = 1, last_backup_status = 'failed', last_success_at = NULL, health_base = 4 WHERE username = '{}'", codes[0].0)).await;
     browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     browser.find("table.monitoring").await;
     assert_eq!(browser.text("nav a[aria-current=page]").await, "Monitoring");

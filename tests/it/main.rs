@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod alerts;
 mod auth;
 mod browser;
 mod clients;

@@ -30,9 +30,17 @@ async fn five_clients(app: &TestApp, t: &str) -> (String, Vec<String>) {
     let now = command_center::domain::now_millis();
     // ok: success 47 h 59 min ago; overdue: success exactly 48 h ago;
     // failed: the last run failed; warning: over the client limit; never.
+    // (health_base as report ingestion would store it: 4 failed, 1 warning
+    // or over the 100 GB client limit, 0 fine.)
     let set = |id: &str, status: &str, at: i64, success: Option<i64>, bytes: i64| {
+        let base = match status {
+            "failed" => 4,
+            "warning" => 1,
+            _ if bytes > 100_000_000_000 => 1,
+            _ => 0,
+        };
         format!(
-            "UPDATE installations SET last_backup_at = {at}, last_backup_status = '{status}', last_success_at = {}, storage_used_bytes = {bytes} WHERE id = '{id}'",
+            "UPDATE installations SET last_backup_at = {at}, last_backup_status = '{status}', last_success_at = {}, storage_used_bytes = {bytes}, health_base = {base} WHERE id = '{id}'",
             success
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "NULL".into())

@@ -1,6 +1,9 @@
 //! `command-center demo`: fills a data dir with the seed manual's example
 //! (Testiasiakas Oy, its 5 + 1 license, its invites) and a few activated
 //! clients with backup history, so a newcomer sees a living console.
+//! `scale` adds bulk data for scale checks.
+
+pub mod scale;
 
 use crate::domain::{OperatorId, Role, Secret};
 use crate::service::clients::{ActivateRequest, ReportInput};

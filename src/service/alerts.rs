@@ -1,0 +1,379 @@
+//! Alerts that reach people. Every `CC_ALERT_INTERVAL_SECS` the conditions
+//! are checked against the database:
+//! - overdue: a client has had no successful backup for `CC_OVERDUE_HOURS`;
+//! - failing: its last `CC_ALERT_FAILED_RUNS` runs failed;
+//! - client_limit: it stores more than its license's client limit;
+//! - storage_90: a license's clients store ≥ 90 % of its Total space (the
+//!   alert closes below 85 %, so a client hovering at 90 % does not flap);
+//! - expires_30 / expires_7: an active license's Valid to is 30 / 7 days
+//!   away or nearer.
+//!
+//! An alert is a row opened when its condition starts and closed when it
+//! stops; the e-mail is queued in the outbox by the insert that opened the
+//! row (a unique index allows one open alert per kind and subject, so two
+//! instances never both send). So there is one e-mail per state change, not
+//! one per report or per check. Recipients: the vendor's alert address (in
+//! the vendor's alert language) and the customer's contact (in the
+//! customer's language). A vendor may choose a daily digest instead: one
+//! e-mail per recipient at `CC_ALERT_DIGEST_HOUR` (UTC) with the alerts
+//! opened since the last one.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Result, Services};
+use crate::domain::{MessageId, Millis, now_millis};
+use crate::mail::{AlertItem, AlertMail, render_alerts};
+use crate::store::{
+    self,
+    alerts::{Candidate, NewAlert, VendorAlerting},
+};
+
+const DAY_MS: i64 = 86_400_000;
+const STORAGE_OPEN_PERCENT: i64 = 90;
+const STORAGE_CLOSE_PERCENT: i64 = 85;
+/// Alerts opened per transaction (SQLite has one writer: keep it short).
+const BATCH: usize = 200;
+
+/// What one check did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AlertPass {
+    pub opened: usize,
+    pub closed: usize,
+    pub emails: usize,
+}
+
+fn date_of(ms: Millis) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date()
+}
+
+fn gb(bytes: i64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+fn percent(used: i64, total: i64) -> i64 {
+    if total <= 0 {
+        0
+    } else {
+        used.saturating_mul(100) / total
+    }
+}
+
+impl Services {
+    /// The message line of a candidate.
+    fn alert_item(&self, kind: &str, c: &Candidate, today: time::Date) -> AlertItem {
+        let base = &self.config.public_url;
+        let is_license = kind == "storage_90" || kind.starts_with("expires");
+        let days_left = time::Date::parse(
+            &c.extra,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(|d| (d - today).whole_days())
+        .unwrap_or(0);
+        AlertItem {
+            kind: kind.to_string(),
+            customer: c.customer_name.clone(),
+            host: c.hostname.clone(),
+            username: c.username.clone(),
+            count: match kind {
+                "failing" => c.number,
+                k if k.starts_with("expires") => days_left,
+                _ => 0,
+            },
+            percent: percent(c.number, c.number2),
+            used: gb(c.number),
+            limit: gb(c.number2),
+            date: match kind {
+                "overdue" if c.number > 0 => {
+                    crate::domain::rfc3339(c.number)
+                        .replace('T', " ")
+                        .chars()
+                        .take(16)
+                        .collect::<String>()
+                        + " UTC"
+                }
+                "overdue" => "—".into(),
+                k if k.starts_with("expires") => c.extra.clone(),
+                _ => String::new(),
+            },
+            message: if kind == "failing" {
+                c.extra.chars().take(500).collect()
+            } else {
+                String::new()
+            },
+            link: if is_license {
+                format!("{base}/licenses/{}/license", c.customer_id)
+            } else {
+                format!("{base}/installations/{}", c.subject_id)
+            },
+        }
+    }
+
+    /// Every condition that holds now: (kind, candidate, may open). A
+    /// candidate that may not open only keeps an open alert open
+    /// (storage between 85 % and 90 %).
+    async fn alert_conditions(&self, now: Millis) -> Result<Vec<(&'static str, Candidate, bool)>> {
+        let mut c = self.store.read().await?;
+        let mut out = Vec::new();
+        for n in store::alerts::overdue(&mut c, now - self.overdue_ms()).await? {
+            out.push(("overdue", n, true));
+        }
+        for n in store::alerts::failing(&mut c, self.config.alert_failed_runs).await? {
+            out.push(("failing", n, true));
+        }
+        for n in store::alerts::over_client_limit(&mut c).await? {
+            out.push(("client_limit", n, true));
+        }
+        for n in store::alerts::storage_at_least(
+            &mut c,
+            STORAGE_CLOSE_PERCENT,
+            self.config.standard_seat_gb,
+            self.config.server_seat_gb,
+        )
+        .await?
+        {
+            let opens = n.number.saturating_mul(100) >= STORAGE_OPEN_PERCENT * n.number2;
+            out.push(("storage_90", n, opens));
+        }
+        let today = date_of(now);
+        let in_30 = today + time::Duration::days(30);
+        for n in store::alerts::expiring(&mut c, &today.to_string(), &in_30.to_string()).await? {
+            let left = time::Date::parse(
+                &n.extra,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map(|d| (d - today).whole_days())
+            .unwrap_or(0);
+            let kind = if left <= 7 { "expires_7" } else { "expires_30" };
+            out.push((kind, n, true));
+        }
+        Ok(out)
+    }
+
+    /// One check: opens alerts whose condition started, closes those whose
+    /// condition ended, queues the e-mails. Safe to run on every instance.
+    pub async fn evaluate_alerts(&self, now: Millis) -> Result<AlertPass> {
+        let conditions = self.alert_conditions(now).await?;
+        let (open, vendors) = {
+            let mut c = self.store.read().await?;
+            (
+                store::alerts::open_alerts(&mut c).await?,
+                store::alerts::vendors(&mut c).await?,
+            )
+        };
+        let vendors: HashMap<String, VendorAlerting> =
+            vendors.into_iter().map(|v| (v.id.clone(), v)).collect();
+        let holding: HashSet<(&str, &str)> = conditions
+            .iter()
+            .map(|(k, c, _)| (*k, c.subject_id.as_str()))
+            .collect();
+        let is_open: HashSet<(&str, &str)> = open
+            .iter()
+            .map(|a| (a.kind.as_str(), a.subject_id.as_str()))
+            .collect();
+        let to_close: Vec<&str> = open
+            .iter()
+            .filter(|a| !holding.contains(&(a.kind.as_str(), a.subject_id.as_str())))
+            .map(|a| a.id.as_str())
+            .collect();
+        let to_open: Vec<&(&'static str, Candidate, bool)> = conditions
+            .iter()
+            .filter(|(k, c, may)| *may && !is_open.contains(&(*k, c.subject_id.as_str())))
+            .collect();
+        let mut pass = AlertPass::default();
+        for chunk in to_close.chunks(BATCH) {
+            let mut tx = self.store.begin().await?;
+            for id in chunk {
+                store::alerts::close(&mut tx, id, now).await?;
+            }
+            tx.commit().await.map_err(store::StoreError::from)?;
+            pass.closed += chunk.len();
+        }
+        let today = date_of(now);
+        for chunk in to_open.chunks(BATCH) {
+            let mut tx = self.store.begin().await?;
+            for (kind, c, _) in chunk {
+                let item = self.alert_item(kind, c, today);
+                let detail = serde_json::to_string(&item).map_err(anyhow::Error::from)?;
+                let id = crate::domain::AlertId::new().to_db();
+                let opened = store::alerts::open(
+                    &mut tx,
+                    &NewAlert {
+                        id: &id,
+                        vendor_id: &c.vendor_id,
+                        customer_id: &c.customer_id,
+                        kind,
+                        subject_id: &c.subject_id,
+                        detail: &detail,
+                    },
+                    now,
+                )
+                .await?;
+                if !opened {
+                    continue;
+                }
+                pass.opened += 1;
+                let Some(v) = vendors.get(&c.vendor_id) else {
+                    continue;
+                };
+                if v.alert_digest != 0 {
+                    continue;
+                }
+                let items = [item];
+                for (to, lang) in recipients(v, c.contact_email.as_deref(), &c.customer_language) {
+                    let r = render_alerts(&AlertMail {
+                        fi: lang == "fi",
+                        vendor_name: &v.name,
+                        digest: false,
+                        items: &items,
+                    })?;
+                    enqueue(&mut tx, "alert", &to, &r).await?;
+                    pass.emails += 1;
+                }
+            }
+            tx.commit().await.map_err(store::StoreError::from)?;
+        }
+        if pass.emails > 0 {
+            self.mail_wakeup.notify_one();
+        }
+        Ok(pass)
+    }
+
+    /// Sends the daily digests that are due: for each vendor that chose a
+    /// digest, once a day after `CC_ALERT_DIGEST_HOUR`, one e-mail per
+    /// recipient with the alerts opened since the vendor's last digest.
+    /// Returns the number of e-mails queued.
+    pub async fn send_digests(&self, now: Millis) -> Result<usize> {
+        let today = date_of(now);
+        let due = today
+            .with_hms(self.config.alert_digest_hour as u8, 0, 0)
+            .map_err(anyhow::Error::from)?
+            .assume_utc()
+            .unix_timestamp()
+            * 1000;
+        if now < due {
+            return Ok(0);
+        }
+        let vendors = {
+            let mut c = self.store.read().await?;
+            store::alerts::vendors(&mut c).await?
+        };
+        let mut emails = 0;
+        for v in vendors.iter().filter(|v| v.alert_digest != 0) {
+            if v.digest_sent_at.is_some_and(|t| t >= due) {
+                continue;
+            }
+            let mut tx = self.store.begin().await?;
+            if !store::alerts::claim_digest(&mut tx, &v.id, due, now).await? {
+                continue;
+            }
+            let since = v.digest_sent_at.unwrap_or(now - DAY_MS);
+            let alerts = store::alerts::opened_since(&mut tx, &v.id, since).await?;
+            // recipient → (language, items)
+            let mut by_recipient: Vec<(String, String, Vec<AlertItem>)> = Vec::new();
+            for a in &alerts {
+                let Ok(item) = serde_json::from_str::<AlertItem>(&a.detail) else {
+                    tracing::warn!(alert = %a.id, "alert detail unreadable; left out of the digest");
+                    continue;
+                };
+                for (to, lang) in recipients(v, a.contact_email.as_deref(), &a.customer_language) {
+                    match by_recipient.iter_mut().find(|(t, _, _)| *t == to) {
+                        Some((_, _, items)) => items.push(item.clone()),
+                        None => by_recipient.push((to, lang, vec![item.clone()])),
+                    }
+                }
+            }
+            for (to, lang, items) in &by_recipient {
+                let r = render_alerts(&AlertMail {
+                    fi: lang == "fi",
+                    vendor_name: &v.name,
+                    digest: true,
+                    items,
+                })?;
+                enqueue(&mut tx, "digest", to, &r).await?;
+                emails += 1;
+            }
+            tx.commit().await.map_err(store::StoreError::from)?;
+        }
+        if emails > 0 {
+            self.mail_wakeup.notify_one();
+        }
+        Ok(emails)
+    }
+}
+
+/// Who hears about an alert: the vendor's alert address in the vendor's
+/// language, and the customer's contact in the customer's language (once
+/// when they are the same address).
+fn recipients(
+    v: &VendorAlerting,
+    contact: Option<&str>,
+    customer_language: &str,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(a) = v.alert_email.as_deref().filter(|a| !a.is_empty()) {
+        out.push((a.to_string(), v.alert_language.clone()));
+    }
+    if let Some(a) = contact.filter(|a| !a.is_empty())
+        && !out.iter().any(|(t, _)| t.eq_ignore_ascii_case(a))
+    {
+        out.push((a.to_string(), customer_language.to_string()));
+    }
+    out
+}
+
+/// Queues a rendered message, due at once (in real time: `now` of a check
+/// may be another moment in tests).
+async fn enqueue(
+    tx: &mut store::Tx,
+    kind: &str,
+    to: &str,
+    r: &crate::mail::Rendered,
+) -> Result<()> {
+    let payload = serde_json::json!({"subject": r.subject, "text": r.text}).to_string();
+    store::outbox::enqueue(
+        tx,
+        &MessageId::new().to_db(),
+        kind,
+        None,
+        to,
+        Some(&payload),
+        now_millis(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The background task: checks alerts and digests every
+/// `CC_ALERT_INTERVAL_SECS` until shutdown. Errors are logged and the next
+/// round tries again.
+pub async fn run(
+    services: std::sync::Arc<Services>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let every = std::time::Duration::from_secs(services.config.alert_interval_secs);
+    loop {
+        // Wait first: a starting instance lets the clients report in.
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|v| *v) => return,
+        }
+        let now = now_millis();
+        match services.evaluate_alerts(now).await {
+            Ok(p) if p.opened + p.closed > 0 => {
+                tracing::info!(
+                    opened = p.opened,
+                    closed = p.closed,
+                    emails = p.emails,
+                    "alerts checked"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "alert check failed"),
+        }
+        if let Err(e) = services.send_digests(now).await {
+            tracing::warn!(error = %e, "alert digests failed");
+        }
+    }
+}

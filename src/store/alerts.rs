@@ -1,0 +1,260 @@
+//! Alerts: the conditions worth an e-mail, and one row per time a
+//! condition started to hold for a subject (migration 0005).
+
+use sqlx::AnyConnection;
+
+use super::Result;
+use crate::domain::Millis;
+
+/// A subject for which a condition holds now, with what its message needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Candidate {
+    pub subject_id: String,
+    pub vendor_id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub customer_language: String,
+    pub contact_email: Option<String>,
+    /// Installations: hostname and username; licenses: empty.
+    pub hostname: String,
+    pub username: String,
+    /// overdue: last success (ms); failing: runs failed in a row;
+    /// client_limit and storage: bytes stored; expiry: 0.
+    pub number: i64,
+    /// client_limit and storage: the limit in bytes; otherwise 0.
+    pub number2: i64,
+    /// failing: the last run's message; expiry: Valid to; otherwise empty.
+    pub extra: String,
+}
+
+const INSTALLATION_COLS: &str = "n.id AS subject_id, n.vendor_id, n.customer_id, c.name AS customer_name, \
+     c.language AS customer_language, c.contact_email, n.hostname, n.username";
+
+/// Live clients without a successful backup since `cutoff` (the health
+/// word "overdue").
+pub async fn overdue(conn: &mut AnyConnection, cutoff: Millis) -> Result<Vec<Candidate>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INSTALLATION_COLS}, CAST(COALESCE(n.last_success_at, 0) AS BIGINT) AS number, \
+         CAST(0 AS BIGINT) AS number2, '' AS extra \
+         FROM installations n JOIN customers c ON c.id = n.customer_id \
+         WHERE n.deactivated_at IS NULL AND n.health_base IN (0, 1) AND n.last_success_at <= $1"
+    )))
+    .bind(cutoff)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Live clients whose last `runs` or more runs failed.
+pub async fn failing(conn: &mut AnyConnection, runs: i64) -> Result<Vec<Candidate>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INSTALLATION_COLS}, n.failed_in_row AS number, CAST(0 AS BIGINT) AS number2, \
+         COALESCE((SELECT r.message FROM reports r WHERE r.installation_id = n.id \
+                   ORDER BY r.finished_at DESC LIMIT 1), '') AS extra \
+         FROM installations n JOIN customers c ON c.id = n.customer_id \
+         WHERE n.deactivated_at IS NULL AND n.failed_in_row >= $1"
+    )))
+    .bind(runs)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Live clients storing more than their license's client limit.
+pub async fn over_client_limit(conn: &mut AnyConnection) -> Result<Vec<Candidate>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INSTALLATION_COLS}, n.storage_used_bytes AS number, \
+         CAST(l.client_limit_gb * 1000000000 AS BIGINT) AS number2, '' AS extra \
+         FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id \
+         WHERE n.deactivated_at IS NULL AND l.client_limit_gb > 0 \
+           AND n.storage_used_bytes > l.client_limit_gb * 1000000000"
+    )))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Purchased licenses whose live clients store at least `percent` % of the
+/// license's Total space (seats × seat space + extra space).
+pub async fn storage_at_least(
+    conn: &mut AnyConnection,
+    percent: i64,
+    standard_seat_gb: i64,
+    server_seat_gb: i64,
+) -> Result<Vec<Candidate>> {
+    Ok(sqlx::query_as(
+        "SELECT l.id AS subject_id, c.vendor_id, c.id AS customer_id, c.name AS customer_name, \
+         c.language AS customer_language, c.contact_email, '' AS hostname, '' AS username, \
+         u.used AS number, \
+         CAST((l.standard_seats * $2 + l.server_seats * $3 + l.extra_space_gb) * 1000000000 AS BIGINT) AS number2, \
+         l.valid_to AS extra \
+         FROM licenses l JOIN customers c ON c.id = l.customer_id \
+         JOIN (SELECT license_id, CAST(SUM(storage_used_bytes) AS BIGINT) AS used FROM installations \
+               WHERE deactivated_at IS NULL GROUP BY license_id) u ON u.license_id = l.id \
+         WHERE l.type = 'purchased' AND l.state <> 'expired' \
+           AND u.used * 100 >= $1 * (l.standard_seats * $2 + l.server_seats * $3 + l.extra_space_gb) * 1000000000",
+    )
+    .bind(percent)
+    .bind(standard_seat_gb)
+    .bind(server_seat_gb)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Active purchased licenses whose Valid to is from `from` to `to`
+/// (dates, YYYY-MM-DD).
+pub async fn expiring(conn: &mut AnyConnection, from: &str, to: &str) -> Result<Vec<Candidate>> {
+    Ok(sqlx::query_as(
+        "SELECT l.id AS subject_id, c.vendor_id, c.id AS customer_id, c.name AS customer_name, \
+         c.language AS customer_language, c.contact_email, '' AS hostname, '' AS username, \
+         CAST(0 AS BIGINT) AS number, CAST(0 AS BIGINT) AS number2, l.valid_to AS extra \
+         FROM licenses l JOIN customers c ON c.id = l.customer_id \
+         WHERE l.type = 'purchased' AND l.state = 'active' AND l.valid_to >= $1 AND l.valid_to <= $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// An open alert.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenAlert {
+    pub id: String,
+    pub kind: String,
+    pub subject_id: String,
+}
+
+pub async fn open_alerts(conn: &mut AnyConnection) -> Result<Vec<OpenAlert>> {
+    Ok(
+        sqlx::query_as("SELECT id, kind, subject_id FROM alerts WHERE closed_at IS NULL")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+pub struct NewAlert<'a> {
+    pub id: &'a str,
+    pub vendor_id: &'a str,
+    pub customer_id: &'a str,
+    pub kind: &'a str,
+    pub subject_id: &'a str,
+    pub detail: &'a str,
+}
+
+/// Opens an alert; false when one is open for this kind and subject already
+/// (another instance was first), so the caller sends nothing.
+pub async fn open(conn: &mut AnyConnection, a: &NewAlert<'_>, now: Millis) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO alerts (id, vendor_id, customer_id, kind, subject_id, detail, opened_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(a.id)
+    .bind(a.vendor_id)
+    .bind(a.customer_id)
+    .bind(a.kind)
+    .bind(a.subject_id)
+    .bind(a.detail)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn close(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE alerts SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// How a vendor wants its alerts.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorAlerting {
+    pub id: String,
+    pub name: String,
+    pub alert_email: Option<String>,
+    pub alert_language: String,
+    pub alert_digest: i64,
+    pub digest_sent_at: Option<i64>,
+}
+
+pub async fn vendors(conn: &mut AnyConnection) -> Result<Vec<VendorAlerting>> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, alert_email, alert_language, alert_digest, digest_sent_at FROM vendors \
+         WHERE disabled_at IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Claims today's digest of a vendor: false if it went out already (this
+/// instance or another).
+pub async fn claim_digest(
+    conn: &mut AnyConnection,
+    vendor: &str,
+    due: Millis,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE vendors SET digest_sent_at = $3 WHERE id = $1 AND alert_digest = 1 \
+         AND (digest_sent_at IS NULL OR digest_sent_at < $2)",
+    )
+    .bind(vendor)
+    .bind(due)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// An alert as a digest lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlertRow {
+    pub id: String,
+    pub kind: String,
+    pub subject_id: String,
+    pub customer_id: String,
+    pub detail: String,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub contact_email: Option<String>,
+    pub customer_language: String,
+}
+
+/// A vendor's alerts opened after `since`, oldest first.
+pub async fn opened_since(
+    conn: &mut AnyConnection,
+    vendor: &str,
+    since: Millis,
+) -> Result<Vec<AlertRow>> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.kind, a.subject_id, a.customer_id, a.detail, a.opened_at, a.closed_at, \
+         c.contact_email, c.language AS customer_language \
+         FROM alerts a JOIN customers c ON c.id = a.customer_id \
+         WHERE a.vendor_id = $1 AND a.opened_at > $2 ORDER BY a.opened_at, a.id",
+    )
+    .bind(vendor)
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Open alerts of a vendor (all when `vendor` is None), newest first, for
+/// the console and the API.
+pub async fn list_open(
+    conn: &mut AnyConnection,
+    vendor: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AlertRow>> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.kind, a.subject_id, a.customer_id, a.detail, a.opened_at, a.closed_at, \
+         c.contact_email, c.language AS customer_language \
+         FROM alerts a JOIN customers c ON c.id = a.customer_id \
+         WHERE a.closed_at IS NULL AND ($1 IS NULL OR a.vendor_id = $1) \
+         ORDER BY a.opened_at DESC, a.id DESC LIMIT $2",
+    )
+    .bind(vendor)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
