@@ -149,6 +149,8 @@ pub async fn generate(s: &Services, scale: Scale) -> anyhow::Result<Vec<String>>
         &[
             "id",
             "customer_id",
+            "type",
+            "state",
             "standard_seats",
             "standard_used",
             "server_seats",
