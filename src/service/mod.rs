@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod customers;
+pub mod history;
 pub mod invites;
 pub mod licenses;
 pub mod monitoring;

@@ -106,7 +106,7 @@ fn decode_cursor(s: &str) -> Option<Cursor> {
 }
 
 impl Services {
-    fn overdue_ms(&self) -> i64 {
+    pub(super) fn overdue_ms(&self) -> i64 {
         self.config.overdue_hours * 3600 * 1000
     }
 

@@ -345,3 +345,31 @@ pub async fn touch(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()
         .await?;
     Ok(())
 }
+
+/// What the history of a client needs of one report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub finished_at: i64,
+    pub status: String,
+    pub bytes_total: i64,
+}
+
+/// One installation's runs that finished at or after `since`, oldest
+/// first (the `reports_installation (installation_id, finished_at)`
+/// index serves it), at most `limit`.
+pub async fn runs_since(
+    conn: &mut AnyConnection,
+    id: InstallationId,
+    since: Millis,
+    limit: i64,
+) -> Result<Vec<RunRow>> {
+    Ok(sqlx::query_as(
+        "SELECT finished_at, status, bytes_total FROM reports \
+         WHERE installation_id = $1 AND finished_at >= $2 ORDER BY finished_at LIMIT $3",
+    )
+    .bind(id.to_db())
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
