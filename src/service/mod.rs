@@ -11,6 +11,7 @@ pub mod invites;
 pub mod licenses;
 pub mod monitoring;
 pub mod operators;
+pub mod retention;
 pub mod vendors;
 
 use std::sync::Arc;

@@ -373,3 +373,22 @@ pub async fn runs_since(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// Deletes up to `limit` reports whose id sorts before `id_bound` (ids
+/// are UUIDv7 made at receipt, so: received before the bound's time). A
+/// range on the primary key; the installations' summaries are columns of
+/// `installations` and do not change. Returns how many were deleted.
+pub async fn delete_reports_before(
+    conn: &mut AnyConnection,
+    id_bound: &str,
+    limit: i64,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE id < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(id_bound)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
