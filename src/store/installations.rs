@@ -354,9 +354,10 @@ pub struct RunRow {
     pub bytes_total: i64,
 }
 
-/// One installation's runs that finished at or after `since`, oldest
+/// One installation's runs that finished at or after `since`, newest
 /// first (the `reports_installation (installation_id, finished_at)`
-/// index serves it), at most `limit`.
+/// index serves it), at most `limit` — a cap cuts the oldest, never
+/// the latest days.
 pub async fn runs_since(
     conn: &mut AnyConnection,
     id: InstallationId,
@@ -365,7 +366,7 @@ pub async fn runs_since(
 ) -> Result<Vec<RunRow>> {
     Ok(sqlx::query_as(
         "SELECT finished_at, status, bytes_total FROM reports \
-         WHERE installation_id = $1 AND finished_at >= $2 ORDER BY finished_at LIMIT $3",
+         WHERE installation_id = $1 AND finished_at >= $2 ORDER BY finished_at DESC LIMIT $3",
     )
     .bind(id.to_db())
     .bind(since)
