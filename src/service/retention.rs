@@ -12,7 +12,10 @@ use crate::store::{self, StoreError};
 
 /// Reports deleted per transaction at most.
 pub const PRUNE_BATCH: i64 = 5_000;
-/// Rest between two batches: the report writer gets the connection.
+/// Least rest between two batches: the report writer gets the connection.
+/// The rest is at least as long as the batch took, so pruning holds the
+/// writer at most half the time (a 5,000-row batch took ~125 ms on SQLite
+/// with `synchronous = FULL` on the project's machine).
 const PRUNE_PAUSE: Duration = Duration::from_millis(200);
 /// How often the task looks for old reports.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -36,6 +39,7 @@ impl Services {
         let bound = uuid_v7_floor(now.saturating_sub(days.saturating_mul(DAY_MS)));
         let mut total = 0u64;
         loop {
+            let started = std::time::Instant::now();
             let mut tx = self.store.begin().await?;
             let n =
                 store::installations::delete_reports_before(&mut tx, &bound, PRUNE_BATCH).await?;
@@ -44,7 +48,7 @@ impl Services {
             if n < PRUNE_BATCH as u64 {
                 break;
             }
-            tokio::time::sleep(PRUNE_PAUSE).await;
+            tokio::time::sleep(started.elapsed().max(PRUNE_PAUSE)).await;
         }
         if total > 0 {
             metrics::counter!("cc_reports_pruned_total").increment(total);
