@@ -95,7 +95,8 @@ async fn time_get(client: &reqwest::Client, url: &str, bearer: Option<&str>) -> 
 
 fn stats(mut times: Vec<Duration>, bytes: usize) -> Stats {
     times.sort();
-    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    let at =
+        |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
     Stats {
         p50: at(0.5),
         p95: at(0.95),
@@ -241,7 +242,13 @@ async fn main() {
         .unwrap()
         .to_string();
     let op_email = "bench-operator@vendor1.example";
-    let ops = api("GET", &format!("{base}/api/v1/operators"), Some(&token), None).await;
+    let ops = api(
+        "GET",
+        &format!("{base}/api/v1/operators"),
+        Some(&token),
+        None,
+    )
+    .await;
     let has_op = ops["items"]
         .as_array()
         .or(ops.as_array())

@@ -58,6 +58,10 @@ pub struct Config {
     pub alert_digest_hour: i64,
     /// `CC_TRIAL_DAYS`: how long a trial license lasts (default 30).
     pub trial_days: i64,
+    /// `CC_REPORT_RETENTION_DAYS`: backup reports received longer ago are
+    /// deleted by a background task (default 400; 0 = keep forever). The
+    /// installations' summaries (last backup, storage used…) are kept.
+    pub report_retention_days: i64,
     /// `CC_INVITE_VALID_DAYS`: how long an invite can be used (default 90).
     pub invite_valid_days: i64,
     /// `CC_SESSION_HOURS`: how long a sign-in lasts (default 12).
@@ -248,6 +252,10 @@ impl Config {
         if !(0..=23).contains(&alert_digest_hour) {
             anyhow::bail!("CC_ALERT_DIGEST_HOUR must be from 0 to 23");
         }
+        let report_retention_days: i64 = s.parse("CC_REPORT_RETENTION_DAYS", 400)?;
+        if !(0..=36_500).contains(&report_retention_days) {
+            anyhow::bail!("CC_REPORT_RETENTION_DAYS must be from 0 (keep forever) to 36500");
+        }
         if !(1..=3650).contains(&trial_days) {
             anyhow::bail!("CC_TRIAL_DAYS must be from 1 to 3650");
         }
@@ -289,6 +297,7 @@ impl Config {
             mail_retry_secs,
             mail_lease_secs,
             trial_days,
+            report_retention_days,
             overdue_hours,
             alert_interval_secs,
             alert_failed_runs,
@@ -328,6 +337,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.database_url.starts_with("sqlite://"));
         assert_eq!((c.standard_seat_gb, c.server_seat_gb), (10, 25));
+        assert_eq!(c.report_retention_days, 400);
         assert!(!c.secure_cookies());
     }
 
@@ -342,6 +352,12 @@ mod tests {
         let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_ADMIN_EMAIL", "a@b.fi")]))
             .unwrap_err();
         assert!(e.to_string().contains("CC_ADMIN_PASSWORD"), "{e}");
+        let e = Config::from_sources(
+            &ConfigArgs::default(),
+            env(&[("CC_REPORT_RETENTION_DAYS", "-1")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("CC_REPORT_RETENTION_DAYS"), "{e}");
     }
 
     #[test]

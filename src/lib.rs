@@ -46,6 +46,7 @@ pub struct Running {
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -54,6 +55,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.task.await??;
         let _ = self.worker.await;
+        let _ = self.pruner.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -62,6 +64,7 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await??;
         let _ = self.worker.await;
+        let _ = self.pruner.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -185,6 +188,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         .run(rx.clone()),
     );
     tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
+    let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -202,6 +206,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         shutdown: tx,
         task,
         worker,
+        pruner,
     })
 }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiActor, ApiResult, Body, ProblemDocument};
 use crate::domain::{InstallationId, LicenseId};
 use crate::service::clients::Installation;
+use crate::service::history::History;
 use crate::service::path_id;
 use crate::service::{Page, ServiceError};
 use crate::web::AppState;
@@ -47,6 +48,19 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let id: InstallationId = path_id(&id)?;
     Ok(Json(state.services.get_installation(&who.actor, id).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/installations/{id}/history", tag = "installations", summary = "Backup runs per UTC day over the last 30 days (runs by status, stored bytes of the day's last run; days without a run have runs 0 and bytes_total null)",
+    params(("id" = String, Path, description = "Installation id")),
+    responses((status = 200, description = "One bucket per day, oldest first", body = History), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id: InstallationId = path_id(&id)?;
+    Ok(Json(state.services.installation_history(&who.actor, id).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/installations/{id}/deactivate", tag = "installations", summary = "Deactivate an installation; its seat is freed (audited)",

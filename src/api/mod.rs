@@ -70,6 +70,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(
+            "/v1/installations/{id}/history",
+            get(installations::history),
+        )
+        .route(
             "/v1/installations/{id}/deactivate",
             post(installations::deactivate),
         )

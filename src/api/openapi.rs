@@ -40,6 +40,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::monitoring::list,
         super::installations::list,
         super::installations::get,
+        super::installations::history,
         super::installations::deactivate,
         super::installations::trials,
         super::installations::connect_trial,

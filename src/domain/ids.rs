@@ -90,3 +90,45 @@ id_type!(
     /// An alert (a condition that started to hold).
     AlertId
 );
+
+/// The lowest UUIDv7 text of a millisecond: every v7 id made at `ms` or
+/// later sorts at or after it, every id made earlier sorts before it (the
+/// 48-bit time leads the id). So "created before T" is `id < floor(T)`,
+/// a range on the primary key instead of a scan of a time column.
+pub fn uuid_v7_floor(ms: crate::domain::Millis) -> String {
+    // 48 bits of time; before the epoch there is nothing to compare with.
+    let t = (ms.max(0) as u64) & 0xffff_ffff_ffff;
+    format!("{:08x}-{:04x}-7000-8000-000000000000", t >> 16, t & 0xffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v7_floor_orders_ids_by_millisecond() {
+        let ms: i64 = 1_764_300_000_123;
+        let floor = uuid_v7_floor(ms);
+        assert!(uuid::Uuid::parse_str(&floor).is_ok(), "{floor}");
+        let at = |m: i64, rand: u128| {
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                (m / 1000) as u64,
+                ((m % 1000) * 1_000_000) as u32,
+            );
+            let base = uuid::Uuid::new_v7(ts).as_u128();
+            // keep the time, version and variant bits; vary the rest
+            let mask: u128 = ((1u128 << 62) - 1) | (0xfffu128 << 64);
+            uuid::Uuid::from_u128((base & !mask) | (rand & mask))
+                .hyphenated()
+                .to_string()
+        };
+        for r in [0u128, 1, u128::MAX] {
+            assert!(at(ms - 1, r) < floor, "1 ms earlier sorts before");
+            assert!(at(ms, r) >= floor, "the same ms sorts at or after");
+            assert!(at(ms + 1, r) > floor);
+        }
+        assert_eq!(at(ms, 0), floor, "the floor is the lowest id of its ms");
+        assert_eq!(uuid_v7_floor(0), "00000000-0000-7000-8000-000000000000");
+    }
+}

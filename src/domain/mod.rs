@@ -4,6 +4,7 @@
 pub mod customer;
 pub mod email;
 pub mod health;
+pub mod history;
 pub mod ids;
 pub mod invite;
 pub mod license;

@@ -205,15 +205,25 @@ impl ReportSink {
 }
 
 impl Services {
+    /// The policy a client is sent, with the customer's encryption key.
     fn policy_of(&self, n: &InstallationRow) -> Result<Policy> {
-        let saved = LicenseState::parse(&n.license_state)
-            .map_err(|_| anyhow::anyhow!("corrupt license state"))?;
-        let valid_to = lic::parse_date("valid_to", &n.valid_to)
-            .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
         let key = match &n.encryption_key_enc {
             Some(enc) => Some(self.key.decrypt(enc)?.into_inner()),
             None => None,
         };
+        Ok(Policy {
+            encryption_key: key,
+            ..self.policy_terms(n)?
+        })
+    }
+
+    /// The same policy without the encryption key (never decrypted here):
+    /// what operators are shown of it.
+    pub(super) fn policy_terms(&self, n: &InstallationRow) -> Result<Policy> {
+        let saved = LicenseState::parse(&n.license_state)
+            .map_err(|_| anyhow::anyhow!("corrupt license state"))?;
+        let valid_to = lic::parse_date("valid_to", &n.valid_to)
+            .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
         Ok(Policy {
             installation_id: n.installation_id()?,
             username: n.username.clone(),
@@ -231,11 +241,11 @@ impl Services {
             license_type: n.license_type.clone(),
             license_state: LicenseState::effective(saved, valid_to, lic::today()),
             valid_to: n.valid_to.clone(),
-            encryption_key: key,
+            encryption_key: None,
         })
     }
 
-    fn installation_view(&self, n: InstallationRow) -> Result<Installation> {
+    pub(super) fn installation_view(&self, n: InstallationRow) -> Result<Installation> {
         let ts = |v: Option<i64>| v.map(rfc3339);
         Ok(Installation {
             id: n.installation_id()?,

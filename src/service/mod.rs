@@ -7,10 +7,12 @@ pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod customers;
+pub mod history;
 pub mod invites;
 pub mod licenses;
 pub mod monitoring;
 pub mod operators;
+pub mod retention;
 pub mod vendors;
 
 use std::sync::Arc;

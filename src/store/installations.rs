@@ -394,3 +394,51 @@ pub async fn touch(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()
         .await?;
     Ok(())
 }
+
+/// What the history of a client needs of one report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub finished_at: i64,
+    pub status: String,
+    pub bytes_total: i64,
+}
+
+/// One installation's runs that finished at or after `since`, newest
+/// first (the `reports_installation (installation_id, finished_at)`
+/// index serves it), at most `limit` — a cap cuts the oldest, never
+/// the latest days.
+pub async fn runs_since(
+    conn: &mut AnyConnection,
+    id: InstallationId,
+    since: Millis,
+    limit: i64,
+) -> Result<Vec<RunRow>> {
+    Ok(sqlx::query_as(
+        "SELECT finished_at, status, bytes_total FROM reports \
+         WHERE installation_id = $1 AND finished_at >= $2 ORDER BY finished_at DESC LIMIT $3",
+    )
+    .bind(id.to_db())
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Deletes up to `limit` reports whose id sorts before `id_bound` (ids
+/// are UUIDv7 made at receipt, so: received before the bound's time). A
+/// range on the primary key; the installations' summaries are columns of
+/// `installations` and do not change. Returns how many were deleted.
+pub async fn delete_reports_before(
+    conn: &mut AnyConnection,
+    id_bound: &str,
+    limit: i64,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE id < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(id_bound)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}

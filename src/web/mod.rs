@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod i18n;
 pub mod install;
+pub mod installation;
 pub mod installations;
 pub mod invites;
 pub mod licenses;
@@ -94,6 +95,11 @@ pub fn router() -> Router<AppState> {
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))
         .route("/installations/states", post(installations::states))
+        .route("/installations/{id}", get(installation::show))
+        .route(
+            "/installations/{id}/deactivate",
+            get(installation::deactivate_confirm).post(installation::deactivate),
+        )
         .route("/settings", get(settings::show))
         .route("/settings/test-mail", post(settings::test_mail))
         .route("/install", get(install::show))

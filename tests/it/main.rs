@@ -12,6 +12,7 @@ mod browser;
 mod clients;
 mod customers_licenses;
 mod delivery_load;
+mod installation_page;
 mod invites;
 mod mail;
 mod monitoring;

@@ -1,0 +1,128 @@
+//! One installation as its page shows it: details, the policy its client
+//! sees (without the key), health, and the backup history by day.
+
+use super::clients::{Installation, Policy};
+use super::{Actor, Result, ServiceError, Services};
+use crate::domain::health::Health;
+use crate::domain::history::{self, DayBucket, Run, RunStatus};
+use crate::domain::{InstallationId, InviteId, Millis, now_millis, rfc3339};
+use crate::store;
+
+/// Days of history the page and the API show.
+pub const HISTORY_DAYS: i64 = 30;
+
+/// Runs read for one history at most (a client reporting every minute
+/// makes 43,200 in 30 days).
+const HISTORY_MAX_RUNS: i64 = 100_000;
+
+/// Everything the installation page shows besides the history.
+#[derive(Debug, Clone)]
+pub struct InstallationDetails {
+    pub installation: Installation,
+    /// What the client is told, without the encryption key.
+    pub policy: Policy,
+    /// Whether the customer has an encryption key (the key is never shown here).
+    pub encryption_key_set: bool,
+    /// The invite it was activated with: its e-mail (none for trials).
+    pub invite_email: Option<String>,
+    pub last_success_at: Option<String>,
+    pub failed_in_row: i64,
+    /// The monitoring word; none once deactivated.
+    pub health: Option<Health>,
+}
+
+/// A client's backup runs per UTC day.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct History {
+    pub installation_id: InstallationId,
+    /// First day (ISO date, UTC).
+    pub from: String,
+    /// Last day, today (ISO date, UTC).
+    pub to: String,
+    /// One bucket per day, oldest first; days without a run have `runs` 0
+    /// and `bytes_total` null.
+    pub days: Vec<DayBucket>,
+}
+
+impl Services {
+    /// The installation page's data; another vendor's installation is not
+    /// found.
+    pub async fn installation_details(
+        &self,
+        actor: &Actor,
+        id: InstallationId,
+    ) -> Result<InstallationDetails> {
+        let mut c = self.store.read().await?;
+        let n = store::installations::get(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !actor.can_see(n.vendor()?) {
+            return Err(ServiceError::NotFound);
+        }
+        let invite_email = match n
+            .invite_id
+            .as_deref()
+            .and_then(|i| i.parse::<InviteId>().ok())
+        {
+            Some(iid) => store::invites::get(&mut c, iid).await?.map(|i| i.email),
+            None => None,
+        };
+        let policy = self.policy_terms(&n)?;
+        let health = n.deactivated_at.is_none().then(|| {
+            let limit = n.client_limit_gb.saturating_mul(1_000_000_000);
+            Health::of(
+                n.last_backup_at,
+                n.last_backup_status.as_deref(),
+                n.last_success_at,
+                limit > 0 && n.storage_used_bytes > limit,
+                now_millis(),
+                self.overdue_ms(),
+            )
+        });
+        Ok(InstallationDetails {
+            encryption_key_set: n.encryption_key_enc.is_some(),
+            invite_email,
+            last_success_at: n.last_success_at.map(rfc3339),
+            failed_in_row: n.failed_in_row,
+            health,
+            policy,
+            installation: self.installation_view(n)?,
+        })
+    }
+
+    /// The last [`HISTORY_DAYS`] UTC days of an installation's backups.
+    pub async fn installation_history(&self, actor: &Actor, id: InstallationId) -> Result<History> {
+        self.installation_history_at(actor, id, now_millis()).await
+    }
+
+    /// The same, as of `now`.
+    pub async fn installation_history_at(
+        &self,
+        actor: &Actor,
+        id: InstallationId,
+        now: Millis,
+    ) -> Result<History> {
+        self.get_installation(actor, id).await?;
+        let since = history::window_start(now, HISTORY_DAYS);
+        let mut c = self.store.read().await?;
+        let rows = store::installations::runs_since(&mut c, id, since, HISTORY_MAX_RUNS).await?;
+        let runs = rows
+            .into_iter()
+            .map(|r| {
+                Ok(Run {
+                    finished_at: r.finished_at,
+                    status: RunStatus::parse(&r.status)
+                        .ok_or_else(|| anyhow::anyhow!("corrupt report status"))?,
+                    bytes_total: r.bytes_total,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let days = history::buckets(&runs, now, HISTORY_DAYS);
+        Ok(History {
+            installation_id: id,
+            from: days.first().map(|d| d.date.clone()).unwrap_or_default(),
+            to: days.last().map(|d| d.date.clone()).unwrap_or_default(),
+            days,
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! One installation's page: its backup history as a small server-drawn
+//! chart (with the numbers as a table), the policy its client sees, its
+//! activation details, health, and Deactivate (a plain form with a
+//! confirmation page: works without JavaScript).
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+
+use super::{AppState, CsrfForm, Ctx, Page, WebResult, render};
+use crate::domain::InstallationId;
+use crate::domain::history::{self, Chart, ChartDay, RunStatus};
+use crate::domain::license::LicenseState;
+use crate::service::history::{HISTORY_DAYS, InstallationDetails};
+use crate::service::path_id;
+
+#[derive(askama::Template)]
+#[template(path = "installation.html")]
+struct InstallationPage {
+    page: Page,
+    d: InstallationDetails,
+    chart: Chart,
+}
+
+#[derive(askama::Template)]
+#[template(path = "installation_deactivate.html")]
+struct DeactivatePage {
+    page: Page,
+    d: InstallationDetails,
+}
+
+/// Bytes for people: `0 B`, `950 kB`, `12.3 GB` (decimal units, as the
+/// license's GB).
+pub fn human_bytes(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    for (unit, size) in [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)] {
+        if b >= size {
+            return format!("{:.1} {unit}", b / size);
+        }
+    }
+    format!("{bytes} B")
+}
+
+fn dash(v: &Option<String>) -> String {
+    super::monitoring::short(v)
+}
+
+impl InstallationPage {
+    fn t(&self, key: &str) -> &'static str {
+        self.page.t(key)
+    }
+
+    pub fn status_word(&self, s: &RunStatus) -> String {
+        format!(
+            "{} {}",
+            s.symbol(),
+            self.t(&format!("status.{}", s.as_str()))
+        )
+    }
+
+    pub fn status_text(&self, s: &Option<String>) -> String {
+        match s.as_deref().and_then(RunStatus::parse) {
+            Some(st) => self.status_word(&st),
+            None => String::new(),
+        }
+    }
+
+    pub fn health_symbol(&self) -> &'static str {
+        match self.d.health.map(|h| h.as_str()) {
+            Some("ok") => "✓",
+            Some("warning") => "⚠",
+            Some("never") => "∅",
+            Some(_) => "✗",
+            None => "–",
+        }
+    }
+
+    pub fn health_word(&self) -> &'static str {
+        match self.d.health {
+            Some(h) => self.t(&format!("health.{}", h.as_str())),
+            None => self.t("installation.deactivated"),
+        }
+    }
+
+    pub fn health_class(&self) -> &'static str {
+        self.d.health.map(|h| h.as_str()).unwrap_or("never")
+    }
+
+    pub fn time(&self, v: &Option<String>) -> String {
+        dash(v)
+    }
+
+    pub fn activated(&self) -> String {
+        dash(&Some(self.d.installation.activated_at.clone()))
+    }
+
+    pub fn bytes(&self, v: &i64) -> String {
+        human_bytes(*v)
+    }
+
+    pub fn day_bytes(&self, v: &Option<i64>) -> String {
+        v.map(human_bytes).unwrap_or_else(|| "—".into())
+    }
+
+    pub fn software(&self) -> &'static str {
+        self.t(&format!(
+            "field.{}",
+            self.d.installation.software_type.as_str()
+        ))
+    }
+
+    pub fn license_type(&self) -> &'static str {
+        self.t(&format!("license.{}", self.d.policy.license_type))
+    }
+
+    pub fn license_state(&self) -> &'static str {
+        self.t(&format!("license.{}", self.d.policy.license_state.as_str()))
+    }
+
+    /// Expired by its date although saved as active ("Expired on read").
+    pub fn expired_by_date(&self) -> bool {
+        self.d.policy.license_state == LicenseState::Expired
+            && self.d.policy.valid_to.as_str()
+                < crate::domain::license::format_date(crate::domain::license::today()).as_str()
+    }
+
+    pub fn client_limit(&self) -> String {
+        if self.d.policy.client_limit_bytes > 0 {
+            human_bytes(self.d.policy.client_limit_bytes)
+        } else {
+            self.t("installation.no_limit").to_string()
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.d.installation.deactivated_at.is_none()
+    }
+
+    /// What one day's bar says, for its SVG `<title>` (and screen readers).
+    pub fn day_title(&self, day: &ChartDay) -> String {
+        let b = &day.bucket;
+        if b.runs == 0 {
+            return format!("{}: {}", b.date, self.t("installation.no_run"));
+        }
+        let mut parts = Vec::new();
+        for (s, n) in [
+            (RunStatus::Success, b.success),
+            (RunStatus::Warning, b.warning),
+            (RunStatus::Failed, b.failed),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {}", self.status_word(&s)));
+            }
+        }
+        format!(
+            "{}: {} {} ({}); {} {}",
+            b.date,
+            b.runs,
+            self.t("installation.runs").to_lowercase(),
+            parts.join(", "),
+            self.t("installation.stored").to_lowercase(),
+            self.day_bytes(&b.bytes_total)
+        )
+    }
+
+    /// The chart's `<desc>`: the whole picture in one sentence.
+    pub fn chart_desc(&self) -> String {
+        let c = &self.chart;
+        self.page.lang.msg(&format!(
+            "installation.chart_desc|{}|{}|{}|{}|{}|{}|{}",
+            HISTORY_DAYS,
+            c.runs(),
+            c.total(RunStatus::Success),
+            c.total(RunStatus::Warning),
+            c.total(RunStatus::Failed),
+            c.empty_days(),
+            self.day_bytes(&c.last_bytes())
+        ))
+    }
+
+    pub fn max_bytes_label(&self) -> String {
+        human_bytes(self.chart.max_bytes)
+    }
+
+    /// Where the ✗ / ⚠ mark of a day goes.
+    pub fn mark_y(&self, day: &ChartDay) -> f64 {
+        (day.top - 3.0).max(9.0)
+    }
+
+    pub fn mid_runs_y(&self) -> f64 {
+        (self.chart.runs_top + self.chart.runs_base) / 2.0
+    }
+}
+
+impl DeactivatePage {
+    pub fn software(&self) -> &'static str {
+        self.page.t(&format!(
+            "field.{}",
+            self.d.installation.software_type.as_str()
+        ))
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    deactivated: Option<String>,
+}
+
+/// `GET /installations/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> WebResult {
+    let id: InstallationId = path_id(&id)?;
+    let d = state.services.installation_details(&ctx.actor, id).await?;
+    let h = state.services.installation_history(&ctx.actor, id).await?;
+    let mut page = Page::new(&ctx);
+    if q.deactivated.is_some() {
+        page = page.with_flash("flash.deactivated");
+    }
+    render(&InstallationPage {
+        page,
+        d,
+        chart: history::chart(&h.days),
+    })
+}
+
+/// `GET /installations/{id}/deactivate`: the confirmation step.
+pub async fn deactivate_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> WebResult {
+    let id: InstallationId = path_id(&id)?;
+    // Another vendor's: 404 before anything else; then only writers.
+    let d = state.services.installation_details(&ctx.actor, id).await?;
+    ctx.actor.require_write()?;
+    if d.installation.deactivated_at.is_some() {
+        return Ok(Redirect::to(&format!("/installations/{id}")).into_response());
+    }
+    render(&DeactivatePage {
+        page: Page::new(&ctx),
+        d,
+    })
+}
+
+/// `POST /installations/{id}/deactivate`: the seat is freed (the service
+/// checks the role and writes the audit row).
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    f: CsrfForm<serde::de::IgnoredAny>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let id: InstallationId = path_id(&id)?;
+    state.services.get_installation(&ctx.actor, id).await?;
+    state
+        .services
+        .deactivate_installation(&ctx.actor, id)
+        .await?;
+    Ok(Redirect::to(&format!("/installations/{id}?deactivated=1")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(950_000), "950.0 kB");
+        assert_eq!(human_bytes(12_345_678_901), "12.3 GB");
+    }
+}
