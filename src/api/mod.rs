@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/invites/send", post(invites::send))
         .route("/v1/monitoring", get(monitoring::list))
+        .route("/v1/alerts", get(monitoring::alerts))
         .route("/v1/monitoring.csv", get(monitoring::csv))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))

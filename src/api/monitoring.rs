@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiActor, ApiResult, ProblemDocument};
 use crate::service::Page;
+use crate::service::alerts::Alert;
 use crate::service::monitoring::{MonitoringEntry, MonitoringQuery};
 use crate::web::AppState;
 
@@ -19,6 +20,34 @@ pub async fn list(
     Query(q): Query<MonitoringQuery>,
 ) -> ApiResult<Response> {
     Ok(Json(state.services.monitoring(&who.actor, &q).await?).into_response())
+}
+
+/// Query of the alerts list.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// At most this many (1–1000, default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now and were e-mailed), newest first", params(AlertsQuery),
+    responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn alerts(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Query(q): Query<AlertsQuery>,
+) -> ApiResult<Response> {
+    let items = state
+        .services
+        .open_alerts(&who.actor, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    })
+    .into_response())
 }
 
 /// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.

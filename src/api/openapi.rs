@@ -38,6 +38,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::invites::revoke,
         super::invites::send,
         super::monitoring::list,
+        super::monitoring::alerts,
         super::installations::list,
         super::installations::get,
         super::installations::history,

@@ -60,7 +60,87 @@ fn percent(used: i64, total: i64) -> i64 {
     }
 }
 
+/// An open alert as the faces show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    pub id: String,
+    /// overdue, failing, client_limit, storage_90, expires_30 or expires_7.
+    pub kind: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    /// The installation (overdue, failing, client_limit) or the license
+    /// (storage_90, expires_*).
+    pub subject_id: String,
+    /// Installations: their hostname; licenses: empty.
+    pub hostname: String,
+    pub opened_at: String,
+    /// What the alert e-mail said, in words: days left, runs failed, GB…
+    pub count: i64,
+    pub percent: i64,
+    pub used: String,
+    pub limit: String,
+    pub date: String,
+}
+
+impl Alert {
+    /// The console page that shows the subject.
+    pub fn href(&self) -> String {
+        if self.kind == "storage_90" || self.kind.starts_with("expires") {
+            format!("/licenses/{}/license", self.customer_id)
+        } else {
+            format!("/installations/{}", self.subject_id)
+        }
+    }
+    pub fn opened_short(&self) -> String {
+        self.opened_at.replace('T', " ").chars().take(16).collect()
+    }
+}
+
 impl Services {
+    /// Open alerts the actor may see, newest first.
+    pub async fn open_alerts(&self, actor: &super::Actor, limit: i64) -> Result<Vec<Alert>> {
+        let vendor = match actor.scope() {
+            super::Scope::All => None,
+            super::Scope::Vendor(v) => Some(v.to_db()),
+        };
+        let mut c = self.store.read().await?;
+        let rows =
+            store::alerts::list_open(&mut c, vendor.as_deref(), limit.clamp(1, 1000)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let item: Option<AlertItem> = serde_json::from_str(&r.detail).ok();
+                let item = item.unwrap_or(AlertItem {
+                    kind: r.kind.clone(),
+                    customer: String::new(),
+                    host: String::new(),
+                    username: String::new(),
+                    count: 0,
+                    percent: 0,
+                    used: String::new(),
+                    limit: String::new(),
+                    date: String::new(),
+                    message: String::new(),
+                    link: String::new(),
+                });
+                Alert {
+                    id: r.id,
+                    kind: r.kind,
+                    customer_id: r.customer_id,
+                    customer_name: item.customer,
+                    subject_id: r.subject_id,
+                    hostname: item.host,
+                    opened_at: crate::domain::rfc3339(r.opened_at),
+                    count: item.count,
+                    percent: item.percent,
+                    used: item.used,
+                    limit: item.limit,
+                    date: item.date,
+                }
+            })
+            .collect())
+    }
+
     /// The message line of a candidate.
     fn alert_item(&self, kind: &str, c: &Candidate, today: time::Date) -> AlertItem {
         let base = &self.config.public_url;

@@ -346,10 +346,7 @@ pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> 
         }
         q.execute(&mut *conn).await?;
     }
-    for r in reports {
-        update_summary(conn, r).await?;
-    }
-    Ok(())
+    update_summaries(conn, reports).await
 }
 
 /// Stores one report and updates its installation's summary.
@@ -357,31 +354,84 @@ pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()
     insert_reports(conn, std::slice::from_ref(r)).await
 }
 
-async fn update_summary(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
-    // A late report of an older run updates last-seen, not the last backup.
-    sqlx::query(
-        "UPDATE installations SET last_seen_at = $2, updated_at = $2, \
-         last_backup_status = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END, \
-         storage_used_bytes = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $5 ELSE storage_used_bytes END, \
-         failed_in_row = CASE WHEN last_backup_at IS NOT NULL AND $3 < last_backup_at THEN failed_in_row \
-                              WHEN $4 = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
-         last_success_at = CASE WHEN $4 <> 'failed' AND (last_success_at IS NULL OR $3 > last_success_at) THEN $3 ELSE last_success_at END, \
-         last_backup_at = CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $3 ELSE last_backup_at END, \
-         health_base = CASE WHEN (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END) = 'failed' THEN 4 \
-              WHEN (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $4 ELSE last_backup_status END) = 'warning' \
-                OR (CASE WHEN last_backup_at IS NULL OR $3 >= last_backup_at THEN $5 ELSE storage_used_bytes END) > \
+/// The summary columns after one report, as a SET clause over the report's
+/// values (`received`, `finished`, `status`, `bytes`: SQL expressions). A
+/// late report of an older run updates last-seen, not the last backup.
+fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> String {
+    let newer = format!("(last_backup_at IS NULL OR {finished} >= last_backup_at)");
+    let new_status = format!("(CASE WHEN {newer} THEN {status} ELSE last_backup_status END)");
+    let new_bytes = format!("(CASE WHEN {newer} THEN {bytes} ELSE storage_used_bytes END)");
+    format!(
+        "last_seen_at = {received}, updated_at = {received}, \
+         last_backup_status = {new_status}, storage_used_bytes = {new_bytes}, \
+         failed_in_row = CASE WHEN NOT {newer} THEN failed_in_row \
+                              WHEN {status} = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
+         last_success_at = CASE WHEN {status} <> 'failed' AND (last_success_at IS NULL OR {finished} > last_success_at) \
+                                THEN {finished} ELSE last_success_at END, \
+         last_backup_at = CASE WHEN {newer} THEN {finished} ELSE last_backup_at END, \
+         health_base = CASE WHEN {new_status} = 'failed' THEN 4 \
+              WHEN {new_status} = 'warning' OR {new_bytes} > \
                    (SELECT CASE WHEN l.client_limit_gb > 0 THEN l.client_limit_gb * 1000000000 ELSE 9223372036854775807 END \
                     FROM licenses l WHERE l.id = installations.license_id) THEN 1 \
-              ELSE 0 END \
-         WHERE id = $1",
+              ELSE 0 END"
     )
-    .bind(&r.installation_id)
-    .bind(r.received_at)
-    .bind(r.finished_at)
-    .bind(r.status)
-    .bind(r.bytes_total)
-    .execute(&mut *conn)
-    .await?;
+}
+
+/// Updates the summaries of a batch of reports: installations with one
+/// report in the batch in one statement per 100 (UPDATE … FROM a list of
+/// values), installations with several one report at a time, in order.
+async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
+    let mut per_installation: std::collections::HashMap<&str, usize> = Default::default();
+    for r in reports {
+        *per_installation.entry(&r.installation_id).or_default() += 1;
+    }
+    let (single, repeated): (Vec<&NewReport>, Vec<&NewReport>) = reports
+        .iter()
+        .partition(|r| per_installation[r.installation_id.as_str()] == 1);
+    for chunk in single.chunks(100) {
+        let mut values = String::new();
+        for i in 0..chunk.len() {
+            let b = i * 5;
+            if i > 0 {
+                values.push_str(" UNION ALL ");
+            }
+            values.push_str(&format!(
+                "SELECT ${} AS v_id, ${} AS v_received, ${} AS v_finished, ${} AS v_status, ${} AS v_bytes",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let sql = format!(
+            "UPDATE installations SET {} FROM ({values}) AS v WHERE installations.id = v.v_id",
+            summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.installation_id.clone())
+                .bind(r.received_at)
+                .bind(r.finished_at)
+                .bind(r.status)
+                .bind(r.bytes_total);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for r in repeated {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE installations SET {} WHERE id = $1",
+            summary_set("$2", "$3", "$4", "$5")
+        )))
+        .bind(&r.installation_id)
+        .bind(r.received_at)
+        .bind(r.finished_at)
+        .bind(r.status)
+        .bind(r.bytes_total)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

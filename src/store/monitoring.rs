@@ -102,7 +102,7 @@ async fn bucket(
         format!("${}", args.len())
     };
     // A stored health of 0 or 1 implies a successful run (see
-    // store::installations::update_summary), so last_success_at is set.
+    // store::installations::summary_set), so last_success_at is set.
     let mut sql = format!(
         "SELECT n.id, n.customer_id, c.name AS customer_name, n.vendor_id, n.username, n.hostname, \
          n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \

@@ -3,6 +3,7 @@
 use axum::extract::{Query, State};
 
 use super::{AppState, Ctx, Page, WebResult, render};
+use crate::service::alerts::Alert;
 use crate::service::monitoring::{CustomerSummary, MonitoringEntry, MonitoringQuery};
 use crate::service::vendors::Vendor;
 
@@ -15,6 +16,7 @@ struct MonitoringPage {
     items: Vec<MonitoringEntry>,
     next: Option<String>,
     summary: Option<CustomerSummary>,
+    alerts: Vec<Alert>,
 }
 
 impl MonitoringPage {
@@ -86,6 +88,15 @@ pub async fn show(
         Some(c) => Some(state.services.customer_summary(&ctx.actor, c).await?),
         None => None,
     };
+    // The newest open alerts, above the first page of the whole view.
+    let whole_view = [&q.customer_id, &q.health, &q.q, &q.cursor]
+        .iter()
+        .all(|v| v.as_deref().is_none_or(str::is_empty));
+    let alerts = if whole_view {
+        state.services.open_alerts(&ctx.actor, 10).await?
+    } else {
+        Vec::new()
+    };
     render(&MonitoringPage {
         page: Page::new(&ctx),
         q,
@@ -93,6 +104,7 @@ pub async fn show(
         items: page_data.items,
         next: page_data.next_cursor,
         summary,
+        alerts,
     })
 }
 

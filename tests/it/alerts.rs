@@ -82,7 +82,7 @@ async fn setup(
     (t, vid, cid, lid, tokens)
 }
 
-async fn report(app: &TestApp, token: &str, status: &str, finished_ms: i64, bytes: i64) {
+pub async fn report(app: &TestApp, token: &str, status: &str, finished_ms: i64, bytes: i64) {
     let f = &time::format_description::well_known::Rfc3339;
     let at = |ms: i64| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -133,6 +133,28 @@ async fn one_alert_per_state_change_to_vendor_and_contact_in_their_languages() {
     assert_eq!(health(&app, &t, &cid).await, ["overdue"]);
     let p = s.evaluate_alerts(now()).await.unwrap();
     assert_eq!((p.opened, p.emails), (1, 2), "{p:?}");
+    // The alert is listed in the API and on top of the Monitoring page;
+    // another vendor's operator sees nothing of it.
+    let (st, v) = app.api("GET", "/api/v1/alerts", &t, None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["kind"], "overdue", "{v}");
+    assert_eq!(v["items"][0]["hostname"], "host-1");
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = b.get("/monitoring").await;
+    assert!(
+        html.contains("Newest open alerts") && html.contains("Backup overdue"),
+        "{html}"
+    );
+    let other = app.vendor(&t, "Someone Else").await;
+    app.operator(&t, "op@else.example", "operator", Some(&other))
+        .await;
+    let op = app.token("op@else.example", PASSWORD).await;
+    let (_, v) = app.api("GET", "/api/v1/alerts", &op, None).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 0, "{v}");
     // Checking again (and again) sends nothing new.
     for _ in 0..3 {
         let p = s.evaluate_alerts(now()).await.unwrap();
@@ -389,4 +411,68 @@ async fn two_instances_checking_at_once_send_one_alert() {
     first.stop().await;
     first.start().await.unwrap();
     first.finish().await;
+}
+
+#[tokio::test]
+async fn vendor_alert_settings_from_the_console() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let vid = app.vendor(&t, "Form Vendor").await;
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let csrf = b.csrf(&format!("/vendors/{vid}")).await;
+    let (s, html, _) = b
+        .post(
+            &format!("/vendors/{vid}"),
+            &[
+                ("_csrf", &csrf),
+                ("name", "Form Vendor"),
+                ("alert_email", "alerts@form.example"),
+                ("alert_language", "fi"),
+                ("alert_digest", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("alerts@form.example"), "the saved form");
+    let (_, v) = app
+        .api("GET", &format!("/api/v1/vendors/{vid}"), &t, None)
+        .await;
+    assert_eq!(
+        (&v["alert_email"], &v["alert_language"], &v["alert_digest"]),
+        (&json!("alerts@form.example"), &json!("fi"), &json!(true))
+    );
+    // Unticking the box turns the digest off; a bad language changes nothing.
+    let (s, _, _) = b
+        .post(
+            &format!("/vendors/{vid}"),
+            &[
+                ("_csrf", &csrf),
+                ("name", "Form Vendor"),
+                ("alert_email", "alerts@form.example"),
+                ("alert_language", "fi"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app
+        .api(
+            "PUT",
+            &format!("/api/v1/vendors/{vid}"),
+            &t,
+            Some(json!({"name": "Form Vendor", "alert_language": "sv"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (_, v) = app
+        .api("GET", &format!("/api/v1/vendors/{vid}"), &t, None)
+        .await;
+    assert_eq!(
+        (&v["alert_language"], &v["alert_digest"]),
+        (&json!("fi"), &json!(false))
+    );
+    app.finish().await;
 }

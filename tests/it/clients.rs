@@ -648,3 +648,83 @@ async fn installations_page_shows_installed_clients_when_asked() {
     );
     app.finish().await;
 }
+
+/// Reports from many clients at once land in shared batches (one summary
+/// statement for many installations); two reports of one client in one
+/// batch, and late reports of older runs, still leave every summary exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_and_late_reports_keep_summaries_exact() {
+    use crate::alerts::report;
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = crate::invites::customer_with_license(&app, &t, None).await;
+    app.api(
+        "PUT",
+        &format!("/api/v1/licenses/{lid}"),
+        &t,
+        Some(json!({"standard_seats": 40})),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for (u, c) in invites(&app, &t, &lid, 30, "standard", "sum").await {
+        let (s, a) = activate(&app, &u, &c).await;
+        assert_eq!(s, StatusCode::CREATED);
+        tokens.push(a["token"].as_str().unwrap().to_string());
+    }
+    let now = command_center::domain::now_millis();
+    let h = 3_600_000;
+    // Every client at once: a failed run and a newer successful one in
+    // flight together; then a late report of an even older run.
+    let app_ref = &app;
+    let sends = tokens.iter().flat_map(|tok| {
+        [
+            report(app_ref, tok, "failed", now - 2 * h, 1),
+            report(app_ref, tok, "success", now - h, 2),
+        ]
+    });
+    futures_util::future::join_all(sends).await;
+    futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|tok| report(app_ref, tok, "warning", now - 3 * h, 3)),
+    )
+    .await;
+    let exact = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM installations WHERE license_id = '{lid}' AND last_backup_status = 'success' \
+             AND storage_used_bytes = 2 AND last_backup_at = {} AND last_success_at = {} AND failed_in_row = 0 \
+             AND health_base = 0",
+            now - h,
+            now - h
+        ))
+        .await;
+    assert_eq!(exact, 30, "every summary shows the newest run");
+    assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, 90);
+    // Three failures in a row, then a late success of an older run: the
+    // failure streak and the health stay; the last success moves.
+    for i in 0..3 {
+        report(&app, &tokens[0], "failed", now + i, 5).await;
+    }
+    report(&app, &tokens[0], "success", now - 30 * 60_000, 6).await;
+    let (_, v) = app
+        .api(
+            "GET",
+            &format!("/api/v1/installations?license_id={lid}"),
+            &t,
+            None,
+        )
+        .await;
+    let first = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["storage_used_bytes"] == 5)
+        .unwrap();
+    assert_eq!(first["last_backup_status"], "failed");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM installations WHERE failed_in_row = 3 AND health_base = 4")
+            .await,
+        1
+    );
+    app.finish().await;
+}
