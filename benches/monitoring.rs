@@ -12,7 +12,8 @@
 //! The data is generated once and kept (target/bench-monitoring/ and the
 //! PostgreSQL database cc_bench_monitoring); delete them to start over.
 //! CC_BENCH_CUSTOMERS / CC_BENCH_INSTALLATIONS / CC_BENCH_REPORTS change
-//! the size (defaults 10000 / 100000 / 10000000).
+//! the size (defaults 10000 / 100000 / 10000000); other sizes are kept
+//! apart (their own directory and database, named after the size).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ fn postgres() -> bool {
     std::env::var("CC_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
-async fn database_url(data_dir: &std::path::Path) -> String {
+async fn database_url(data_dir: &std::path::Path, db: &str) -> String {
     if postgres() {
         let server = std::env::var("CC_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
@@ -46,19 +47,18 @@ async fn database_url(data_dir: &std::path::Path) -> String {
         let mut c = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
             .await
             .expect("PostgreSQL at CC_TEST_PG_URL");
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_database WHERE datname = 'cc_bench_monitoring'",
-        )
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+            .bind(db)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         if exists == 0 {
-            sqlx::raw_sql("CREATE DATABASE cc_bench_monitoring")
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
                 .execute(&mut c)
                 .await
                 .unwrap();
         }
-        format!("{server}/cc_bench_monitoring")
+        format!("{server}/{db}")
     } else {
         format!("sqlite://{}?mode=rwc", data_dir.join("cc.db").display())
     }
@@ -166,24 +166,37 @@ async fn api(method: &str, url: &str, token: Option<&str>, body: Option<Value>) 
 #[tokio::main]
 async fn main() {
     let backend = if postgres() { "postgres" } else { "sqlite" };
-    let data_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/bench-monitoring")
-        .join(backend);
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("CC_LISTEN".into(), "127.0.0.1:0".into());
-    env.insert("CC_DATA_DIR".into(), data_dir.display().to_string());
-    env.insert("CC_DATABASE_URL".into(), database_url(&data_dir).await);
-    env.insert("CC_ADMIN_EMAIL".into(), ADMIN_EMAIL.into());
-    env.insert("CC_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
-    env.insert("CC_LOG".into(), "error".into());
-    env.insert("CC_ALERT_INTERVAL_SECS".into(), "86400".into());
-    let config = Config::from_sources(&ConfigArgs::default(), env).unwrap();
     let scale = Scale {
         customers: env_u64("CC_BENCH_CUSTOMERS", 10_000),
         installations: env_u64("CC_BENCH_INSTALLATIONS", 100_000),
         reports: env_u64("CC_BENCH_REPORTS", 10_000_000),
     };
+    // The default size keeps plain names; other sizes get their own.
+    let suffix =
+        if (scale.customers, scale.installations, scale.reports) == (10_000, 100_000, 10_000_000) {
+            String::new()
+        } else {
+            format!(
+                "_{}_{}_{}",
+                scale.customers, scale.installations, scale.reports
+            )
+        };
+    let data_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-monitoring")
+        .join(format!("{backend}{suffix}"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("CC_LISTEN".into(), "127.0.0.1:0".into());
+    env.insert("CC_DATA_DIR".into(), data_dir.display().to_string());
+    env.insert(
+        "CC_DATABASE_URL".into(),
+        database_url(&data_dir, &format!("cc_bench_monitoring{suffix}")).await,
+    );
+    env.insert("CC_ADMIN_EMAIL".into(), ADMIN_EMAIL.into());
+    env.insert("CC_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
+    env.insert("CC_LOG".into(), "error".into());
+    env.insert("CC_ALERT_INTERVAL_SECS".into(), "86400".into());
+    let config = Config::from_sources(&ConfigArgs::default(), env).unwrap();
     {
         let services = command_center::open(&config).await.unwrap();
         services.ensure_default_vendor().await.unwrap();

@@ -48,7 +48,8 @@ pub struct Cursor {
 /// 0 ok. Each health is one bucket read in index order (see migration
 /// 0005: `health_base` holds the part of the rule that does not move with
 /// the clock), so a page costs a few index ranges whatever the number of
-/// clients; buckets are read worst first until the page is full.
+/// clients; buckets are read worst first until the page is full. A text
+/// search cannot use an index, so it is one scan instead of five.
 pub async fn list(
     conn: &mut AnyConnection,
     f: &Filter,
@@ -57,6 +58,9 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<Vec<MonitoringRow>> {
+    if search_pattern(f).is_some() {
+        return search(conn, f, now - overdue_ms, after, limit).await;
+    }
     let ranks: &[i64] = match f.health_rank {
         Some(4) => &[4],
         Some(3) => &[3],
@@ -103,22 +107,26 @@ async fn bucket(
     };
     // A stored health of 0 or 1 implies a successful run (see
     // store::installations::summary_set), so last_success_at is set.
+    // The unary plus keeps the planner off the health indexes where another
+    // is narrower: overdue clients are found by their last success, one
+    // customer's by the customer index.
+    let base = if f.customer.is_some() || rank == 3 {
+        "+n.health_base"
+    } else {
+        "n.health_base"
+    };
     let mut sql = format!(
-        "SELECT n.id, n.customer_id, c.name AS customer_name, n.vendor_id, n.username, n.hostname, \
-         n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \
-         n.storage_used_bytes, l.client_limit_gb, CAST({rank} AS BIGINT) AS health_rank, n.sort_name \
-         FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id \
-         WHERE n.deactivated_at IS NULL AND {}",
+        "SELECT {COLUMNS}, CAST({rank} AS BIGINT) AS health_rank, n.sort_name {FROM} WHERE n.deactivated_at IS NULL AND {}",
         match rank {
             3 => format!(
-                "n.health_base IN (0, 1) AND n.last_success_at <= {}",
+                "{base} IN (0, 1) AND n.last_success_at <= {}",
                 arg(Arg::Int(cutoff))
             ),
             0 | 1 => format!(
-                "n.health_base = {rank} AND n.last_success_at > {}",
+                "{base} = {rank} AND n.last_success_at > {}",
                 arg(Arg::Int(cutoff))
             ),
-            _ => format!("n.health_base = {rank}"),
+            _ => format!("{base} = {rank}"),
         }
     );
     if let Some(v) = f.vendor {
@@ -128,19 +136,6 @@ async fn bucket(
         sql.push_str(&format!(
             " AND n.customer_id = {}",
             arg(Arg::Text(c.to_db()))
-        ));
-    }
-    if let Some(p) = f
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(like_pattern)
-    {
-        let p = arg(Arg::Text(p));
-        sql.push_str(&format!(
-            " AND (lower(n.username) LIKE {p} ESCAPE '\\' OR lower(n.hostname) LIKE {p} ESCAPE '\\' \
-             OR n.sort_name LIKE {p} ESCAPE '\\')"
         ));
     }
     if let Some(a) = after {
@@ -154,6 +149,80 @@ async fn bucket(
         " ORDER BY n.sort_name, n.id LIMIT {}",
         arg(Arg::Int(limit))
     ));
+    fetch(conn, sql, args).await
+}
+
+const COLUMNS: &str = "n.id, n.customer_id, c.name AS customer_name, n.vendor_id, n.username, n.hostname, \
+     n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \
+     n.storage_used_bytes, l.client_limit_gb";
+const FROM: &str = "FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id";
+
+fn search_pattern(f: &Filter) -> Option<String> {
+    f.search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_pattern)
+}
+
+/// A text search over username, hostname and customer name: one scan with
+/// the health rank computed per row, worst first.
+async fn search(
+    conn: &mut AnyConnection,
+    f: &Filter,
+    cutoff: Millis,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<MonitoringRow>> {
+    let mut args: Vec<Arg> = Vec::new();
+    let mut arg = |a: Arg| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    let cutoff = arg(Arg::Int(cutoff));
+    let p = arg(Arg::Text(search_pattern(f).unwrap_or_default()));
+    let mut inner = format!(
+        "SELECT {COLUMNS}, n.sort_name, CAST(CASE WHEN n.health_base IN (0, 1) AND n.last_success_at <= {cutoff} \
+           THEN 3 ELSE n.health_base END AS BIGINT) AS health_rank {FROM} \
+         WHERE n.deactivated_at IS NULL AND (lower(n.username) LIKE {p} ESCAPE '\\' \
+           OR lower(n.hostname) LIKE {p} ESCAPE '\\' OR n.sort_name LIKE {p} ESCAPE '\\')"
+    );
+    if let Some(v) = f.vendor {
+        inner.push_str(&format!(" AND n.vendor_id = {}", arg(Arg::Text(v.to_db()))));
+    }
+    if let Some(c) = f.customer {
+        inner.push_str(&format!(
+            " AND n.customer_id = {}",
+            arg(Arg::Text(c.to_db()))
+        ));
+    }
+    let mut sql = format!("SELECT * FROM ({inner}) m WHERE 1 = 1");
+    if let Some(r) = f.health_rank {
+        sql.push_str(&format!(" AND m.health_rank = {}", arg(Arg::Int(r))));
+    }
+    if let Some(a) = after {
+        let (rank, name, id) = (
+            arg(Arg::Int(a.rank)),
+            arg(Arg::Text(a.name.clone())),
+            arg(Arg::Text(a.id.clone())),
+        );
+        sql.push_str(&format!(
+            " AND (m.health_rank < {rank} OR (m.health_rank = {rank} AND (m.sort_name > {name} \
+               OR (m.sort_name = {name} AND m.id > {id}))))"
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY m.health_rank DESC, m.sort_name, m.id LIMIT {}",
+        arg(Arg::Int(limit))
+    ));
+    fetch(conn, sql, args).await
+}
+
+async fn fetch(
+    conn: &mut AnyConnection,
+    sql: String,
+    args: Vec<Arg>,
+) -> Result<Vec<MonitoringRow>> {
     let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
     for a in args {
         q = match a {

@@ -153,6 +153,33 @@ async fn health_words_worst_first_with_filters_and_csv() {
         v2["items"][0]["health"], "never",
         "the next page goes on where the first ended"
     );
+    // A search is worst first too, and pages the same way.
+    let (_, v) = app
+        .api("GET", "/api/v1/monitoring?q=TESTIASIAKAS&limit=3", &t, None)
+        .await;
+    let words = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["health"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(words(&v), ["failed", "overdue", "never"], "{v}");
+    let cursor = v["next_cursor"].as_str().unwrap().to_string();
+    let (_, v) = app
+        .api(
+            "GET",
+            &format!("/api/v1/monitoring?q=TESTIASIAKAS&limit=3&cursor={cursor}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(words(&v), ["warning", "ok"], "{v}");
+    let (_, v) = app
+        .api("GET", "/api/v1/monitoring?q=nobody-here", &t, None)
+        .await;
+    assert!(words(&v).is_empty());
     let (s, _) = app
         .api("GET", "/api/v1/monitoring?health=purple", &t, None)
         .await;
