@@ -628,12 +628,7 @@ impl Services {
         actor.require_write()?;
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        let n = store::installations::get(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(n.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let n = visible_installation(&mut tx, actor, id).await?;
         if !store::installations::deactivate(&mut tx, &n.id, now).await? {
             return Err(err(
                 "installation_inactive",
@@ -682,12 +677,7 @@ impl Services {
         id: InstallationId,
     ) -> Result<Installation> {
         let mut c = self.store.read().await?;
-        let n = store::installations::get(&mut c, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(n.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let n = visible_installation(&mut c, actor, id).await?;
         self.installation_view(n)
     }
 
@@ -896,6 +886,21 @@ impl Services {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// An installation the actor may see; another vendor's is "not found".
+pub(super) async fn visible_installation(
+    conn: &mut store::Conn,
+    actor: &Actor,
+    id: InstallationId,
+) -> Result<InstallationRow> {
+    let n = store::installations::get(conn, id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if !actor.can_see(n.vendor()?) {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(n)
+}
+
 async fn client_audit(
     tx: &mut store::Conn,
     now: Millis,

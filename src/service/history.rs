@@ -2,7 +2,7 @@
 //! sees (without the key), health, and the backup history by day.
 
 use super::clients::{Installation, Policy};
-use super::{Actor, Result, ServiceError, Services};
+use super::{Actor, Result, Services};
 use crate::domain::health::Health;
 use crate::domain::history::{self, DayBucket, Run, RunStatus};
 use crate::domain::{InstallationId, InviteId, Millis, now_millis, rfc3339};
@@ -53,12 +53,7 @@ impl Services {
         id: InstallationId,
     ) -> Result<InstallationDetails> {
         let mut c = self.store.read().await?;
-        let n = store::installations::get(&mut c, id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(n.vendor()?) {
-            return Err(ServiceError::NotFound);
-        }
+        let n = super::clients::visible_installation(&mut c, actor, id).await?;
         let invite_email = match n
             .invite_id
             .as_deref()

@@ -129,15 +129,7 @@ async fn bucket(
             _ => format!("{base} = {rank}"),
         }
     );
-    if let Some(v) = f.vendor {
-        sql.push_str(&format!(" AND n.vendor_id = {}", arg(Arg::Text(v.to_db()))));
-    }
-    if let Some(c) = f.customer {
-        sql.push_str(&format!(
-            " AND n.customer_id = {}",
-            arg(Arg::Text(c.to_db()))
-        ));
-    }
+    sql.push_str(&scope(f, &mut arg));
     if let Some(a) = after {
         let name = arg(Arg::Text(a.name.clone()));
         let id = arg(Arg::Text(a.id.clone()));
@@ -156,6 +148,21 @@ const COLUMNS: &str = "n.id, n.customer_id, c.name AS customer_name, n.vendor_id
      n.software_type, n.client_version, n.os, n.last_seen_at, n.last_backup_at, n.last_backup_status, \
      n.storage_used_bytes, l.client_limit_gb";
 const FROM: &str = "FROM installations n JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id";
+
+/// The vendor and customer conditions of a filter.
+fn scope(f: &Filter, arg: &mut impl FnMut(Arg) -> String) -> String {
+    let mut sql = String::new();
+    if let Some(v) = f.vendor {
+        sql.push_str(&format!(" AND n.vendor_id = {}", arg(Arg::Text(v.to_db()))));
+    }
+    if let Some(c) = f.customer {
+        sql.push_str(&format!(
+            " AND n.customer_id = {}",
+            arg(Arg::Text(c.to_db()))
+        ));
+    }
+    sql
+}
 
 fn search_pattern(f: &Filter) -> Option<String> {
     f.search
@@ -187,15 +194,7 @@ async fn search(
          WHERE n.deactivated_at IS NULL AND (lower(n.username) LIKE {p} ESCAPE '\\' \
            OR lower(n.hostname) LIKE {p} ESCAPE '\\' OR n.sort_name LIKE {p} ESCAPE '\\')"
     );
-    if let Some(v) = f.vendor {
-        inner.push_str(&format!(" AND n.vendor_id = {}", arg(Arg::Text(v.to_db()))));
-    }
-    if let Some(c) = f.customer {
-        inner.push_str(&format!(
-            " AND n.customer_id = {}",
-            arg(Arg::Text(c.to_db()))
-        ));
-    }
+    inner.push_str(&scope(f, &mut arg));
     let mut sql = format!("SELECT * FROM ({inner}) m WHERE 1 = 1");
     if let Some(r) = f.health_rank {
         sql.push_str(&format!(" AND m.health_rank = {}", arg(Arg::Int(r))));
