@@ -885,7 +885,6 @@ impl Services {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// An installation the actor may see; another vendor's is "not found".
 pub(super) async fn visible_installation(
     conn: &mut store::Conn,
@@ -901,6 +900,7 @@ pub(super) async fn visible_installation(
     Ok(n)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn client_audit(
     tx: &mut store::Conn,
     now: Millis,
