@@ -193,6 +193,9 @@ pub async fn generate(s: &Services, scale: Scale) -> anyhow::Result<Vec<String>>
     )
     .await?;
     tx.commit().await?;
+    if scale.reports == 0 {
+        s.store.analyze_after_bulk_load().await?;
+    }
     out.push(format!(
         "Generated {vendor_count} vendors, {customers} customers with a license each and {installations} clients in {:.1} s.",
         started.elapsed().as_secs_f64()
@@ -211,6 +214,7 @@ pub async fn generate(s: &Services, scale: Scale) -> anyhow::Result<Vec<String>>
         let mut tx = s.store.begin().await?;
         generate::summarise(&mut tx).await?;
         tx.commit().await?;
+        s.store.analyze_after_bulk_load().await?;
         out.push(format!(
             "Generated {total} backup reports ({days} days of history) in {:.1} s.",
             started.elapsed().as_secs_f64()

@@ -261,6 +261,23 @@ impl Store {
         Ok(self.read.acquire().await?)
     }
 
+    /// Refreshes the planner's statistics after a bulk load (and, on
+    /// PostgreSQL, compacts the installations the load updated in place).
+    /// Runs outside a transaction, as VACUUM must.
+    pub async fn analyze_after_bulk_load(&self) -> Result<()> {
+        let mut c = self.write.acquire().await?;
+        let statements: &[&str] = match self.backend {
+            Backend::Sqlite => &["ANALYZE"],
+            Backend::Postgres => &["VACUUM (FULL, ANALYZE) installations", "ANALYZE"],
+        };
+        for sql in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// `SELECT 1` for readiness.
     pub async fn ping(&self) -> Result<()> {
         let mut c = self.read().await?;

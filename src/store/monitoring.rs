@@ -116,7 +116,7 @@ async fn bucket(
         "n.health_base"
     };
     let mut sql = format!(
-        "SELECT {COLUMNS}, CAST({rank} AS BIGINT) AS health_rank, n.sort_name {FROM} WHERE n.deactivated_at IS NULL AND {}",
+        "SELECT * FROM installations n WHERE n.deactivated_at IS NULL AND {}",
         match rank {
             3 => format!(
                 "{base} IN (0, 1) AND n.last_success_at <= {}",
@@ -141,6 +141,13 @@ async fn bucket(
         " ORDER BY n.sort_name, n.id LIMIT {}",
         arg(Arg::Int(limit))
     ));
+    // The page's rows first, then their license and customer (not the
+    // other way round: an overdue bucket has thousands of rows to sort).
+    let sql = format!(
+        "SELECT {COLUMNS}, CAST({rank} AS BIGINT) AS health_rank, n.sort_name FROM ({sql}) n \
+         JOIN licenses l ON l.id = n.license_id JOIN customers c ON c.id = n.customer_id \
+         ORDER BY n.sort_name, n.id"
+    );
     fetch(conn, sql, args).await
 }
 
