@@ -91,6 +91,11 @@ impl Alert {
             format!("/installations/{}", self.subject_id)
         }
     }
+    /// Space and license dates warn; overdue and failing backups are
+    /// failures.
+    pub fn is_warning(&self) -> bool {
+        !matches!(self.kind.as_str(), "overdue" | "failing")
+    }
     pub fn opened_short(&self) -> String {
         self.opened_at.replace('T', " ").chars().take(16).collect()
     }
