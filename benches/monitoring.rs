@@ -300,6 +300,23 @@ async fn main() {
         cursor = next["next_cursor"].as_str().unwrap().to_string();
     }
 
+    // Alert checks at this size: the first opens an alert for every client
+    // and license in a condition (the generated vendors have no alert
+    // address, so nothing is mailed); the next is the steady state.
+    for round in ["first", "next"] {
+        let started = Instant::now();
+        let pass = services
+            .evaluate_alerts(command_center::domain::now_millis())
+            .await
+            .unwrap();
+        println!(
+            "alert check ({round}): {:.0} ms, {} opened, {} closed",
+            started.elapsed().as_secs_f64() * 1000.0,
+            pass.opened,
+            pass.closed
+        );
+    }
+
     let m = |q: &str| format!("{base}/monitoring{q}");
     print(
         "console /monitoring, admin, first page (all clients)",

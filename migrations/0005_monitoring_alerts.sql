@@ -54,8 +54,12 @@ CREATE TABLE alerts (
     -- what the message says (JSON: names, numbers, dates)
     detail      TEXT NOT NULL DEFAULT '{}',
     opened_at   BIGINT NOT NULL,
-    closed_at   BIGINT
+    closed_at   BIGINT,
+    -- when the alert went out: at once (set when opened) or in a vendor's
+    -- daily digest (claimed by the digest that lists it)
+    notified_at BIGINT
 );
 CREATE UNIQUE INDEX alerts_open_key ON alerts (kind, subject_id) WHERE closed_at IS NULL;
 CREATE INDEX alerts_vendor ON alerts (vendor_id, opened_at);
+CREATE INDEX alerts_customer ON alerts (customer_id);
 CREATE INDEX alerts_open_recent ON alerts (opened_at) WHERE closed_at IS NULL;

@@ -47,6 +47,7 @@ pub struct Running {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
+    alerts: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -56,6 +57,7 @@ impl Running {
         self.task.await??;
         let _ = self.worker.await;
         let _ = self.pruner.await;
+        let _ = self.alerts.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -65,6 +67,7 @@ impl Running {
         self.task.await??;
         let _ = self.worker.await;
         let _ = self.pruner.await;
+        let _ = self.alerts.await;
         self.services.store.close().await;
         Ok(())
     }
@@ -187,7 +190,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         }
         .run(rx.clone()),
     );
-    tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
+    let alerts = tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
     let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
     let task = tokio::spawn(async move {
         axum::serve(
@@ -207,6 +210,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         task,
         worker,
         pruner,
+        alerts,
     })
 }
 

@@ -156,12 +156,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             let config = Config::load(&args.config)?;
             init_logging("warn");
+            if args.customers > 0 && args.installations < args.customers {
+                anyhow::bail!("--installations must be at least --customers");
+            }
             let services = command_center::open(&config).await?;
             for line in command_center::demo::run(&services).await? {
                 println!("{line}");
-            }
-            if args.customers > 0 && args.installations < args.customers {
-                anyhow::bail!("--installations must be at least --customers");
             }
             let scale = command_center::demo::scale::Scale {
                 customers: args.customers,

@@ -16,7 +16,7 @@
 //! the vendor's alert language) and the customer's contact (in the
 //! customer's language). A vendor may choose a daily digest instead: one
 //! e-mail per recipient at `CC_ALERT_DIGEST_HOUR` (UTC) with the alerts
-//! opened since the last one.
+//! not sent yet.
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,7 +28,6 @@ use crate::store::{
     alerts::{Candidate, NewAlert, VendorAlerting},
 };
 
-const DAY_MS: i64 = 86_400_000;
 const STORAGE_OPEN_PERCENT: i64 = 90;
 const STORAGE_CLOSE_PERCENT: i64 = 85;
 /// Alerts opened per transaction (SQLite has one writer: keep it short).
@@ -239,7 +238,9 @@ impl Services {
     /// One check: opens alerts whose condition started, closes those whose
     /// condition ended, queues the e-mails. Safe to run on every instance.
     pub async fn evaluate_alerts(&self, now: Millis) -> Result<AlertPass> {
-        let conditions = self.alert_conditions(now).await?;
+        // Open alerts first, then the conditions: an alert another instance
+        // opens in between is newer than this round (opened_at >= now) and
+        // is left alone instead of being closed on stale facts.
         let (open, vendors) = {
             let mut c = self.store.read().await?;
             (
@@ -247,6 +248,7 @@ impl Services {
                 store::alerts::vendors(&mut c).await?,
             )
         };
+        let conditions = self.alert_conditions(now).await?;
         let vendors: HashMap<String, VendorAlerting> =
             vendors.into_iter().map(|v| (v.id.clone(), v)).collect();
         let holding: HashSet<(&str, &str)> = conditions
@@ -259,7 +261,9 @@ impl Services {
             .collect();
         let to_close: Vec<&str> = open
             .iter()
-            .filter(|a| !holding.contains(&(a.kind.as_str(), a.subject_id.as_str())))
+            .filter(|a| {
+                a.opened_at < now && !holding.contains(&(a.kind.as_str(), a.subject_id.as_str()))
+            })
             .map(|a| a.id.as_str())
             .collect();
         let to_open: Vec<&(&'static str, Candidate, bool)> = conditions
@@ -278,10 +282,15 @@ impl Services {
         let today = date_of(now);
         for chunk in to_open.chunks(BATCH) {
             let mut tx = self.store.begin().await?;
+            // One e-mail per recipient per batch, however many alerts start
+            // at once (a first check, or an outage, opens many).
+            let mut mail: Vec<(String, String, &VendorAlerting, Vec<AlertItem>)> = Vec::new();
             for (kind, c, _) in chunk {
                 let item = self.alert_item(kind, c, today);
                 let detail = serde_json::to_string(&item).map_err(anyhow::Error::from)?;
                 let id = crate::domain::AlertId::new().to_db();
+                let vendor = vendors.get(&c.vendor_id);
+                let at_once = vendor.is_some_and(|v| v.alert_digest == 0);
                 let opened = store::alerts::open(
                     &mut tx,
                     &NewAlert {
@@ -291,6 +300,7 @@ impl Services {
                         kind,
                         subject_id: &c.subject_id,
                         detail: &detail,
+                        notified_at: at_once.then_some(now),
                     },
                     now,
                 )
@@ -299,23 +309,25 @@ impl Services {
                     continue;
                 }
                 pass.opened += 1;
-                let Some(v) = vendors.get(&c.vendor_id) else {
+                let Some(v) = vendor.filter(|_| at_once) else {
                     continue;
                 };
-                if v.alert_digest != 0 {
-                    continue;
-                }
-                let items = [item];
                 for (to, lang) in recipients(v, c.contact_email.as_deref(), &c.customer_language) {
-                    let r = render_alerts(&AlertMail {
-                        fi: lang == "fi",
-                        vendor_name: &v.name,
-                        digest: false,
-                        items: &items,
-                    })?;
-                    enqueue(&mut tx, "alert", &to, &r).await?;
-                    pass.emails += 1;
+                    match mail.iter_mut().find(|(t, ..)| *t == to) {
+                        Some((.., items)) => items.push(item.clone()),
+                        None => mail.push((to, lang, v, vec![item.clone()])),
+                    }
                 }
+            }
+            for (to, lang, v, items) in &mail {
+                let r = render_alerts(&AlertMail {
+                    fi: lang == "fi",
+                    vendor_name: &v.name,
+                    digest: false,
+                    items,
+                })?;
+                enqueue(&mut tx, "alert", to, &r).await?;
+                pass.emails += 1;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
         }
@@ -327,7 +339,7 @@ impl Services {
 
     /// Sends the daily digests that are due: for each vendor that chose a
     /// digest, once a day after `CC_ALERT_DIGEST_HOUR`, one e-mail per
-    /// recipient with the alerts opened since the vendor's last digest.
+    /// recipient with the vendor's alerts that have not gone out yet.
     /// Returns the number of e-mails queued.
     pub async fn send_digests(&self, now: Millis) -> Result<usize> {
         let today = date_of(now);
@@ -353,8 +365,7 @@ impl Services {
             if !store::alerts::claim_digest(&mut tx, &v.id, due, now).await? {
                 continue;
             }
-            let since = v.digest_sent_at.unwrap_or(now - DAY_MS);
-            let alerts = store::alerts::opened_since(&mut tx, &v.id, since).await?;
+            let alerts = store::alerts::claim_for_digest(&mut tx, &v.id, now).await?;
             // recipient → (language, items)
             let mut by_recipient: Vec<(String, String, Vec<AlertItem>)> = Vec::new();
             for a in &alerts {

@@ -30,14 +30,16 @@ pub struct Candidate {
 const INSTALLATION_COLS: &str = "n.id AS subject_id, n.vendor_id, n.customer_id, c.name AS customer_name, \
      c.language AS customer_language, c.contact_email, n.hostname, n.username";
 
-/// Live clients without a successful backup since `cutoff` (the health
-/// word "overdue").
+/// Live clients that reported but have had no successful backup since
+/// `cutoff` — the health word "overdue", and also clients whose last runs
+/// failed and then went silent (their word is "failed").
 pub async fn overdue(conn: &mut AnyConnection, cutoff: Millis) -> Result<Vec<Candidate>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {INSTALLATION_COLS}, CAST(COALESCE(n.last_success_at, 0) AS BIGINT) AS number, \
          CAST(0 AS BIGINT) AS number2, '' AS extra \
          FROM installations n JOIN customers c ON c.id = n.customer_id \
-         WHERE n.deactivated_at IS NULL AND n.health_base IN (0, 1) AND n.last_success_at <= $1"
+         WHERE n.deactivated_at IS NULL AND n.last_backup_at IS NOT NULL \
+           AND (n.last_success_at IS NULL OR n.last_success_at <= $1)"
     )))
     .bind(cutoff)
     .fetch_all(&mut *conn)
@@ -89,7 +91,7 @@ pub async fn storage_at_least(
          JOIN (SELECT license_id, CAST(SUM(storage_used_bytes) AS BIGINT) AS used FROM installations \
                WHERE deactivated_at IS NULL GROUP BY license_id) u ON u.license_id = l.id \
          WHERE l.type = 'purchased' AND l.state <> 'expired' \
-           AND u.used * 100 >= $1 * (l.standard_seats * $2 + l.server_seats * $3 + l.extra_space_gb) * 1000000000",
+           AND u.used / 1000000 * 100 >= $1 * (l.standard_seats * $2 + l.server_seats * $3 + l.extra_space_gb) * 1000",
     )
     .bind(percent)
     .bind(standard_seat_gb)
@@ -120,13 +122,16 @@ pub struct OpenAlert {
     pub id: String,
     pub kind: String,
     pub subject_id: String,
+    pub opened_at: i64,
 }
 
 pub async fn open_alerts(conn: &mut AnyConnection) -> Result<Vec<OpenAlert>> {
     Ok(
-        sqlx::query_as("SELECT id, kind, subject_id FROM alerts WHERE closed_at IS NULL")
-            .fetch_all(&mut *conn)
-            .await?,
+        sqlx::query_as(
+            "SELECT id, kind, subject_id, opened_at FROM alerts WHERE closed_at IS NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await?,
     )
 }
 
@@ -137,14 +142,16 @@ pub struct NewAlert<'a> {
     pub kind: &'a str,
     pub subject_id: &'a str,
     pub detail: &'a str,
+    /// Set when it is e-mailed at once; empty for a digest to claim.
+    pub notified_at: Option<Millis>,
 }
 
 /// Opens an alert; false when one is open for this kind and subject already
 /// (another instance was first), so the caller sends nothing.
 pub async fn open(conn: &mut AnyConnection, a: &NewAlert<'_>, now: Millis) -> Result<bool> {
     let r = sqlx::query(
-        "INSERT INTO alerts (id, vendor_id, customer_id, kind, subject_id, detail, opened_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        "INSERT INTO alerts (id, vendor_id, customer_id, kind, subject_id, detail, opened_at, notified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
     )
     .bind(a.id)
     .bind(a.vendor_id)
@@ -153,6 +160,7 @@ pub async fn open(conn: &mut AnyConnection, a: &NewAlert<'_>, now: Millis) -> Re
     .bind(a.subject_id)
     .bind(a.detail)
     .bind(now)
+    .bind(a.notified_at)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -221,20 +229,27 @@ pub struct AlertRow {
     pub customer_language: String,
 }
 
-/// A vendor's alerts opened after `since`, oldest first.
-pub async fn opened_since(
+/// Claims a vendor's alerts that have not gone out yet for a digest (every
+/// committed one, whoever opened it), oldest first. A row opened by a check
+/// that commits later is left for the next digest, never lost or repeated.
+pub async fn claim_for_digest(
     conn: &mut AnyConnection,
     vendor: &str,
-    since: Millis,
+    now: Millis,
 ) -> Result<Vec<AlertRow>> {
+    sqlx::query("UPDATE alerts SET notified_at = $2 WHERE vendor_id = $1 AND notified_at IS NULL")
+        .bind(vendor)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(sqlx::query_as(
         "SELECT a.id, a.kind, a.subject_id, a.customer_id, a.detail, a.opened_at, a.closed_at, \
          c.contact_email, c.language AS customer_language \
          FROM alerts a JOIN customers c ON c.id = a.customer_id \
-         WHERE a.vendor_id = $1 AND a.opened_at > $2 ORDER BY a.opened_at, a.id",
+         WHERE a.vendor_id = $1 AND a.notified_at = $2 ORDER BY a.opened_at, a.id",
     )
     .bind(vendor)
-    .bind(since)
+    .bind(now)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -250,7 +265,7 @@ pub async fn list_open(
         "SELECT a.id, a.kind, a.subject_id, a.customer_id, a.detail, a.opened_at, a.closed_at, \
          c.contact_email, c.language AS customer_language \
          FROM alerts a JOIN customers c ON c.id = a.customer_id \
-         WHERE a.closed_at IS NULL AND ($1 IS NULL OR a.vendor_id = $1) \
+         WHERE a.closed_at IS NULL AND ($1 IS NULL OR c.vendor_id = $1) \
          ORDER BY a.opened_at DESC, a.id DESC LIMIT $2",
     )
     .bind(vendor)

@@ -2,7 +2,9 @@
 //! --customers … --installations … --reports …`). Rows are written in large
 //! multi-row statements; reports are made by the database itself, one
 //! statement per day of history, so ten million rows need no round trips.
-//! Generated clients have usernames `gen000001`…; nothing else starts so.
+//! Generated clients have usernames `gen000001`… and a token hash that
+//! starts `generated-` (no real token hashes so: they are hex), which is how
+//! the statements below find them.
 
 use sqlx::AnyConnection;
 
@@ -112,7 +114,7 @@ pub async fn reports_for_day(
            (1 + {seq} % 50) * 1000000000 - $2 * 10000000, ({seq} % 7 + 1) * 50000000, \
            100000 + {seq} % 5000, 100 + ({seq} + $2) % 900, \
            CASE WHEN {seq} % 100 BETWEEN 6 AND 9 AND $2 < 2 THEN 'Disk not reachable' ELSE '' END, {finished} \
-         FROM installations n WHERE n.username LIKE 'gen%' AND {seq} % 100 >= 3"
+         FROM installations n WHERE n.token_hash LIKE 'generated-%' AND {seq} % 100 >= 3"
     );
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)
@@ -139,16 +141,16 @@ pub async fn summarise(conn: &mut AnyConnection) -> Result<()> {
              last_backup_status = {}, storage_used_bytes = COALESCE({}, 0), \
              last_success_at = (SELECT MAX(r.finished_at) FROM reports r \
                                 WHERE r.installation_id = installations.id AND r.status <> 'failed') \
-             WHERE username LIKE 'gen%'",
+             WHERE token_hash LIKE 'generated-%'",
             of_last("status"),
             of_last("bytes_total")
         ),
         "UPDATE installations SET failed_in_row = (SELECT CAST(COUNT(*) AS BIGINT) FROM reports r \
            WHERE r.installation_id = installations.id AND r.finished_at > COALESCE(installations.last_success_at, 0)) \
-         WHERE username LIKE 'gen%'"
+         WHERE token_hash LIKE 'generated-%'"
             .to_string(),
         format!(
-            "UPDATE installations SET health_base = {} WHERE username LIKE 'gen%'",
+            "UPDATE installations SET health_base = {} WHERE token_hash LIKE 'generated-%'",
             super::installations::HEALTH_BASE
         ),
     ];

@@ -92,6 +92,9 @@ impl TestApp {
         env.insert("CC_DATABASE_URL".into(), database_url.clone());
         env.entry("CC_SQLITE_SYNCHRONOUS".into())
             .or_insert_with(|| "normal".into());
+        // Alert checks run when a test calls them, not behind its back.
+        env.entry("CC_ALERT_INTERVAL_SECS".into())
+            .or_insert_with(|| "86400".into());
         let mut app = TestApp {
             base: String::new(),
             running: None,
