@@ -116,6 +116,18 @@ impl Services {
         actor: &Actor,
         q: &MonitoringQuery,
     ) -> Result<Page<MonitoringEntry>> {
+        self.monitoring_at(actor, q, now_millis()).await
+    }
+
+    /// The view as of `now` (one moment for every page of an export, so a
+    /// client crossing the overdue line mid-export is neither lost nor
+    /// listed twice).
+    async fn monitoring_at(
+        &self,
+        actor: &Actor,
+        q: &MonitoringQuery,
+        now: crate::domain::Millis,
+    ) -> Result<Page<MonitoringEntry>> {
         let mut f = Filter::default();
         let requested_vendor = match q
             .vendor_id
@@ -164,7 +176,7 @@ impl Services {
         let rows = store::monitoring::list(
             &mut c,
             &f,
-            now_millis(),
+            now,
             self.overdue_ms(),
             after.as_ref(),
             limit + 1,
@@ -223,8 +235,9 @@ impl Services {
         q.cursor = None;
         q.limit = Some(1000);
         let mut all = Vec::new();
+        let now = now_millis();
         loop {
-            let page = self.monitoring(actor, &q).await?;
+            let page = self.monitoring_at(actor, &q, now).await?;
             all.extend(page.items);
             match page.next_cursor {
                 Some(c) if all.len() < 100_000 => q.cursor = Some(c),

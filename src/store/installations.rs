@@ -132,7 +132,7 @@ pub async fn insert(
     r: &NewInstallationRow<'_>,
     now: Millis,
 ) -> Result<()> {
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO installations (id, license_id, invite_id, username, software_type, hostname, os, \
          client_version, store_deleted_days, token_hash, trial_email, activated_at, last_seen_at, updated_at, \
          customer_id, vendor_id, sort_name) \
@@ -153,6 +153,12 @@ pub async fn insert(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "installation for a missing license {:?}",
+            r.license_id
+        )));
+    }
     Ok(())
 }
 

@@ -728,3 +728,103 @@ async fn concurrent_and_late_reports_keep_summaries_exact() {
     );
     app.finish().await;
 }
+
+/// The batched summary writer equals applying the reports one by one: the
+/// same reports (two clients with one report, one with three, in and out of
+/// order) go to two sets of clients, as one batch and one at a time.
+#[tokio::test]
+async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
+    use command_center::store::installations::{NewReport, insert_report, insert_reports};
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = crate::invites::customer_with_license(&app, &t, None).await;
+    app.api(
+        "PUT",
+        &format!("/api/v1/licenses/{lid}"),
+        &t,
+        Some(json!({"standard_seats": 10, "client_limit_gb": 1})),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (u, c) in invites(&app, &t, &lid, 6, "standard", "eq").await {
+        let (s, a) = activate(&app, &u, &c).await;
+        assert_eq!(s, StatusCode::CREATED);
+        ids.push(a["installation_id"].as_str().unwrap().to_string());
+    }
+    let now = command_center::domain::now_millis();
+    let h = 3_600_000;
+    // (client, finished, status, bytes): client 0 gets a newer failure, a
+    // late success and a newest warning over the 1 GB client limit.
+    let plan: [(usize, i64, &'static str, i64); 5] = [
+        (0, now - 2 * h, "failed", 10),
+        (1, now - h, "success", 20),
+        (0, now - 3 * h, "success", 30),
+        (2, now - 5 * h, "failed", 40),
+        (0, now - h / 2, "warning", 2_000_000_000),
+    ];
+    let reports = |offset: usize| -> Vec<NewReport> {
+        plan.iter()
+            .map(|(i, finished, status, bytes)| NewReport {
+                id: command_center::domain::AuditId::new().to_db(),
+                installation_id: ids[offset + i].clone(),
+                started_at: finished - 60_000,
+                finished_at: *finished,
+                status,
+                bytes_total: *bytes,
+                bytes_uploaded: 1,
+                files_total: 1,
+                files_changed: 1,
+                message: String::new(),
+                received_at: now,
+            })
+            .collect()
+    };
+    let store = &app.running.as_ref().unwrap().services.store;
+    let mut tx = store.begin().await.unwrap();
+    insert_reports(&mut tx, &reports(0)).await.unwrap();
+    tx.commit().await.unwrap();
+    for r in reports(3) {
+        let mut tx = store.begin().await.unwrap();
+        insert_report(&mut tx, &r).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let summary = |id: &str| {
+        format!(
+            "SELECT COUNT(*) FROM installations a JOIN installations b ON b.id = '{id}' WHERE a.id = '{{other}}' \
+             AND a.last_backup_at = b.last_backup_at AND a.last_backup_status = b.last_backup_status \
+             AND COALESCE(a.last_success_at, -1) = COALESCE(b.last_success_at, -1) AND a.failed_in_row = b.failed_in_row \
+             AND a.storage_used_bytes = b.storage_used_bytes AND a.health_base = b.health_base"
+        )
+    };
+    for i in 0..3 {
+        let sql = summary(&ids[3 + i]).replace("{other}", &ids[i]);
+        assert_eq!(
+            app.count(&sql).await,
+            1,
+            "client {i}: batch and one-by-one differ"
+        );
+    }
+    // And the values are the ones the rules give: client 0's newest run is
+    // the warning over the limit; its last success the warning itself.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM installations WHERE id = '{}' AND last_backup_status = 'warning' \
+             AND storage_used_bytes = 2000000000 AND failed_in_row = 0 AND health_base = 1 \
+             AND last_success_at = {}",
+            ids[0],
+            now - h / 2
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM installations WHERE id = '{}' AND failed_in_row = 1 AND health_base = 4 \
+             AND last_success_at IS NULL",
+            ids[2]
+        ))
+        .await,
+        1
+    );
+    app.finish().await;
+}
