@@ -62,4 +62,4 @@ CREATE TABLE alerts (
 CREATE UNIQUE INDEX alerts_open_key ON alerts (kind, subject_id) WHERE closed_at IS NULL;
 CREATE INDEX alerts_vendor ON alerts (vendor_id, opened_at);
 CREATE INDEX alerts_customer ON alerts (customer_id);
-CREATE INDEX alerts_open_recent ON alerts (opened_at) WHERE closed_at IS NULL;
+CREATE INDEX alerts_open_recent ON alerts (opened_at, id) WHERE closed_at IS NULL;

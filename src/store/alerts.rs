@@ -255,21 +255,28 @@ pub async fn claim_for_digest(
 }
 
 /// Open alerts of a vendor (all when `vendor` is None), newest first, for
-/// the console and the API.
+/// the console and the API: the newest open alerts in index order, their
+/// customer's vendor checked on the way (CROSS JOIN keeps that order on
+/// SQLite; PostgreSQL plans it as the same inner join).
 pub async fn list_open(
     conn: &mut AnyConnection,
     vendor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AlertRow>> {
-    Ok(sqlx::query_as(
+    let sql = format!(
         "SELECT a.id, a.kind, a.subject_id, a.customer_id, a.detail, a.opened_at, a.closed_at, \
          c.contact_email, c.language AS customer_language \
-         FROM alerts a JOIN customers c ON c.id = a.customer_id \
-         WHERE a.closed_at IS NULL AND ($1 IS NULL OR c.vendor_id = $1) \
-         ORDER BY a.opened_at DESC, a.id DESC LIMIT $2",
-    )
-    .bind(vendor)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+         FROM alerts a CROSS JOIN customers c \
+         WHERE c.id = a.customer_id AND a.closed_at IS NULL{} ORDER BY a.opened_at DESC, a.id DESC LIMIT $1",
+        if vendor.is_some() {
+            " AND c.vendor_id = $2"
+        } else {
+            ""
+        }
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit);
+    if let Some(v) = vendor {
+        q = q.bind(v);
+    }
+    Ok(q.fetch_all(&mut *conn).await?)
 }
