@@ -26,12 +26,15 @@ pub async fn list(
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
+    /// Admins: one vendor's alerts.
+    #[serde(default)]
+    pub vendor_id: Option<String>,
     /// At most this many (1–1000, default 100).
     #[serde(default)]
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now and were e-mailed), newest first", params(AlertsQuery),
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now; e-mailed when they began, or in the daily digest), newest first", params(AlertsQuery),
     responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn alerts(
@@ -41,7 +44,19 @@ pub async fn alerts(
 ) -> ApiResult<Response> {
     let items = state
         .services
-        .open_alerts(&who.actor, q.limit.unwrap_or(100))
+        .open_alerts(
+            &who.actor,
+            match q
+                .vendor_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                None => None,
+                Some(v) => Some(crate::service::path_id(v)?),
+            },
+            q.limit.unwrap_or(100),
+        )
         .await?;
     Ok(Json(Page {
         items,

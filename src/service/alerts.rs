@@ -102,9 +102,16 @@ impl Alert {
 
 impl Services {
     /// Open alerts the actor may see, newest first.
-    pub async fn open_alerts(&self, actor: &super::Actor, limit: i64) -> Result<Vec<Alert>> {
+    /// `vendor`: admins may narrow to one vendor; others always see their
+    /// own.
+    pub async fn open_alerts(
+        &self,
+        actor: &super::Actor,
+        vendor: Option<crate::domain::VendorId>,
+        limit: i64,
+    ) -> Result<Vec<Alert>> {
         let vendor = match actor.scope() {
-            super::Scope::All => None,
+            super::Scope::All => vendor.map(|v| v.to_db()),
             super::Scope::Vendor(v) => Some(v.to_db()),
         };
         let mut c = self.store.read().await?;

@@ -97,11 +97,13 @@ fn decode_cursor(s: &str) -> Option<Cursor> {
         .decode(s.trim())
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
-    let mut parts = text.split('\u{1f}');
+    // Rank first, id last: the name between may hold any character.
+    let (rank, rest) = text.split_once('\u{1f}')?;
+    let (name, id) = rest.rsplit_once('\u{1f}')?;
     Some(Cursor {
-        rank: parts.next()?.parse().ok()?,
-        name: parts.next()?.to_string(),
-        id: parts.next()?.to_string(),
+        rank: rank.parse().ok()?,
+        name: name.to_string(),
+        id: id.to_string(),
     })
 }
 
@@ -316,5 +318,12 @@ mod tests {
             (3, "testiasiakas oy", "abc")
         );
         assert!(decode_cursor("!!").is_none());
+        let odd = Cursor {
+            rank: 1,
+            name: "a\u{1f}b".into(),
+            id: "id".into(),
+        };
+        let back = decode_cursor(&encode_cursor(&odd)).unwrap();
+        assert_eq!((back.name.as_str(), back.id.as_str()), ("a\u{1f}b", "id"));
     }
 }

@@ -93,7 +93,8 @@ pub async fn show(
         .iter()
         .all(|v| v.as_deref().is_none_or(str::is_empty));
     let alerts = if whole_view {
-        state.services.open_alerts(&ctx.actor, 10).await?
+        let vendor = q.vendor_id.as_deref().and_then(|v| v.trim().parse().ok());
+        state.services.open_alerts(&ctx.actor, vendor, 10).await?
     } else {
         Vec::new()
     };

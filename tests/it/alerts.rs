@@ -126,7 +126,7 @@ async fn one_alert_per_state_change_to_vendor_and_contact_in_their_languages() {
         return;
     };
     let app = app_with_mail(&smtp).await;
-    let (t, _vid, cid, _lid, tokens) = setup(&app, 1, 0).await;
+    let (t, vid, cid, _lid, tokens) = setup(&app, 1, 0).await;
     let s = services(&app);
     // A success 48 h ago: overdue (the health word and the alert agree).
     report(&app, &tokens[0], "success", now() - 48 * HOUR - 1000, 1_000).await;
@@ -155,6 +155,20 @@ async fn one_alert_per_state_change_to_vendor_and_contact_in_their_languages() {
     let op = app.token("op@else.example", PASSWORD).await;
     let (_, v) = app.api("GET", "/api/v1/alerts", &op, None).await;
     assert_eq!(v["items"].as_array().unwrap().len(), 0, "{v}");
+    // An admin may narrow to one vendor.
+    let (_, v) = app
+        .api(
+            "GET",
+            &format!("/api/v1/alerts?vendor_id={other}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 0, "{v}");
+    let (_, v) = app
+        .api("GET", &format!("/api/v1/alerts?vendor_id={vid}"), &t, None)
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
     // Checking again (and again) sends nothing new.
     for _ in 0..3 {
         let p = s.evaluate_alerts(now()).await.unwrap();
