@@ -47,6 +47,23 @@ fn date_of(ms: Millis) -> time::Date {
         .date()
 }
 
+/// Days from `today` to a stored date (Valid to); 0 when unreadable.
+fn days_until(date: &str, today: time::Date) -> i64 {
+    crate::domain::license::parse_date("valid_to", date)
+        .map(|d| (d - today).whole_days())
+        .unwrap_or(0)
+}
+
+/// Where the console shows an alert's subject: the license tab for license
+/// alerts, the installation page for the others.
+fn console_path(kind: &str, customer_id: &str, subject_id: &str) -> String {
+    if kind == "storage_90" || kind.starts_with("expires") {
+        format!("/licenses/{customer_id}/license")
+    } else {
+        format!("/installations/{subject_id}")
+    }
+}
+
 fn gb(bytes: i64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
@@ -84,11 +101,7 @@ pub struct Alert {
 impl Alert {
     /// The console page that shows the subject.
     pub fn href(&self) -> String {
-        if self.kind == "storage_90" || self.kind.starts_with("expires") {
-            format!("/licenses/{}/license", self.customer_id)
-        } else {
-            format!("/installations/{}", self.subject_id)
-        }
+        console_path(&self.kind, &self.customer_id, &self.subject_id)
     }
     /// Space and license dates warn; overdue and failing backups are
     /// failures.
@@ -154,14 +167,7 @@ impl Services {
 
     /// The message line of a candidate.
     fn alert_item(&self, kind: &str, c: &Candidate, today: time::Date) -> AlertItem {
-        let base = &self.config.public_url;
-        let is_license = kind == "storage_90" || kind.starts_with("expires");
-        let days_left = time::Date::parse(
-            &c.extra,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map(|d| (d - today).whole_days())
-        .unwrap_or(0);
+        let days_left = days_until(&c.extra, today);
         AlertItem {
             kind: kind.to_string(),
             customer: c.customer_name.clone(),
@@ -193,11 +199,11 @@ impl Services {
             } else {
                 String::new()
             },
-            link: if is_license {
-                format!("{base}/licenses/{}/license", c.customer_id)
-            } else {
-                format!("{base}/installations/{}", c.subject_id)
-            },
+            link: format!(
+                "{}{}",
+                self.config.public_url,
+                console_path(kind, &c.customer_id, &c.subject_id)
+            ),
         }
     }
 
@@ -230,13 +236,11 @@ impl Services {
         let today = date_of(now);
         let in_30 = today + time::Duration::days(30);
         for n in store::alerts::expiring(&mut c, &today.to_string(), &in_30.to_string()).await? {
-            let left = time::Date::parse(
-                &n.extra,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map(|d| (d - today).whole_days())
-            .unwrap_or(0);
-            let kind = if left <= 7 { "expires_7" } else { "expires_30" };
+            let kind = if days_until(&n.extra, today) <= 7 {
+                "expires_7"
+            } else {
+                "expires_30"
+            };
             out.push((kind, n, true));
         }
         Ok(out)
