@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The installation behind `Authorization: Bearer <client token>`.
-pub struct Client(pub InstallationRow);
+pub struct Client(pub std::sync::Arc<InstallationRow>);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = Problem;

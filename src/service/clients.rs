@@ -171,23 +171,23 @@ impl ReportSink {
                     }
                 }
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
+                let (reports, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let all = async {
                     let mut t = store.begin().await?;
-                    let reports: Vec<_> = batch.iter().map(|(r, _)| r.clone()).collect();
                     store::installations::insert_reports(&mut t, &reports).await?;
                     t.commit().await?;
                     Ok::<(), StoreError>(())
                 };
                 match all.await {
                     Ok(()) => {
-                        for (_, reply) in batch {
+                        for reply in replies {
                             let _ = reply.send(Ok(()));
                         }
                     }
                     // One bad report (say, its installation was deleted in
                     // between) must not sink the others: one by one.
                     Err(_) => {
-                        for (r, reply) in batch {
+                        for (r, reply) in reports.into_iter().zip(replies) {
                             let one = async {
                                 let mut t = store.begin().await?;
                                 store::installations::insert_report(&mut t, &r).await?;
@@ -497,13 +497,15 @@ impl Services {
     /// a few seconds (clients report often); this instance forgets an
     /// installation at once when it is deactivated or moved, other
     /// instances within `TOKEN_CACHE_TTL`.
-    pub async fn client_by_token(&self, token: &str) -> Result<Option<InstallationRow>> {
+    pub async fn client_by_token(&self, token: &str) -> Result<Option<Arc<InstallationRow>>> {
         let hash = self.key.lookup_hash("client", token);
         if let Some(row) = self.client_cache.get(&hash) {
             return Ok(Some(row));
         }
         let mut c = self.store.read().await?;
-        let row = store::installations::find_by_token(&mut c, &hash).await?;
+        let row = store::installations::find_by_token(&mut c, &hash)
+            .await?
+            .map(Arc::new);
         if let Some(r) = &row {
             self.client_cache.put(hash, r.clone());
         }
@@ -1043,7 +1045,9 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// Recently seen client tokens (by keyed hash) and their installations.
 #[derive(Debug, Default)]
 pub struct ClientCache {
-    map: std::sync::Mutex<std::collections::HashMap<String, (InstallationRow, std::time::Instant)>>,
+    map: std::sync::Mutex<
+        std::collections::HashMap<String, (Arc<InstallationRow>, std::time::Instant)>,
+    >,
 }
 
 impl ClientCache {
@@ -1051,7 +1055,7 @@ impl ClientCache {
         &self,
     ) -> std::sync::MutexGuard<
         '_,
-        std::collections::HashMap<String, (InstallationRow, std::time::Instant)>,
+        std::collections::HashMap<String, (Arc<InstallationRow>, std::time::Instant)>,
     > {
         match self.map.lock() {
             Ok(g) => g,
@@ -1059,14 +1063,14 @@ impl ClientCache {
         }
     }
 
-    fn get(&self, hash: &str) -> Option<InstallationRow> {
+    fn get(&self, hash: &str) -> Option<Arc<InstallationRow>> {
         let g = self.lock();
         g.get(hash)
             .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
             .map(|(r, _)| r.clone())
     }
 
-    fn put(&self, hash: String, row: InstallationRow) {
+    fn put(&self, hash: String, row: Arc<InstallationRow>) {
         let mut g = self.lock();
         if g.len() > 200_000 {
             g.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);

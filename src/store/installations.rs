@@ -316,52 +316,73 @@ pub struct NewReport {
     pub received_at: Millis,
 }
 
-/// Stores many reports: one multi-row INSERT per 100 reports, then each
-/// installation's summary (whose cost does not grow with the history).
+/// Stores many reports in one statement (the batch is one JSON
+/// parameter), then each installation's summary (whose cost does not grow
+/// with the history).
 pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
-    for chunk in reports.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, bytes_uploaded, \
-             files_total, files_changed, message, received_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 11;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11
-            ));
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(r.id.clone())
-                .bind(r.installation_id.clone())
-                .bind(r.started_at)
-                .bind(r.finished_at)
-                .bind(r.status)
-                .bind(r.bytes_total)
-                .bind(r.bytes_uploaded)
-                .bind(r.files_total)
-                .bind(r.files_changed)
-                .bind(r.message.clone())
-                .bind(r.received_at);
-        }
-        q.execute(&mut *conn).await?;
+    if reports.is_empty() {
+        return Ok(());
+    }
+    use super::JsonCol::{Int, Text};
+    let rows: Vec<_> = reports
+        .iter()
+        .map(|r| {
+            (
+                &r.id,
+                &r.installation_id,
+                r.started_at,
+                r.finished_at,
+                r.status,
+                r.bytes_total,
+                r.bytes_uploaded,
+                r.files_total,
+                r.files_changed,
+                &r.message,
+                r.received_at,
+            )
+        })
+        .collect();
+    let src = super::json_rows(
+        conn,
+        1,
+        "v",
+        &[
+            ("id", Text),
+            ("installation_id", Text),
+            ("started_at", Int),
+            ("finished_at", Int),
+            ("status", Text),
+            ("bytes_total", Int),
+            ("bytes_uploaded", Int),
+            ("files_total", Int),
+            ("files_changed", Int),
+            ("message", Text),
+            ("received_at", Int),
+        ],
+    );
+    let sql = format!(
+        "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, \
+         bytes_uploaded, files_total, files_changed, message, received_at) \
+         SELECT id, installation_id, started_at, finished_at, status, bytes_total, \
+         bytes_uploaded, files_total, files_changed, message, received_at FROM {src}"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(json_param(&rows)?)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() != reports.len() as u64 {
+        return Err(StoreError::Corrupt(format!(
+            "{} of {} reports stored",
+            done.rows_affected(),
+            reports.len()
+        )));
     }
     update_summaries(conn, reports).await
+}
+
+/// A batch as the text of one JSON parameter.
+pub(super) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("batch to JSON: {e}")))
 }
 
 /// Stores one report and updates its installation's summary.
@@ -393,59 +414,55 @@ fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> Str
 }
 
 /// Updates the summaries of a batch of reports: installations with one
-/// report in the batch in one statement per 100 (UPDATE … FROM a list of
-/// values), installations with several one report at a time, in order.
+/// report in the batch in one statement (UPDATE … FROM the batch as JSON
+/// rows), then installations with several in later rounds, one report
+/// each, in the order they came.
 async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
-    let mut per_installation: std::collections::HashMap<&str, usize> = Default::default();
+    use super::JsonCol::{Int, Text};
+    // Round k holds each installation's k-th report of the batch.
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let mut rounds: Vec<Vec<&NewReport>> = Vec::new();
     for r in reports {
-        *per_installation.entry(&r.installation_id).or_default() += 1;
-    }
-    let (single, repeated): (Vec<&NewReport>, Vec<&NewReport>) = reports
-        .iter()
-        .partition(|r| per_installation[r.installation_id.as_str()] == 1);
-    for chunk in single.chunks(100) {
-        let mut values = String::new();
-        for i in 0..chunk.len() {
-            let b = i * 5;
-            if i > 0 {
-                values.push_str(" UNION ALL ");
-            }
-            values.push_str(&format!(
-                "SELECT ${} AS v_id, ${} AS v_received, ${} AS v_finished, ${} AS v_status, ${} AS v_bytes",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
+        let k = seen.entry(&r.installation_id).or_default();
+        if rounds.len() <= *k {
+            rounds.push(Vec::new());
         }
-        let sql = format!(
-            "UPDATE installations SET {} FROM ({values}) AS v WHERE installations.id = v.v_id",
-            summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(r.installation_id.clone())
-                .bind(r.received_at)
-                .bind(r.finished_at)
-                .bind(r.status)
-                .bind(r.bytes_total);
-        }
-        q.execute(&mut *conn).await?;
+        rounds[*k].push(r);
+        *k += 1;
     }
-    for r in repeated {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE installations SET {} WHERE id = $1",
-            summary_set("$2", "$3", "$4", "$5")
-        )))
-        .bind(&r.installation_id)
-        .bind(r.received_at)
-        .bind(r.finished_at)
-        .bind(r.status)
-        .bind(r.bytes_total)
-        .execute(&mut *conn)
-        .await?;
+    let src = super::json_rows(
+        conn,
+        1,
+        "v",
+        &[
+            ("v_id", Text),
+            ("v_received", Int),
+            ("v_finished", Int),
+            ("v_status", Text),
+            ("v_bytes", Int),
+        ],
+    );
+    let sql = format!(
+        "UPDATE installations SET {} FROM {src} WHERE installations.id = v.v_id",
+        summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
+    );
+    for round in rounds {
+        let rows: Vec<_> = round
+            .iter()
+            .map(|r| {
+                (
+                    &r.installation_id,
+                    r.received_at,
+                    r.finished_at,
+                    r.status,
+                    r.bytes_total,
+                )
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(json_param(&rows)?)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -312,3 +312,58 @@ pub(crate) async fn scalar_i64(conn: &mut AnyConnection, sql: &'static str) -> R
     let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
     Ok(row.try_get::<i64, _>(0)?)
 }
+
+/// The type of a column in rows passed as one JSON parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonCol {
+    Text,
+    Int,
+}
+
+/// Whether a connection talks to PostgreSQL (else SQLite).
+pub(crate) fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name().starts_with("Postgre")
+}
+
+/// A row source over parameter `$param` holding a JSON array of arrays,
+/// one inner array per row: `(SELECT … AS name, …) AS alias`.
+///
+/// A batch goes to the database as one parameter, so the SQL text is the
+/// same for any batch size (one prepared statement, cached) and SQLite does
+/// not look up a thousand named parameters one by one (sqlx resolves each
+/// `$n` by name, a linear scan in SQLite: quadratic in a multi-row VALUES).
+pub(crate) fn json_rows(
+    conn: &AnyConnection,
+    param: usize,
+    alias: &str,
+    cols: &[(&str, JsonCol)],
+) -> String {
+    let pg = is_postgres(conn);
+    let fields: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| match (pg, ty) {
+            (false, _) => format!("value ->> {i} AS {name}"),
+            (true, JsonCol::Text) => format!("(r ->> {i}) AS {name}"),
+            (true, JsonCol::Int) => format!("CAST(r ->> {i} AS BIGINT) AS {name}"),
+        })
+        .collect();
+    if pg {
+        format!(
+            "(SELECT {} FROM json_array_elements(CAST(${param} AS JSON)) AS t(r)) AS {alias}",
+            fields.join(", ")
+        )
+    } else {
+        format!("(SELECT {} FROM json_each(${param})) AS {alias}", fields.join(", "))
+    }
+}
+
+/// A one-column list over parameter `$param` holding a JSON array of
+/// strings, for `x IN (…)`.
+pub(crate) fn json_list(conn: &AnyConnection, param: usize) -> String {
+    if is_postgres(conn) {
+        format!("SELECT json_array_elements_text(CAST(${param} AS JSON))")
+    } else {
+        format!("SELECT value FROM json_each(${param})")
+    }
+}
