@@ -374,123 +374,256 @@ impl Services {
         }
     }
 
-    /// One activation inside a transaction the caller owns (the batch
-    /// writer gives each its own savepoint).
-    async fn activate_in(&self, tx: &mut store::Conn, job: &ActivationJob) -> Result<Activated> {
-        let (username, code_hash, hostname, os, version, ip) = (
-            job.username.as_str(),
-            job.code_hash.as_str(),
-            job.hostname.as_str(),
-            job.os.as_str(),
-            job.version.as_str(),
-            job.ip.clone(),
-        );
+    /// A batch of activations inside one transaction the caller owns, in
+    /// a fixed number of statements whatever the batch size: the invites
+    /// and their licenses are read once, each activation is decided in
+    /// order as if alone (an invite or a seat taken by an earlier one of
+    /// the batch is gone for the later ones), then the seats, invites,
+    /// installations and audit rows are written in one statement each.
+    /// The guarded seat UPDATE stays the judge: should it refuse (another
+    /// instance took seats since the read), seats are taken one at a time.
+    async fn activate_batch(
+        &self,
+        tx: &mut store::Conn,
+        jobs: &[&ActivationJob],
+    ) -> Result<Vec<Result<Activated>>> {
+        use std::collections::{HashMap, HashSet};
         let now = now_millis();
-        let Some(invite) = store::invites::find_by_username(tx, username).await? else {
-            return Err(ServiceError::InvalidCredentials);
-        };
-        if !crate::web::session::same(&invite.code_hash, code_hash) {
-            return Err(ServiceError::InvalidCredentials);
+        let today = lic::today();
+        let usernames: Vec<&str> = jobs.iter().map(|j| j.username.as_str()).collect();
+        let invites = store::invites::find_by_usernames(tx, &usernames).await?;
+        let invite_of: HashMap<&str, &store::invites::InviteRow> =
+            invites.iter().map(|i| (i.username.as_str(), i)).collect();
+        let mut license_ids: Vec<&str> = invites.iter().map(|i| i.license_id.as_str()).collect();
+        license_ids.sort_unstable();
+        license_ids.dedup();
+        let licenses = store::licenses::get_many(tx, &license_ids).await?;
+        let license_of: HashMap<&str, &store::licenses::LicenseRow> =
+            licenses.iter().map(|l| (l.id.as_str(), l)).collect();
+
+        // Decide, in order.
+        let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
+        let mut used_here: HashSet<&str> = HashSet::new();
+        let mut free: HashMap<(&str, &str), i64> = HashMap::new();
+        // (job index, invite, license)
+        let mut grants: Vec<(usize, &store::invites::InviteRow, &store::licenses::LicenseRow)> =
+            Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let decided = (|| {
+                let invite = invite_of
+                    .get(job.username.as_str())
+                    .copied()
+                    .ok_or(ServiceError::InvalidCredentials)?;
+                if !crate::web::session::same(&invite.code_hash, &job.code_hash) {
+                    return Err(ServiceError::InvalidCredentials);
+                }
+                if invite.used_at.is_some() || used_here.contains(invite.id.as_str()) {
+                    return Err(err(
+                        "invite_used",
+                        "This activation code has been used already.",
+                    ));
+                }
+                if invite.expires_at <= now {
+                    return Err(err(
+                        "invite_expired",
+                        "This invite has expired; ask for a new one.",
+                    ));
+                }
+                let license = license_of
+                    .get(invite.license_id.as_str())
+                    .copied()
+                    .ok_or(ServiceError::InvalidCredentials)?;
+                let valid_to = lic::parse_date("valid_to", &license.valid_to)
+                    .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
+                if today > valid_to {
+                    return Err(err("license_expired", "The license has expired."));
+                }
+                if license.state != "active" {
+                    return Err(err("license_inactive", "The license is not active."));
+                }
+                let left = free
+                    .entry((license.id.as_str(), invite.software_type.as_str()))
+                    .or_insert(match invite.software_type.as_str() {
+                        "server" => license.server_seats - license.server_used,
+                        _ => license.standard_seats - license.standard_used,
+                    });
+                if *left <= 0 {
+                    return Err(seats_exhausted());
+                }
+                *left -= 1;
+                Ok((invite, license))
+            })();
+            match decided {
+                Ok((invite, license)) => {
+                    used_here.insert(invite.id.as_str());
+                    grants.push((i, invite, license));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
         }
-        if invite.used_at.is_some() {
-            return Err(err(
-                "invite_used",
-                "This activation code has been used already.",
-            ));
+
+        // Seats: one guarded UPDATE per license and type, in a fixed order
+        // (on PostgreSQL two batches then lock licenses alike, no deadlock).
+        let mut wanted: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+        for (_, invite, license) in &grants {
+            *wanted
+                .entry((license.id.as_str(), invite.software_type.as_str()))
+                .or_default() += 1;
         }
-        if invite.expires_at <= now {
-            return Err(err(
-                "invite_expired",
-                "This invite has expired; ask for a new one.",
-            ));
+        let mut short: HashSet<(&str, &str)> = HashSet::new();
+        for (&(license, kind), &n) in &wanted {
+            if !store::installations::take_seats(tx, license, kind, n).await? {
+                short.insert((license, kind));
+            }
         }
-        let license_id: LicenseId = invite
-            .license_id
-            .parse()
-            .map_err(|_| anyhow::anyhow!("corrupt license id"))?;
-        let license = store::licenses::get(tx, license_id)
+        if !short.is_empty() {
+            // Fewer seats than the read showed: one at a time, in order.
+            let mut gone: HashSet<(&str, &str)> = HashSet::new();
+            let mut kept = Vec::with_capacity(grants.len());
+            for (i, invite, license) in grants {
+                let pool = (license.id.as_str(), invite.software_type.as_str());
+                if short.contains(&pool) {
+                    let license_id = license
+                        .license_id()
+                        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+                    if gone.contains(&pool)
+                        || !store::installations::take_seat(tx, license_id, pool.1).await?
+                    {
+                        gone.insert(pool);
+                        results[i] = Some(Err(seats_exhausted()));
+                        continue;
+                    }
+                }
+                kept.push((i, invite, license));
+            }
+            grants = kept;
+        }
+
+        // Invites: marked used; one another instance used first loses here
+        // and gives its seat back.
+        let ids: Vec<&str> = grants.iter().map(|(_, inv, _)| inv.id.as_str()).collect();
+        let marked: HashSet<String> = store::installations::use_invites(tx, &ids, now)
             .await?
-            .ok_or(ServiceError::InvalidCredentials)?;
-        let valid_to = lic::parse_date("valid_to", &license.valid_to)
-            .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
-        if lic::today() > valid_to {
-            return Err(err("license_expired", "The license has expired."));
+            .into_iter()
+            .collect();
+        if marked.len() != grants.len() {
+            let mut kept = Vec::with_capacity(grants.len());
+            for (i, invite, license) in grants {
+                if marked.contains(&invite.id) {
+                    kept.push((i, invite, license));
+                } else {
+                    store::installations::release_seat(tx, &license.id, &invite.software_type)
+                        .await?;
+                    results[i] = Some(Err(err(
+                        "invite_used",
+                        "This activation code has been used already.",
+                    )));
+                }
+            }
+            grants = kept;
         }
-        if license.state != "active" {
-            return Err(err("license_inactive", "The license is not active."));
+
+        // Installations and audit rows.
+        let mut made = Vec::with_capacity(grants.len());
+        for (i, invite, license) in &grants {
+            let token = random_token()?;
+            let token_hash = self.key.lookup_hash("client", token.expose());
+            made.push((*i, *invite, *license, InstallationId::new(), token, token_hash));
         }
-        if !store::installations::take_seat(tx, license_id, &invite.software_type).await? {
-            return Err(err(
-                "seats_exhausted",
-                "All seats of this type on the license are in use.",
-            ));
-        }
-        if !store::installations::use_invite(tx, &invite.id, now).await? {
-            return Err(err(
-                "invite_used",
-                "This activation code has been used already.",
-            ));
-        }
-        let token = random_token()?;
-        let id = InstallationId::new();
-        store::installations::insert(
-            &mut *tx,
-            &store::installations::NewInstallationRow {
-                id,
-                license_id: &invite.license_id,
-                invite_id: Some(&invite.id),
-                username,
-                software_type: &invite.software_type,
-                hostname,
-                os,
-                client_version: version,
+        let rows: Vec<store::installations::NewInstallationRow> = made
+            .iter()
+            .map(|(i, invite, _, id, _, token_hash)| {
+                let job = jobs[*i];
+                store::installations::NewInstallationRow {
+                    id: *id,
+                    license_id: &invite.license_id,
+                    invite_id: Some(&invite.id),
+                    username: &job.username,
+                    software_type: &invite.software_type,
+                    hostname: &job.hostname,
+                    os: &job.os,
+                    client_version: &job.version,
+                    store_deleted_days: invite.store_deleted_days,
+                    token_hash,
+                    trial_email: None,
+                }
+            })
+            .collect();
+        store::installations::insert_many(tx, &rows, now).await?;
+        let labels: Vec<String> = made
+            .iter()
+            .map(|(i, ..)| format!("{}@{}", jobs[*i].username, jobs[*i].hostname))
+            .collect();
+        let audits: Vec<store::audit::NewAudit> = made
+            .iter()
+            .zip(&labels)
+            .map(|((i, invite, _, id, _, _), label)| {
+                let job = jobs[*i];
+                client_audit_row(
+                    now,
+                    &invite.vendor_id,
+                    label,
+                    "installation.activate",
+                    id,
+                    json!({"username": job.username, "hostname": job.hostname, "os": job.os, "client_version": job.version, "license_id": invite.license_id, "software_type": invite.software_type}),
+                    job.ip.clone(),
+                )
+            })
+            .collect();
+        store::audit::insert_many(tx, &audits).await?;
+
+        // The answers, from what this transaction read (no read-back).
+        for (i, invite, license, id, token, _) in made {
+            let job = jobs[i];
+            let row = InstallationRow {
+                id: id.to_db(),
+                license_id: invite.license_id.clone(),
+                license_type: license.r#type.clone(),
+                license_state: license.state.clone(),
+                valid_to: license.valid_to.clone(),
+                standard_seats: license.standard_seats,
+                server_seats: license.server_seats,
+                extra_space_gb: license.extra_space_gb,
+                client_limit_gb: license.client_limit_gb,
+                customer_id: invite.customer_id.clone(),
+                customer_name: invite.customer_name.clone(),
+                encryption_key_enc: invite.encryption_key_enc.clone(),
+                vendor_id: invite.vendor_id.clone(),
+                invite_id: Some(invite.id.clone()),
+                username: job.username.clone(),
+                software_type: invite.software_type.clone(),
+                hostname: job.hostname.clone(),
+                os: job.os.clone(),
+                client_version: job.version.clone(),
                 store_deleted_days: invite.store_deleted_days,
-                token_hash: &self.key.lookup_hash("client", token.expose()),
                 trial_email: None,
-            },
-            now,
-        )
-        .await?;
-        client_audit(tx, now, &invite.vendor_id, &format!("{username}@{hostname}"), "installation.activate", &id, json!({"username": username, "hostname": hostname, "os": os, "client_version": version, "license_id": invite.license_id, "software_type": invite.software_type}), ip).await?;
-        // The policy from what this transaction read (no read-back).
-        let row = InstallationRow {
-            id: id.to_db(),
-            license_id: invite.license_id.clone(),
-            license_type: license.r#type.clone(),
-            license_state: license.state.clone(),
-            valid_to: license.valid_to.clone(),
-            standard_seats: license.standard_seats,
-            server_seats: license.server_seats,
-            extra_space_gb: license.extra_space_gb,
-            client_limit_gb: license.client_limit_gb,
-            customer_id: invite.customer_id.clone(),
-            customer_name: invite.customer_name.clone(),
-            encryption_key_enc: invite.encryption_key_enc.clone(),
-            vendor_id: invite.vendor_id.clone(),
-            invite_id: Some(invite.id.clone()),
-            username: username.to_string(),
-            software_type: invite.software_type.clone(),
-            hostname: hostname.to_string(),
-            os: os.to_string(),
-            client_version: version.to_string(),
-            store_deleted_days: invite.store_deleted_days,
-            trial_email: None,
-            activated_at: now,
-            deactivated_at: None,
-            last_seen_at: Some(now),
-            last_backup_at: None,
-            last_backup_status: None,
-            last_success_at: None,
-            failed_in_row: 0,
-            storage_used_bytes: 0,
-        };
-        let policy = self.policy_of(&row)?;
-        Ok(Activated {
-            installation_id: id,
-            token: token.into_inner(),
-            software_type: policy.software_type,
-            policy,
-        })
+                activated_at: now,
+                deactivated_at: None,
+                last_seen_at: Some(now),
+                last_backup_at: None,
+                last_backup_status: None,
+                last_success_at: None,
+                failed_in_row: 0,
+                storage_used_bytes: 0,
+            };
+            let policy = self.policy_of(&row)?;
+            results[i] = Some(Ok(Activated {
+                installation_id: id,
+                token: token.into_inner(),
+                software_type: policy.software_type,
+                policy,
+            }));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ServiceError::Internal(anyhow::anyhow!(
+                        "an activation of the batch was left undecided"
+                    )))
+                })
+            })
+            .collect())
     }
 
     /// The live installation behind a client token. Answers are kept for
@@ -915,22 +1048,42 @@ async fn client_audit(
 ) -> Result<()> {
     store::audit::insert(
         tx,
-        &store::audit::NewAudit {
-            at: now,
-            actor_kind: "client",
-            actor_id: Some(id.to_db()),
-            actor_label: label,
-            vendor_id: vendor.parse().ok(),
-            action,
-            target_kind: "installation",
-            target_id: Some(id.to_db()),
-            before: None,
-            after: Some(after),
-            ip,
-        },
+        &client_audit_row(now, vendor, label, action, id, after, ip),
     )
     .await?;
     Ok(())
+}
+
+/// The audit row of something a client did to its installation.
+fn client_audit_row<'a>(
+    now: Millis,
+    vendor: &str,
+    label: &'a str,
+    action: &'a str,
+    id: &InstallationId,
+    after: serde_json::Value,
+    ip: Option<String>,
+) -> store::audit::NewAudit<'a> {
+    store::audit::NewAudit {
+        at: now,
+        actor_kind: "client",
+        actor_id: Some(id.to_db()),
+        actor_label: label,
+        vendor_id: vendor.parse().ok(),
+        action,
+        target_kind: "installation",
+        target_id: Some(id.to_db()),
+        before: None,
+        after: Some(after),
+        ip,
+    }
+}
+
+fn seats_exhausted() -> ServiceError {
+    err(
+        "seats_exhausted",
+        "All seats of this type on the license are in use.",
+    )
 }
 
 /// Whether a database error is contention that a retry resolves.
@@ -952,9 +1105,10 @@ pub struct ActivationJob {
 
 type ActivationReply = oneshot::Sender<Result<Activated>>;
 
-/// Group commit for activations: many activations in one transaction, each
-/// in its own savepoint (so one refusal undoes only its own writes), each
-/// answered only after the transaction committed.
+/// Group commit for activations: many activations in one transaction and a
+/// handful of statements ([`Services::activate_batch`]), each answered
+/// only after the transaction committed. A refused activation writes
+/// nothing.
 #[derive(Debug)]
 pub struct ActivationSink {
     tx: mpsc::Sender<(ActivationJob, ActivationReply)>,
@@ -983,30 +1137,16 @@ impl ActivationSink {
                     Err(_) => break,
                 }
             }
-            let mut results: Vec<Result<Activated>> = Vec::with_capacity(batch.len());
             let outcome = async {
                 let mut tx = services.store.begin().await?;
-                for (job, _) in &batch {
-                    let mut sp = sqlx::Acquire::begin(&mut tx)
-                        .await
-                        .map_err(StoreError::from)?;
-                    match services.activate_in(&mut sp, job).await {
-                        Ok(a) => {
-                            sp.commit().await.map_err(StoreError::from)?;
-                            results.push(Ok(a));
-                        }
-                        Err(e) => {
-                            sp.rollback().await.map_err(StoreError::from)?;
-                            results.push(Err(e));
-                        }
-                    }
-                }
+                let jobs: Vec<&ActivationJob> = batch.iter().map(|(job, _)| job).collect();
+                let results = services.activate_batch(&mut tx, &jobs).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok::<(), ServiceError>(())
+                Ok::<_, ServiceError>(results)
             }
             .await;
             match outcome {
-                Ok(()) => {
+                Ok(results) => {
                     for ((_, reply), r) in batch.into_iter().zip(results) {
                         let _ = reply.send(r);
                     }

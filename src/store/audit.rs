@@ -22,25 +22,58 @@ pub struct NewAudit<'a> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, a: &NewAudit<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at, actor_kind, actor_id, actor_label, vendor_id, action, \
-         target_kind, target_id, before_json, after_json, ip) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(AuditId::new().to_db())
-    .bind(a.at)
-    .bind(a.actor_kind)
-    .bind(a.actor_id.clone())
-    .bind(a.actor_label)
-    .bind(a.vendor_id.map(|v| v.to_db()))
-    .bind(a.action)
-    .bind(a.target_kind)
-    .bind(a.target_id.clone())
-    .bind(a.before.as_ref().map(|v| v.to_string()))
-    .bind(a.after.as_ref().map(|v| v.to_string()))
-    .bind(a.ip.clone())
-    .execute(&mut *conn)
-    .await?;
+    insert_many(conn, std::slice::from_ref(a)).await
+}
+
+/// Writes several audit rows in one statement.
+pub async fn insert_many(conn: &mut AnyConnection, rows: &[NewAudit<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    use super::JsonCol::{Int, Text};
+    let values: Vec<_> = rows
+        .iter()
+        .map(|a| {
+            (
+                AuditId::new().to_db(),
+                a.at,
+                a.actor_kind,
+                &a.actor_id,
+                a.actor_label,
+                a.vendor_id.map(|v| v.to_db()),
+                a.action,
+                a.target_kind,
+                &a.target_id,
+                a.before.as_ref().map(|v| v.to_string()),
+                a.after.as_ref().map(|v| v.to_string()),
+                &a.ip,
+            )
+        })
+        .collect();
+    let cols = [
+        ("id", Text),
+        ("at", Int),
+        ("actor_kind", Text),
+        ("actor_id", Text),
+        ("actor_label", Text),
+        ("vendor_id", Text),
+        ("action", Text),
+        ("target_kind", Text),
+        ("target_id", Text),
+        ("before_json", Text),
+        ("after_json", Text),
+        ("ip", Text),
+    ];
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let names = names.join(", ");
+    let sql = format!(
+        "INSERT INTO audit_log ({names}) SELECT {names} FROM {}",
+        super::json_rows(conn, 1, "v", &cols)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(super::installations::json_param(&values)?)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -101,16 +101,49 @@ pub async fn release_seat(
     Ok(())
 }
 
-/// Marks an invite used; false if another activation was first.
-pub async fn use_invite(conn: &mut AnyConnection, invite: &str, now: Millis) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(invite)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+/// Takes `n` seats of a type at once, only if all `n` are free.
+pub async fn take_seats(
+    conn: &mut AnyConnection,
+    license: &str,
+    software_type: &str,
+    n: i64,
+) -> Result<bool> {
+    let sql = match software_type {
+        "server" => {
+            "UPDATE licenses SET server_used = server_used + $2 WHERE id = $1 AND server_used + $2 <= server_seats"
+        }
+        _ => {
+            "UPDATE licenses SET standard_used = standard_used + $2 WHERE id = $1 AND standard_used + $2 <= standard_seats"
+        }
+    };
+    let r = sqlx::query(sql)
+        .bind(license)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Marks invites used; answers the ids this call marked (an invite another
+/// activation used or revoked first is left out).
+pub async fn use_invites(
+    conn: &mut AnyConnection,
+    invites: &[&str],
+    now: Millis,
+) -> Result<Vec<String>> {
+    if invites.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE invites SET used_at = $2 WHERE id IN ({}) AND used_at IS NULL AND revoked_at IS NULL \
+         RETURNING id",
+        super::json_list(conn, 1)
+    );
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(json_param(&invites)?)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 pub struct NewInstallationRow<'a> {
@@ -132,31 +165,75 @@ pub async fn insert(
     r: &NewInstallationRow<'_>,
     now: Millis,
 ) -> Result<()> {
-    let done = sqlx::query(
+    insert_many(conn, std::slice::from_ref(r), now).await
+}
+
+/// Records installations (one statement for the lot); each takes its
+/// customer and vendor from its license.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[NewInstallationRow<'_>],
+    now: Millis,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    use super::JsonCol::{Int, Text};
+    let values: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.id.to_db(),
+                r.license_id,
+                r.invite_id,
+                r.username,
+                r.software_type,
+                r.hostname,
+                r.os,
+                r.client_version,
+                r.store_deleted_days,
+                r.token_hash,
+                r.trial_email,
+            )
+        })
+        .collect();
+    let src = super::json_rows(
+        conn,
+        1,
+        "v",
+        &[
+            ("id", Text),
+            ("license_id", Text),
+            ("invite_id", Text),
+            ("username", Text),
+            ("software_type", Text),
+            ("hostname", Text),
+            ("os", Text),
+            ("client_version", Text),
+            ("store_deleted_days", Int),
+            ("token_hash", Text),
+            ("trial_email", Text),
+        ],
+    );
+    let sql = format!(
         "INSERT INTO installations (id, license_id, invite_id, username, software_type, hostname, os, \
          client_version, store_deleted_days, token_hash, trial_email, activated_at, last_seen_at, updated_at, \
          customer_id, vendor_id, sort_name) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, c.id, c.vendor_id, lower(c.name) \
-         FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = $2",
-    )
-    .bind(r.id.to_db())
-    .bind(r.license_id)
-    .bind(r.invite_id)
-    .bind(r.username)
-    .bind(r.software_type)
-    .bind(r.hostname)
-    .bind(r.os)
-    .bind(r.client_version)
-    .bind(r.store_deleted_days)
-    .bind(r.token_hash)
-    .bind(r.trial_email)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() != 1 {
+         SELECT v.id, v.license_id, v.invite_id, v.username, v.software_type, v.hostname, v.os, \
+         v.client_version, v.store_deleted_days, v.token_hash, v.trial_email, $2, $2, $2, \
+         c.id, c.vendor_id, lower(c.name) \
+         FROM {src} JOIN licenses l ON l.id = v.license_id JOIN customers c ON c.id = l.customer_id"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(json_param(&values)?)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() != rows.len() as u64 {
         return Err(StoreError::Corrupt(format!(
-            "installation for a missing license {:?}",
-            r.license_id
+            "{} of {} installations recorded (a missing license?)",
+            done.rows_affected(),
+            rows.len()
         )));
     }
     Ok(())

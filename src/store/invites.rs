@@ -120,6 +120,24 @@ pub async fn find_by_username(
     .await?)
 }
 
+/// The live (not revoked) invites with these usernames, in one query.
+pub async fn find_by_usernames(
+    conn: &mut AnyConnection,
+    usernames: &[&str],
+) -> Result<Vec<InviteRow>> {
+    if usernames.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{SELECT} WHERE i.username IN ({}) AND i.revoked_at IS NULL",
+        super::json_list(conn, 1)
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(super::installations::json_param(&usernames)?)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 /// A license's invites, newest first (revoked ones too, marked).
 pub async fn list_for_license(
     conn: &mut AnyConnection,

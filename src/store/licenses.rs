@@ -52,6 +52,18 @@ pub struct LicenseFields<'a> {
     pub comments: &'a str,
 }
 
+/// Several licenses by id in one query.
+pub async fn get_many(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<LicenseRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{SELECT} WHERE l.id IN ({})", super::json_list(conn, 1));
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(super::installations::json_param(&ids)?)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 pub async fn get(conn: &mut AnyConnection, id: LicenseId) -> Result<Option<LicenseRow>> {
     Ok(
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE l.id = $1")))
