@@ -291,5 +291,21 @@ end
         "             reports stored: {}",
         app.count("SELECT COUNT(*) FROM reports").await
     );
+    // How the group commits went (batch sizes and times, from /metrics).
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in metrics.lines().filter(|l| {
+        (l.starts_with("cc_report_batch") || l.starts_with("cc_activation_batch"))
+            && (l.contains("quantile=\"0.5\"")
+                || l.contains("quantile=\"0.99\"")
+                || l.contains("_sum")
+                || l.contains("_count"))
+    }) {
+        println!("             {line}");
+    }
     app.finish().await;
 }

@@ -172,13 +172,17 @@ impl ReportSink {
                 }
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
                 let (reports, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let started = std::time::Instant::now();
                 let all = async {
                     let mut t = store.begin().await?;
                     store::installations::insert_reports(&mut t, &reports).await?;
                     t.commit().await?;
                     Ok::<(), StoreError>(())
                 };
-                match all.await {
+                let all = all.await;
+                metrics::histogram!("cc_report_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                match all {
                     Ok(()) => {
                         for reply in replies {
                             let _ = reply.send(Ok(()));
@@ -406,8 +410,11 @@ impl Services {
         let mut used_here: HashSet<&str> = HashSet::new();
         let mut free: HashMap<(&str, &str), i64> = HashMap::new();
         // (job index, invite, license)
-        let mut grants: Vec<(usize, &store::invites::InviteRow, &store::licenses::LicenseRow)> =
-            Vec::new();
+        let mut grants: Vec<(
+            usize,
+            &store::invites::InviteRow,
+            &store::licenses::LicenseRow,
+        )> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let decided = (|| {
                 let invite = invite_of
@@ -528,7 +535,14 @@ impl Services {
         for (i, invite, license) in &grants {
             let token = random_token()?;
             let token_hash = self.key.lookup_hash("client", token.expose());
-            made.push((*i, *invite, *license, InstallationId::new(), token, token_hash));
+            made.push((
+                *i,
+                *invite,
+                *license,
+                InstallationId::new(),
+                token,
+                token_hash,
+            ));
         }
         let rows: Vec<store::installations::NewInstallationRow> = made
             .iter()
@@ -1137,6 +1151,8 @@ impl ActivationSink {
                     Err(_) => break,
                 }
             }
+            metrics::histogram!("cc_activation_batch_size").record(batch.len() as f64);
+            let started = std::time::Instant::now();
             let outcome = async {
                 let mut tx = services.store.begin().await?;
                 let jobs: Vec<&ActivationJob> = batch.iter().map(|(job, _)| job).collect();
@@ -1145,6 +1161,8 @@ impl ActivationSink {
                 Ok::<_, ServiceError>(results)
             }
             .await;
+            metrics::histogram!("cc_activation_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(results) => {
                     for ((_, reply), r) in batch.into_iter().zip(results) {

@@ -470,6 +470,10 @@ pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()
 /// The summary columns after one report, as a SET clause over the report's
 /// values (`received`, `finished`, `status`, `bytes`: SQL expressions). A
 /// late report of an older run updates last-seen, not the last backup.
+/// `health_base` is left to [`update_summaries`]' last statement, which
+/// writes it only where it changed: a SET that names an indexed column
+/// rewrites that index's entry even when the value stays (SQLite), and the
+/// two monitoring indexes would then cost every report two page writes.
 fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> String {
     let newer = format!("(last_backup_at IS NULL OR {finished} >= last_backup_at)");
     let new_status = format!("(CASE WHEN {newer} THEN {status} ELSE last_backup_status END)");
@@ -481,12 +485,7 @@ fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> Str
                               WHEN {status} = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
          last_success_at = CASE WHEN {status} <> 'failed' AND (last_success_at IS NULL OR {finished} > last_success_at) \
                                 THEN {finished} ELSE last_success_at END, \
-         last_backup_at = CASE WHEN {newer} THEN {finished} ELSE last_backup_at END, \
-         health_base = CASE WHEN {new_status} = 'failed' THEN 4 \
-              WHEN {new_status} = 'warning' OR {new_bytes} > \
-                   (SELECT CASE WHEN l.client_limit_gb > 0 THEN l.client_limit_gb * 1000000000 ELSE 9223372036854775807 END \
-                    FROM licenses l WHERE l.id = installations.license_id) THEN 1 \
-              ELSE 0 END"
+         last_backup_at = CASE WHEN {newer} THEN {finished} ELSE last_backup_at END"
     )
 }
 
@@ -523,6 +522,10 @@ async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Re
         "UPDATE installations SET {} FROM {src} WHERE installations.id = v.v_id",
         summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
     );
+    let ids: Vec<&str> = rounds
+        .first()
+        .map(|r| r.iter().map(|r| r.installation_id.as_str()).collect())
+        .unwrap_or_default();
     for round in rounds {
         let rows: Vec<_> = round
             .iter()
@@ -541,6 +544,14 @@ async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Re
             .execute(&mut *conn)
             .await?;
     }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE installations SET health_base = {HEALTH_BASE} \
+         WHERE id IN ({}) AND health_base <> {HEALTH_BASE}",
+        super::json_list(conn, 1)
+    )))
+    .bind(json_param(&ids)?)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

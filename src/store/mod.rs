@@ -354,7 +354,10 @@ pub(crate) fn json_rows(
             fields.join(", ")
         )
     } else {
-        format!("(SELECT {} FROM json_each(${param})) AS {alias}", fields.join(", "))
+        format!(
+            "(SELECT {} FROM json_each(${param})) AS {alias}",
+            fields.join(", ")
+        )
     }
 }
 
