@@ -141,7 +141,7 @@ async fn main() {
         )
         .await;
     let lid: LicenseId = l["id"].as_str().unwrap().parse().unwrap();
-    let invites = 60_000usize;
+    let invites = 150_000usize;
     let dir = tempfile::tempdir().unwrap();
     let pairs = dir.path().join("pairs.txt");
     {

@@ -173,13 +173,7 @@ impl ReportSink {
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
                 let (reports, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let started = std::time::Instant::now();
-                let all = async {
-                    let mut t = store.begin().await?;
-                    store::installations::insert_reports(&mut t, &reports).await?;
-                    t.commit().await?;
-                    Ok::<(), StoreError>(())
-                };
-                let all = all.await;
+                let all = store::installations::store_report_batch(&store, &reports).await;
                 metrics::histogram!("cc_report_batch_seconds")
                     .record(started.elapsed().as_secs_f64());
                 match all {

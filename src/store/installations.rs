@@ -393,14 +393,103 @@ pub struct NewReport {
     pub received_at: Millis,
 }
 
-/// Stores many reports in one statement (the batch is one JSON
-/// parameter), then each installation's summary (whose cost does not grow
-/// with the history).
+/// Stores many reports and updates their installations' summaries (whose
+/// cost does not grow with the history), inside the caller's transaction.
 pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
+    for (sql, param) in report_statements(conn, reports, false)? {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(param)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a batch of reports in a transaction of its own. On SQLite the
+/// whole transaction is one command (`BEGIN IMMEDIATE; …; COMMIT`): sqlx
+/// runs each command on the connection's worker thread, and on a busy
+/// machine every hop there and back waits for the scheduler, so five hops
+/// per batch cost more than the writing. On PostgreSQL, statement by
+/// statement.
+pub async fn store_report_batch(store: &super::Store, reports: &[NewReport]) -> Result<()> {
     if reports.is_empty() {
         return Ok(());
     }
+    let mut c = store.write.acquire().await?;
+    if super::is_postgres(&c) {
+        let mut tx = sqlx::Acquire::begin(&mut *c).await?;
+        insert_reports(&mut tx, reports).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    let statements = report_statements(&c, reports, true)?;
+    let sql: Vec<&str> = statements.iter().map(|(sql, _)| sql.as_str()).collect();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "BEGIN IMMEDIATE; {}; COMMIT",
+        sql.join("; ")
+    )));
+    for (_, param) in &statements {
+        q = q.bind(param.as_str());
+    }
+    if let Err(e) = q.execute(&mut *c).await {
+        // The transaction may be open still: roll it back, and let the
+        // pool open a fresh connection next time rather than trust this one.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
+        c.close_on_drop();
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// A batch as the text of one JSON parameter.
+pub(super) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("batch to JSON: {e}")))
+}
+
+/// Stores one report and updates its installation's summary.
+pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
+    insert_reports(conn, std::slice::from_ref(r)).await
+}
+
+/// The summary columns after one report, as a SET clause over the report's
+/// values (`received`, `finished`, `status`, `bytes`: SQL expressions). A
+/// late report of an older run updates last-seen, not the last backup.
+/// `health_base` is left to the last of [`report_statements`], which
+/// writes it only where it changed: a SET that names an indexed column
+/// rewrites that index's entry even when the value stays (SQLite), and the
+/// two monitoring indexes would then cost every report two page writes.
+fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> String {
+    let newer = format!("(last_backup_at IS NULL OR {finished} >= last_backup_at)");
+    let new_status = format!("(CASE WHEN {newer} THEN {status} ELSE last_backup_status END)");
+    let new_bytes = format!("(CASE WHEN {newer} THEN {bytes} ELSE storage_used_bytes END)");
+    format!(
+        "last_seen_at = {received}, updated_at = {received}, \
+         last_backup_status = {new_status}, storage_used_bytes = {new_bytes}, \
+         failed_in_row = CASE WHEN NOT {newer} THEN failed_in_row \
+                              WHEN {status} = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
+         last_success_at = CASE WHEN {status} <> 'failed' AND (last_success_at IS NULL OR {finished} > last_success_at) \
+                                THEN {finished} ELSE last_success_at END, \
+         last_backup_at = CASE WHEN {newer} THEN {finished} ELSE last_backup_at END"
+    )
+}
+
+/// The statements that store a batch of reports, each with its one JSON
+/// parameter (`$1`, or `$1`, `$2`, … in order when `numbered`, for running
+/// them as one command): the reports in one INSERT; the summaries of
+/// installations with one report in the batch in one UPDATE … FROM, those
+/// with several in later rounds, one report each in the order they came;
+/// last, `health_base` where it changed.
+fn report_statements(
+    conn: &AnyConnection,
+    reports: &[NewReport],
+    numbered: bool,
+) -> Result<Vec<(String, String)>> {
     use super::JsonCol::{Int, Text};
+    let mut out: Vec<(String, String)> = Vec::new();
+    let param = |out: &Vec<(String, String)>| if numbered { out.len() + 1 } else { 1 };
+    if reports.is_empty() {
+        return Ok(out);
+    }
     let rows: Vec<_> = reports
         .iter()
         .map(|r| {
@@ -421,7 +510,7 @@ pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> 
         .collect();
     let src = super::json_rows(
         conn,
-        1,
+        param(&out),
         "v",
         &[
             ("id", Text),
@@ -437,64 +526,16 @@ pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> 
             ("received_at", Int),
         ],
     );
-    let sql = format!(
-        "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, \
-         bytes_uploaded, files_total, files_changed, message, received_at) \
-         SELECT id, installation_id, started_at, finished_at, status, bytes_total, \
-         bytes_uploaded, files_total, files_changed, message, received_at FROM {src}"
-    );
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(json_param(&rows)?)
-        .execute(&mut *conn)
-        .await?;
-    if done.rows_affected() != reports.len() as u64 {
-        return Err(StoreError::Corrupt(format!(
-            "{} of {} reports stored",
-            done.rows_affected(),
-            reports.len()
-        )));
-    }
-    update_summaries(conn, reports).await
-}
+    out.push((
+        format!(
+            "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, \
+             bytes_uploaded, files_total, files_changed, message, received_at) \
+             SELECT id, installation_id, started_at, finished_at, status, bytes_total, \
+             bytes_uploaded, files_total, files_changed, message, received_at FROM {src}"
+        ),
+        json_param(&rows)?,
+    ));
 
-/// A batch as the text of one JSON parameter.
-pub(super) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("batch to JSON: {e}")))
-}
-
-/// Stores one report and updates its installation's summary.
-pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
-    insert_reports(conn, std::slice::from_ref(r)).await
-}
-
-/// The summary columns after one report, as a SET clause over the report's
-/// values (`received`, `finished`, `status`, `bytes`: SQL expressions). A
-/// late report of an older run updates last-seen, not the last backup.
-/// `health_base` is left to [`update_summaries`]' last statement, which
-/// writes it only where it changed: a SET that names an indexed column
-/// rewrites that index's entry even when the value stays (SQLite), and the
-/// two monitoring indexes would then cost every report two page writes.
-fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> String {
-    let newer = format!("(last_backup_at IS NULL OR {finished} >= last_backup_at)");
-    let new_status = format!("(CASE WHEN {newer} THEN {status} ELSE last_backup_status END)");
-    let new_bytes = format!("(CASE WHEN {newer} THEN {bytes} ELSE storage_used_bytes END)");
-    format!(
-        "last_seen_at = {received}, updated_at = {received}, \
-         last_backup_status = {new_status}, storage_used_bytes = {new_bytes}, \
-         failed_in_row = CASE WHEN NOT {newer} THEN failed_in_row \
-                              WHEN {status} = 'failed' THEN failed_in_row + 1 ELSE 0 END, \
-         last_success_at = CASE WHEN {status} <> 'failed' AND (last_success_at IS NULL OR {finished} > last_success_at) \
-                                THEN {finished} ELSE last_success_at END, \
-         last_backup_at = CASE WHEN {newer} THEN {finished} ELSE last_backup_at END"
-    )
-}
-
-/// Updates the summaries of a batch of reports: installations with one
-/// report in the batch in one statement (UPDATE … FROM the batch as JSON
-/// rows), then installations with several in later rounds, one report
-/// each, in the order they came.
-async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
-    use super::JsonCol::{Int, Text};
     // Round k holds each installation's k-th report of the batch.
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();
     let mut rounds: Vec<Vec<&NewReport>> = Vec::new();
@@ -506,27 +547,23 @@ async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Re
         rounds[*k].push(r);
         *k += 1;
     }
-    let src = super::json_rows(
-        conn,
-        1,
-        "v",
-        &[
-            ("v_id", Text),
-            ("v_received", Int),
-            ("v_finished", Int),
-            ("v_status", Text),
-            ("v_bytes", Int),
-        ],
-    );
-    let sql = format!(
-        "UPDATE installations SET {} FROM {src} WHERE installations.id = v.v_id",
-        summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
-    );
-    let ids: Vec<&str> = rounds
-        .first()
-        .map(|r| r.iter().map(|r| r.installation_id.as_str()).collect())
-        .unwrap_or_default();
-    for round in rounds {
+    let ids: Vec<&str> = rounds[0]
+        .iter()
+        .map(|r| r.installation_id.as_str())
+        .collect();
+    for round in &rounds {
+        let src = super::json_rows(
+            conn,
+            param(&out),
+            "v",
+            &[
+                ("v_id", Text),
+                ("v_received", Int),
+                ("v_finished", Int),
+                ("v_status", Text),
+                ("v_bytes", Int),
+            ],
+        );
         let rows: Vec<_> = round
             .iter()
             .map(|r| {
@@ -539,20 +576,23 @@ async fn update_summaries(conn: &mut AnyConnection, reports: &[NewReport]) -> Re
                 )
             })
             .collect();
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(json_param(&rows)?)
-            .execute(&mut *conn)
-            .await?;
+        out.push((
+            format!(
+                "UPDATE installations SET {} FROM {src} WHERE installations.id = v.v_id",
+                summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
+            ),
+            json_param(&rows)?,
+        ));
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE installations SET health_base = {HEALTH_BASE} \
-         WHERE id IN ({}) AND health_base <> {HEALTH_BASE}",
-        super::json_list(conn, 1)
-    )))
-    .bind(json_param(&ids)?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    out.push((
+        format!(
+            "UPDATE installations SET health_base = {HEALTH_BASE} \
+             WHERE id IN ({}) AND health_base <> {HEALTH_BASE}",
+            super::json_list(conn, param(&out))
+        ),
+        json_param(&ids)?,
+    ));
+    Ok(out)
 }
 
 /// Marks a client seen (policy fetches).

@@ -116,9 +116,48 @@ pub struct Store {
     backend: Backend,
     write: AnyPool,
     read: AnyPool,
+    /// SQLite: the connection of the background checkpoint.
+    checkpoint: Option<AnyPool>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// WAL size (pages) at which the SQLite writer checkpoints itself, so that
+/// the WAL restarts from its beginning: at most about 40 MB.
+const WAL_RESTART_PAGES: u32 = 10_000;
+
+/// How often the background checkpoint copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// SQLite: copies committed pages from the WAL into the database file on a
+/// connection of its own, a few times a second, so that the single writer
+/// does not (SQLite's automatic checkpoint runs inside the commit that
+/// crosses the threshold, and every write waits for it). A passive
+/// checkpoint never blocks the writer or readers. When the WAL reaches
+/// [`WAL_RESTART_PAGES`], the writer's own checkpoint finds nearly all of
+/// it copied already and the WAL starts over. Stops when the pool closes.
+async fn checkpoint_beside_the_writer(pool: AnyPool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if pool.is_closed() {
+            return;
+        }
+        let done = async {
+            let mut c = pool.acquire().await?;
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *c)
+                .await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if let Err(e) = done {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "background WAL checkpoint");
+        }
+    }
+}
 
 impl Store {
     /// Opens the database and checks the connection settings that
@@ -152,7 +191,15 @@ impl Store {
                     "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                      PRAGMA busy_timeout = 10000; PRAGMA synchronous = {sync};"
                 );
-                let p1 = pragmas.clone();
+                // The writer checkpoints only as a backstop (the WAL then
+                // restarts): the copying is done beside it, see
+                // `checkpoint_beside_the_writer`.
+                // A larger page cache than the readers': the writer touches
+                // every client's row and index pages over and over.
+                let p1 = format!(
+                    "{pragmas} PRAGMA wal_autocheckpoint = {WAL_RESTART_PAGES}; \
+                     PRAGMA cache_size = -65536;"
+                );
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
@@ -168,12 +215,28 @@ impl Store {
                     .connect_with(connect_opts.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+                let p3 = pragmas.clone();
                 let p2 = format!("{pragmas} PRAGMA query_only = ON;");
                 let read = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.clamp(1, 8))
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(move |c, _| {
                         let p = p2.clone();
+                        Box::pin(async move {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(p))
+                                .execute(&mut *c)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect_opts.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+                let checkpoint = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |c, _| {
+                        let p = p3.clone();
                         Box::pin(async move {
                             sqlx::raw_sql(sqlx::AssertSqlSafe(p))
                                 .execute(&mut *c)
@@ -188,8 +251,10 @@ impl Store {
                     backend,
                     write,
                     read,
+                    checkpoint: Some(checkpoint.clone()),
                 };
                 store.check_sqlite_pragmas().await?;
+                tokio::spawn(checkpoint_beside_the_writer(checkpoint));
                 Ok(store)
             }
             Backend::Postgres => {
@@ -208,6 +273,7 @@ impl Store {
                     backend,
                     write: pool.clone(),
                     read: pool,
+                    checkpoint: None,
                 })
             }
         }
@@ -288,6 +354,9 @@ impl Store {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        if let Some(c) = &self.checkpoint {
+            c.close().await;
+        }
     }
 }
 
