@@ -734,7 +734,7 @@ async fn concurrent_and_late_reports_keep_summaries_exact() {
 /// order) go to two sets of clients, as one batch and one at a time.
 #[tokio::test]
 async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
-    use command_center::store::installations::{NewReport, insert_report, insert_reports};
+    use command_center::store::installations::{NewReport, insert_report, store_report_batch};
     let app = TestApp::spawn().await;
     let t = app.admin_token().await;
     let (_, lid) = crate::invites::customer_with_license(&app, &t, None).await;
@@ -780,9 +780,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
             .collect()
     };
     let store = &app.running.as_ref().unwrap().services.store;
-    let mut tx = store.begin().await.unwrap();
-    insert_reports(&mut tx, &reports(0)).await.unwrap();
-    tx.commit().await.unwrap();
+    store_report_batch(store, &reports(0)).await.unwrap();
     for r in reports(3) {
         let mut tx = store.begin().await.unwrap();
         insert_report(&mut tx, &r).await.unwrap();
@@ -825,6 +823,132 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
         ))
         .await,
         1
+    );
+
+    // A batch with a report of no known client fails as a whole and
+    // stores nothing; the writer's connection is sound for the next one.
+    let before = app.count("SELECT COUNT(*) FROM reports").await;
+    let mut bad = reports(3);
+    for r in &mut bad {
+        r.received_at = now + 1;
+    }
+    bad[1].installation_id = command_center::domain::InstallationId::new().to_db();
+    assert!(store_report_batch(store, &bad).await.is_err());
+    assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, before);
+    let seen = |id: &str| format!("SELECT last_seen_at FROM installations WHERE id = '{id}'");
+    assert_eq!(
+        app.count(&seen(&ids[3])).await,
+        now,
+        "nothing of the failed batch"
+    );
+    store_report_batch(store, &reports(3)).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, before + 5);
+    app.finish().await;
+}
+
+/// Activations that meet in one batch: the same invite many times (and with
+/// a wrong code), more invites than seats, and a second license with a
+/// server seat. Each invite is used at most once, seats are exact on both
+/// licenses, and a wrong code never takes anything.
+#[tokio::test]
+async fn activations_in_one_burst_use_each_invite_once_and_count_seats_exactly() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, a) = customer_with_license(&app, &t, None).await;
+    let (s, _) = app
+        .api(
+            "PUT",
+            &format!("/api/v1/licenses/{a}"),
+            &t,
+            Some(json!({"standard_seats": 3, "server_seats": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{cid}/licenses"),
+            &t,
+            Some(json!({"standard_seats": 0, "server_seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let b = b["id"].as_str().unwrap().to_string();
+    let std_invites = invites(&app, &t, &a, 4, "standard", "burst").await;
+    let srv_invites = invites(&app, &t, &b, 1, "server", "srv").await;
+    let (u1, c1) = std_invites[0].clone();
+    let mut calls: Vec<(String, String)> = vec![(u1.clone(), c1.clone()); 10];
+    calls.extend(vec![(u1.clone(), "AAAA-BBBB-CCCC-DDDD".to_string()); 3]);
+    calls.extend(std_invites[1..].iter().cloned());
+    calls.extend(srv_invites.iter().cloned());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls.len()));
+    let mut set = tokio::task::JoinSet::new();
+    for (u, c) in calls {
+        let (client, url, barrier) = (
+            client.clone(),
+            app.url("/client/v1/activate"),
+            barrier.clone(),
+        );
+        set.spawn(async move {
+            barrier.wait().await;
+            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or_default();
+            (u, c, status, v["code"].as_str().unwrap_or("").to_string())
+        });
+    }
+    let mut created: std::collections::HashMap<String, usize> = Default::default();
+    while let Some(r) = set.join_next().await {
+        let (u, c, s, code) = r.unwrap();
+        match (s, code.as_str()) {
+            (StatusCode::CREATED, _) => *created.entry(u).or_default() += 1,
+            (StatusCode::UNAUTHORIZED, "invalid_credentials") => {
+                assert!(c.starts_with("AAAA"), "a right code was refused")
+            }
+            (StatusCode::CONFLICT, "invite_used" | "seats_exhausted") => {
+                assert!(!c.starts_with("AAAA"), "a wrong code got past the check")
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        created.values().all(|n| *n == 1),
+        "an invite used twice: {created:?}"
+    );
+    let std_ok = created.keys().filter(|u| u.contains("burst")).count();
+    assert_eq!(std_ok, 3, "three standard seats: {created:?}");
+    assert_eq!(created.keys().filter(|u| u.contains("srv")).count(), 1);
+    for (license, used, n) in [(&a, "standard_used", 3), (&b, "server_used", 1)] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT {used} FROM licenses WHERE id = '{license}'"
+            ))
+            .await,
+            n
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM installations WHERE license_id = '{license}'"
+            ))
+            .await,
+            n
+        );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE used_at IS NOT NULL")
+            .await,
+        4
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'installation.activate' AND actor_kind = 'client'"
+        )
+        .await,
+        4
     );
     app.finish().await;
 }
