@@ -94,11 +94,15 @@ impl Services {
         let address_key = format!("signin:address:{}", ip.as_deref().unwrap_or("-"));
         {
             let mut c = self.store.read().await?;
-            for (key, limit) in [
-                (&account_key, ACCOUNT_FAILURES),
-                (&address_key, ADDRESS_FAILURES),
-            ] {
-                let (n, start) = store::ratelimit::failures(&mut c, key, WINDOW_MS, now).await?;
+            let counts = store::ratelimit::failures(
+                &mut c,
+                &[account_key.as_str(), address_key.as_str()],
+                WINDOW_MS,
+                now,
+            )
+            .await?;
+            for ((n, start), limit) in counts.into_iter().zip([ACCOUNT_FAILURES, ADDRESS_FAILURES])
+            {
                 if n >= limit {
                     let retry = ((start + WINDOW_MS - now) / 1000).max(1) as u64;
                     return Err(ServiceError::RateLimited {

@@ -275,8 +275,8 @@ impl Services {
     async fn check_activation_limits(&self, keys: &[String]) -> Result<()> {
         let now = now_millis();
         let mut c = self.store.read().await?;
-        for key in keys {
-            let (n, start) = store::ratelimit::failures(&mut c, key, WINDOW_MS, now).await?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for (n, start) in store::ratelimit::failures(&mut c, &keys, WINDOW_MS, now).await? {
             if n >= ACTIVATION_FAILURES {
                 return Err(ServiceError::RateLimited {
                     retry_after_secs: ((start + WINDOW_MS - now) / 1000).max(1) as u64,

@@ -5,22 +5,31 @@ use sqlx::AnyConnection;
 use super::Result;
 use crate::domain::Millis;
 
-/// Failures recorded for `key` in the window that is still open at `now`,
-/// and when that window started.
+/// For each key, the failures recorded in its window that is still open
+/// at `now` and when that window started (0 and `now` for none), in the
+/// order of `keys`; one query for all.
 pub async fn failures(
     conn: &mut AnyConnection,
-    key: &str,
+    keys: &[&str],
     window_ms: i64,
     now: Millis,
-) -> Result<(i64, Millis)> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT failures, window_start FROM rate_limits WHERE key = $1 AND window_start > $2",
-    )
-    .bind(key)
+) -> Result<Vec<(i64, Millis)>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT key, failures, window_start FROM rate_limits WHERE key IN ({}) AND window_start > $2",
+        super::json_list(conn, 1)
+    )))
+    .bind(super::installations::json_param(&keys)?)
     .bind(now - window_ms)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(row.unwrap_or((0, now)))
+    Ok(keys
+        .iter()
+        .map(|k| {
+            rows.iter()
+                .find(|(key, ..)| key == k)
+                .map_or((0, now), |(_, n, start)| (*n, *start))
+        })
+        .collect())
 }
 
 /// Counts one failure: a new window if the last one has closed.
