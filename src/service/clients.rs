@@ -389,15 +389,11 @@ impl Services {
         let now = now_millis();
         let today = lic::today();
         let usernames: Vec<&str> = jobs.iter().map(|j| j.username.as_str()).collect();
-        let invites = store::invites::find_by_usernames(tx, &usernames).await?;
-        let invite_of: HashMap<&str, &store::invites::InviteRow> =
-            invites.iter().map(|i| (i.username.as_str(), i)).collect();
-        let mut license_ids: Vec<&str> = invites.iter().map(|i| i.license_id.as_str()).collect();
-        license_ids.sort_unstable();
-        license_ids.dedup();
-        let licenses = store::licenses::get_many(tx, &license_ids).await?;
-        let license_of: HashMap<&str, &store::licenses::LicenseRow> =
-            licenses.iter().map(|l| (l.id.as_str(), l)).collect();
+        let rows = store::invites::find_for_activation(tx, &usernames).await?;
+        let invite_of: HashMap<&str, (&store::invites::InviteRow, &store::licenses::LicenseTerms)> =
+            rows.iter()
+                .map(|r| (r.invite.username.as_str(), (&r.invite, &r.license)))
+                .collect();
 
         // Decide, in order.
         let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
@@ -407,11 +403,11 @@ impl Services {
         let mut grants: Vec<(
             usize,
             &store::invites::InviteRow,
-            &store::licenses::LicenseRow,
+            &store::licenses::LicenseTerms,
         )> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let decided = (|| {
-                let invite = invite_of
+                let (invite, license) = invite_of
                     .get(job.username.as_str())
                     .copied()
                     .ok_or(ServiceError::InvalidCredentials)?;
@@ -430,10 +426,6 @@ impl Services {
                         "This invite has expired; ask for a new one.",
                     ));
                 }
-                let license = license_of
-                    .get(invite.license_id.as_str())
-                    .copied()
-                    .ok_or(ServiceError::InvalidCredentials)?;
                 let valid_to = lic::parse_date("valid_to", &license.valid_to)
                     .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
                 if today > valid_to {

@@ -44,12 +44,32 @@ impl InviteRow {
     }
 }
 
-const SELECT: &str = "SELECT i.id, i.license_id, c.id AS customer_id, c.name AS customer_name, \
-     c.language AS customer_language, c.encryption_key_enc, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
-     i.software_type, i.store_deleted_days, i.code_enc, i.code_hash, i.created_at, i.expires_at, i.sent_at, \
-     i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at \
-     FROM invites i JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
-     JOIN vendors v ON v.id = c.vendor_id";
+macro_rules! invite_columns {
+    () => {
+        "SELECT i.id, i.license_id, c.id AS customer_id, c.name AS customer_name, \
+         c.language AS customer_language, c.encryption_key_enc, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
+         i.software_type, i.store_deleted_days, i.code_enc, i.code_hash, i.created_at, i.expires_at, i.sent_at, \
+         i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at"
+    };
+}
+
+macro_rules! invite_from {
+    () => {
+        " FROM invites i JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
+         JOIN vendors v ON v.id = c.vendor_id"
+    };
+}
+
+const SELECT: &str = concat!(invite_columns!(), invite_from!());
+
+/// An invite with the terms of its license, as an activation reads them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivationRow {
+    #[sqlx(flatten)]
+    pub invite: InviteRow,
+    #[sqlx(flatten)]
+    pub license: super::licenses::LicenseTerms,
+}
 
 pub struct NewInviteRow<'a> {
     pub id: InviteId,
@@ -120,16 +140,20 @@ pub async fn find_by_username(
     .await?)
 }
 
-/// The live (not revoked) invites with these usernames, in one query.
-pub async fn find_by_usernames(
+/// The live (not revoked) invites with these usernames and their licenses'
+/// terms, in one query.
+pub async fn find_for_activation(
     conn: &mut AnyConnection,
     usernames: &[&str],
-) -> Result<Vec<InviteRow>> {
+) -> Result<Vec<ActivationRow>> {
     if usernames.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "{SELECT} WHERE i.username IN ({}) AND i.revoked_at IS NULL",
+        "{}, {}{} WHERE i.username IN ({}) AND i.revoked_at IS NULL",
+        invite_columns!(),
+        super::licenses::TERMS_COLUMNS,
+        invite_from!(),
         super::json_list(conn, 1)
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -34,6 +34,46 @@ impl LicenseRow {
     }
 }
 
+/// What an activation needs of a license, read beside its invite (the
+/// columns are named apart from the invite's: see [`TERMS_COLUMNS`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseTerms {
+    #[sqlx(rename = "l_id")]
+    pub id: String,
+    #[sqlx(rename = "l_type")]
+    pub r#type: String,
+    #[sqlx(rename = "l_state")]
+    pub state: String,
+    #[sqlx(rename = "l_valid_to")]
+    pub valid_to: String,
+    #[sqlx(rename = "l_standard_seats")]
+    pub standard_seats: i64,
+    #[sqlx(rename = "l_standard_used")]
+    pub standard_used: i64,
+    #[sqlx(rename = "l_server_seats")]
+    pub server_seats: i64,
+    #[sqlx(rename = "l_server_used")]
+    pub server_used: i64,
+    #[sqlx(rename = "l_extra_space_gb")]
+    pub extra_space_gb: i64,
+    #[sqlx(rename = "l_client_limit_gb")]
+    pub client_limit_gb: i64,
+}
+
+impl LicenseTerms {
+    pub fn license_id(&self) -> Result<LicenseId> {
+        self.id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
+    }
+}
+
+/// [`LicenseTerms`]' columns of a license `l`.
+pub(crate) const TERMS_COLUMNS: &str = "l.id AS l_id, l.type AS l_type, l.state AS l_state, \
+     l.valid_to AS l_valid_to, l.standard_seats AS l_standard_seats, l.standard_used AS l_standard_used, \
+     l.server_seats AS l_server_seats, l.server_used AS l_server_used, \
+     l.extra_space_gb AS l_extra_space_gb, l.client_limit_gb AS l_client_limit_gb";
+
 const SELECT: &str = "SELECT l.id, l.customer_id, c.name AS customer_name, c.vendor_id, l.type, l.state, \
      l.standard_seats, l.standard_used, l.server_seats, l.server_used, l.extra_space_gb, l.client_limit_gb, \
      l.created, l.valid_to, l.comments, l.created_at, l.updated_at \
@@ -50,18 +90,6 @@ pub struct LicenseFields<'a> {
     pub created: &'a str,
     pub valid_to: &'a str,
     pub comments: &'a str,
-}
-
-/// Several licenses by id in one query.
-pub async fn get_many(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<LicenseRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!("{SELECT} WHERE l.id IN ({})", super::json_list(conn, 1));
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(super::installations::json_param(&ids)?)
-        .fetch_all(&mut *conn)
-        .await?)
 }
 
 pub async fn get(conn: &mut AnyConnection, id: LicenseId) -> Result<Option<LicenseRow>> {
