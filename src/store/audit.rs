@@ -71,7 +71,7 @@ pub async fn insert_many(conn: &mut AnyConnection, rows: &[NewAudit<'_>]) -> Res
         super::json_rows(conn, 1, "v", &cols)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(super::installations::json_param(&values)?)
+        .bind(super::json_param(&values)?)
         .execute(&mut *conn)
         .await?;
     Ok(())

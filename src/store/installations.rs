@@ -140,7 +140,7 @@ pub async fn use_invites(
         super::json_list(conn, 1)
     );
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(json_param(&invites)?)
+        .bind(super::json_param(&invites)?)
         .bind(now)
         .fetch_all(&mut *conn)
         .await?)
@@ -225,7 +225,7 @@ pub async fn insert_many(
          FROM {src} JOIN licenses l ON l.id = v.license_id JOIN customers c ON c.id = l.customer_id"
     );
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(json_param(&values)?)
+        .bind(super::json_param(&values)?)
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -441,11 +441,6 @@ pub async fn store_report_batch(store: &super::Store, reports: &[NewReport]) -> 
     Ok(())
 }
 
-/// A batch as the text of one JSON parameter.
-pub(super) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("batch to JSON: {e}")))
-}
-
 /// Stores one report and updates its installation's summary.
 pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()> {
     insert_reports(conn, std::slice::from_ref(r)).await
@@ -533,7 +528,7 @@ fn report_statements(
              SELECT id, installation_id, started_at, finished_at, status, bytes_total, \
              bytes_uploaded, files_total, files_changed, message, received_at FROM {src}"
         ),
-        json_param(&rows)?,
+        super::json_param(&rows)?,
     ));
 
     // Round k holds each installation's k-th report of the batch.
@@ -581,7 +576,7 @@ fn report_statements(
                 "UPDATE installations SET {} FROM {src} WHERE installations.id = v.v_id",
                 summary_set("v.v_received", "v.v_finished", "v.v_status", "v.v_bytes")
             ),
-            json_param(&rows)?,
+            super::json_param(&rows)?,
         ));
     }
     out.push((
@@ -590,7 +585,7 @@ fn report_statements(
              WHERE id IN ({}) AND health_base <> {HEALTH_BASE}",
             super::json_list(conn, param(&out))
         ),
-        json_param(&ids)?,
+        super::json_param(&ids)?,
     ));
     Ok(out)
 }

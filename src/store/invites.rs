@@ -157,7 +157,7 @@ pub async fn find_for_activation(
         super::json_list(conn, 1)
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(super::installations::json_param(&usernames)?)
+        .bind(super::json_param(&usernames)?)
         .fetch_all(&mut *conn)
         .await?)
 }

@@ -430,6 +430,12 @@ pub(crate) fn json_rows(
     }
 }
 
+/// A batch as the text of one JSON parameter (for [`json_rows`] and
+/// [`json_list`]).
+pub(crate) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("batch to JSON: {e}")))
+}
+
 /// A one-column list over parameter `$param` holding a JSON array of
 /// strings, for `x IN (…)`.
 pub(crate) fn json_list(conn: &AnyConnection, param: usize) -> String {

@@ -18,7 +18,7 @@ pub async fn failures(
         "SELECT key, failures, window_start FROM rate_limits WHERE key IN ({}) AND window_start > $2",
         super::json_list(conn, 1)
     )))
-    .bind(super::installations::json_param(&keys)?)
+    .bind(super::json_param(&keys)?)
     .bind(now - window_ms)
     .fetch_all(&mut *conn)
     .await?;
