@@ -64,12 +64,7 @@ pub async fn insert_many(conn: &mut AnyConnection, rows: &[NewAudit<'_>]) -> Res
         ("after_json", Text),
         ("ip", Text),
     ];
-    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
-    let names = names.join(", ");
-    let sql = format!(
-        "INSERT INTO audit_log ({names}) SELECT {names} FROM {}",
-        super::json_rows(conn, 1, "v", &cols)
-    );
+    let sql = super::json_insert(conn, "audit_log", 1, &cols);
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(super::json_param(&values)?)
         .execute(&mut *conn)

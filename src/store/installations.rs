@@ -503,10 +503,10 @@ fn report_statements(
             )
         })
         .collect();
-    let src = super::json_rows(
+    let insert = super::json_insert(
         conn,
+        "reports",
         param(&out),
-        "v",
         &[
             ("id", Text),
             ("installation_id", Text),
@@ -521,15 +521,7 @@ fn report_statements(
             ("received_at", Int),
         ],
     );
-    out.push((
-        format!(
-            "INSERT INTO reports (id, installation_id, started_at, finished_at, status, bytes_total, \
-             bytes_uploaded, files_total, files_changed, message, received_at) \
-             SELECT id, installation_id, started_at, finished_at, status, bytes_total, \
-             bytes_uploaded, files_total, files_changed, message, received_at FROM {src}"
-        ),
-        super::json_param(&rows)?,
-    ));
+    out.push((insert, super::json_param(&rows)?));
 
     // Round k holds each installation's k-th report of the batch.
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();

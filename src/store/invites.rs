@@ -127,19 +127,6 @@ pub async fn get_many(conn: &mut AnyConnection, ids: &[InviteId]) -> Result<Vec<
     Ok(q.fetch_all(&mut *conn).await?)
 }
 
-/// The live (not revoked) invite with this username, if any.
-pub async fn find_by_username(
-    conn: &mut AnyConnection,
-    username: &str,
-) -> Result<Option<InviteRow>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE i.username = $1 AND i.revoked_at IS NULL"
-    )))
-    .bind(username)
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
 /// The live (not revoked) invites with these usernames and their licenses'
 /// terms, in one query.
 pub async fn find_for_activation(

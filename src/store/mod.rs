@@ -430,6 +430,21 @@ pub(crate) fn json_rows(
     }
 }
 
+/// `INSERT INTO table (cols…) SELECT cols… FROM` the rows of parameter
+/// `$param` (see [`json_rows`]): every column straight from the batch.
+pub(crate) fn json_insert(
+    conn: &AnyConnection,
+    table: &str,
+    param: usize,
+    cols: &[(&str, JsonCol)],
+) -> String {
+    let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    format!(
+        "INSERT INTO {table} ({names}) SELECT {names} FROM {}",
+        json_rows(conn, param, "v", cols)
+    )
+}
+
 /// A batch as the text of one JSON parameter (for [`json_rows`] and
 /// [`json_list`]).
 pub(crate) fn json_param<T: serde::Serialize>(rows: &T) -> Result<String> {
