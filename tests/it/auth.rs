@@ -176,6 +176,33 @@ async fn sign_in_failures_are_rate_limited_per_account() {
     app.finish().await;
 }
 
+/// One address failing on many accounts: the account limit (5) does not
+/// apply across accounts, the address limit (20) does.
+#[tokio::test]
+async fn sign_in_failures_are_rate_limited_per_address() {
+    let app = TestApp::spawn().await;
+    for i in 0..20 {
+        let (s, v) = app
+            .api_anon(
+                "POST",
+                "/api/v1/auth/token",
+                Some(json!({"email": format!("nobody{i}@example.com"), "password": "not the password"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "failure {i}: {v}");
+    }
+    let (s, v) = app
+        .api_anon(
+            "POST",
+            "/api/v1/auth/token",
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["code"], "rate_limited");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn forms_without_csrf_token_change_nothing() {
     let app = TestApp::spawn().await;

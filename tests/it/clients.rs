@@ -21,6 +21,39 @@ pub async fn activate(app: &TestApp, username: &str, code: &str) -> (StatusCode,
     (s, v)
 }
 
+/// Sends all these activations at the same moment (a barrier releases
+/// them together); answers (username, code, status, problem code) each.
+async fn activate_all_at_once(
+    app: &TestApp,
+    calls: Vec<(String, String)>,
+) -> Vec<(String, String, StatusCode, String)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(calls.len())
+        .build()
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls.len()));
+    let mut set = tokio::task::JoinSet::new();
+    for (u, c) in calls {
+        let (client, url, barrier) = (
+            client.clone(),
+            app.url("/client/v1/activate"),
+            barrier.clone(),
+        );
+        set.spawn(async move {
+            barrier.wait().await;
+            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or_default();
+            (u, c, status, v["code"].as_str().unwrap_or("").to_string())
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
+}
+
 /// Creates invites on a license and returns (username, code) pairs.
 pub async fn invites(
     app: &TestApp,
@@ -162,6 +195,29 @@ async fn unknown_user_and_wrong_code_look_the_same_and_are_rate_limited() {
     app.finish().await;
 }
 
+/// The per-address limit: failures spread over ten usernames from one
+/// address stop that address, even for an invite that never failed.
+#[tokio::test]
+async fn activation_failures_are_rate_limited_per_address() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 1, "standard", "fresh").await;
+    for i in 0..10 {
+        let (s, v) = activate(&app, &format!("stranger{i}"), "AAAA-BBBB-CCCC-DDDD").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "failure {i}: {v}");
+    }
+    let (s, v) = activate(&app, &inv[0].0, &inv[0].1).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["code"], "rate_limited");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM installations").await,
+        0,
+        "nothing activated"
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn license_state_and_dates_decide() {
     let app = TestApp::spawn().await;
@@ -291,30 +347,9 @@ async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
     let t = app.admin_token().await;
     let (_, lid) = customer_with_license(&app, &t, None).await;
     let codes = invites(&app, &t, &lid, 200, "standard", "racer").await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(200)
-        .build()
-        .unwrap();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(codes.len()));
-    let mut set = tokio::task::JoinSet::new();
-    for (u, c) in codes {
-        let (client, url, barrier) = (
-            client.clone(),
-            app.url("/client/v1/activate"),
-            barrier.clone(),
-        );
-        set.spawn(async move {
-            barrier.wait().await;
-            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
-            let status = r.status();
-            let v: Value = r.json().await.unwrap_or_default();
-            (status, v["code"].as_str().unwrap_or("").to_string())
-        });
-    }
     let mut ok = 0;
     let mut exhausted = 0;
-    while let Some(r) = set.join_next().await {
-        let (s, code) = r.unwrap();
+    for (_, _, s, code) in activate_all_at_once(&app, codes).await {
         match (s, code.as_str()) {
             (StatusCode::CREATED, _) => ok += 1,
             (StatusCode::CONFLICT, "seats_exhausted") => exhausted += 1,
@@ -881,29 +916,8 @@ async fn activations_in_one_burst_use_each_invite_once_and_count_seats_exactly()
     calls.extend(vec![(u1.clone(), "AAAA-BBBB-CCCC-DDDD".to_string()); 3]);
     calls.extend(std_invites[1..].iter().cloned());
     calls.extend(srv_invites.iter().cloned());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls.len()));
-    let mut set = tokio::task::JoinSet::new();
-    for (u, c) in calls {
-        let (client, url, barrier) = (
-            client.clone(),
-            app.url("/client/v1/activate"),
-            barrier.clone(),
-        );
-        set.spawn(async move {
-            barrier.wait().await;
-            let r = client.post(url).json(&json!({"username": u, "activation_code": c, "hostname": "h", "os": "linux", "client_version": "1"})).send().await.unwrap();
-            let status = r.status();
-            let v: Value = r.json().await.unwrap_or_default();
-            (u, c, status, v["code"].as_str().unwrap_or("").to_string())
-        });
-    }
     let mut created: std::collections::HashMap<String, usize> = Default::default();
-    while let Some(r) = set.join_next().await {
-        let (u, c, s, code) = r.unwrap();
+    for (u, c, s, code) in activate_all_at_once(&app, calls).await {
         match (s, code.as_str()) {
             (StatusCode::CREATED, _) => *created.entry(u).or_default() += 1,
             (StatusCode::UNAUTHORIZED, "invalid_credentials") => {
