@@ -10,8 +10,11 @@ pub mod client_api;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod http;
+pub mod i18n;
 pub mod keys;
 pub mod mail;
+pub mod openapi;
 pub mod service;
 pub mod store;
 pub mod web;
@@ -31,10 +34,10 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
+use http::AppState;
 use keys::ServerKey;
 use service::Services;
 use store::{Store, StoreOptions};
-use web::AppState;
 
 /// A running server.
 pub struct Running {
@@ -185,7 +188,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(
         mail::worker::Worker {
-            services: services.clone(),
+            store: services.store.clone(),
+            key: services.key.clone(),
+            config: services.config.clone(),
+            wakeup: services.mail_wakeup.clone(),
             transport,
         }
         .run(rx.clone()),
@@ -218,6 +224,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
+        .route("/api/openapi.json", get(openapi::json))
+        .route("/api/docs", get(openapi::docs))
         .nest("/api", api::router())
         .nest("/client", client_api::router())
         .route("/healthz", get(|| async { "ok" }))

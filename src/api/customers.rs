@@ -5,14 +5,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use super::ApiActor;
 use crate::domain::{CustomerId, LicenseId, VendorId};
+use crate::http::AppState;
+use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::Page;
 use crate::service::ServiceError;
 use crate::service::customers::{Customer, CustomerInput};
 use crate::service::licenses::{License, LicenseInput};
 use crate::service::path_id;
-use crate::web::AppState;
 
 /// List filters: `vendor_id` (admins), `q` (name, VAT id, prefix),
 /// `cursor` (from the previous page's `next_cursor`), `limit` (1–200).

@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use super::ApiActor;
 use crate::domain::{InstallationId, LicenseId};
+use crate::http::AppState;
+use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::clients::Installation;
 use crate::service::history::History;
 use crate::service::path_id;
 use crate::service::{Page, ServiceError};
-use crate::web::AppState;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

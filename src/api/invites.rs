@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use super::ApiActor;
 use crate::domain::{InviteId, LicenseId};
+use crate::http::AppState;
+use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::Page;
 use crate::service::invites::{Invite, NewInvite, SendReport};
 use crate::service::path_id;
-use crate::web::AppState;
 
 #[utoipa::path(get, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "A license's invites, newest first",
     params(("id" = String, Path, description = "License id")),

@@ -6,26 +6,22 @@ pub mod customers;
 pub mod installations;
 pub mod invites;
 pub mod monitoring;
-pub mod openapi;
 pub mod operators;
 pub mod vendors;
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::domain::{FieldError, rfc3339};
+use crate::domain::rfc3339;
+use crate::http::{ApiResult, AppState, Body, Problem, ProblemDocument, bearer_token, client_ip};
 use crate::service::audit::AuditEntry;
-use crate::service::{Actor, Page, ServiceError};
-use crate::web::AppState;
-use crate::web::session::client_ip;
+use crate::service::{Actor, Page};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/openapi.json", get(openapi::json))
-        .route("/docs", get(openapi::docs))
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
         .route("/v1/vendors", get(vendors::list).post(vendors::create))
         .route("/v1/vendors/{id}", get(vendors::get).put(vendors::update))
@@ -92,162 +88,6 @@ pub fn router() -> Router<AppState> {
         })
 }
 
-/// The body of every JSON error (RFC 9457), with a stable `code`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ProblemDocument {
-    /// `urn:command-center:problem:<code>`
-    r#type: String,
-    title: String,
-    status: u16,
-    /// Stable, machine-readable: `not_found`, `validation_failed`, `seats_below_used`, …
-    code: String,
-    detail: String,
-    /// For `validation_failed` and refusals: one entry per field.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ProblemField>,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ProblemField {
-    field: String,
-    message: String,
-    code: String,
-}
-
-/// An RFC 9457 problem document.
-#[derive(Debug)]
-pub struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    detail: String,
-    errors: Vec<FieldError>,
-    retry_after: Option<u64>,
-}
-
-impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-        Problem {
-            status,
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after: None,
-        }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let body = ProblemDocument {
-            r#type: format!("urn:command-center:problem:{}", self.code),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
-            status: self.status.as_u16(),
-            code: self.code.to_string(),
-            detail: self.detail,
-            errors: self
-                .errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.to_string(),
-                    message: crate::web::Lang::En.msg(&e.message),
-                    code: e.message.split('|').next().unwrap_or("").to_string(),
-                })
-                .collect(),
-        };
-        let body = serde_json::to_string(&body).unwrap_or_default();
-        let mut r = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body,
-        )
-            .into_response();
-        if let Some(s) = self.retry_after.and_then(|s| s.to_string().parse().ok()) {
-            r.headers_mut().insert(header::RETRY_AFTER, s);
-        }
-        r
-    }
-}
-
-impl From<ServiceError> for Problem {
-    fn from(e: ServiceError) -> Problem {
-        match e {
-            ServiceError::Invalid(errors) => Problem {
-                detail: field_detail(&errors),
-                errors,
-                ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "")
-            },
-            ServiceError::Refused { code, errors } => Problem {
-                detail: field_detail(&errors),
-                errors,
-                ..Problem::new(StatusCode::CONFLICT, code, "")
-            },
-            ServiceError::NotFound => {
-                Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
-            }
-            ServiceError::Forbidden => Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Your role does not allow this.",
-            ),
-            ServiceError::Conflict { code, message } => {
-                Problem::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::InvalidCredentials => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Wrong e-mail or password.",
-            ),
-            ServiceError::RateLimited { retry_after_secs } => Problem {
-                retry_after: Some(retry_after_secs),
-                ..Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many attempts; try again later.",
-                )
-            },
-            ServiceError::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error; it has been logged.",
-                )
-            }
-        }
-    }
-}
-
-fn field_detail(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, crate::web::Lang::En.msg(&e.message)))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-pub type ApiResult<T> = Result<T, Problem>;
-
-/// A JSON body; a body that does not parse is a 400 problem, not axum's text.
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
-    type Rejection = Problem;
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                e.body_text(),
-            )),
-        }
-    }
-}
-
 /// The caller behind `Authorization: Bearer …`.
 pub struct ApiActor {
     pub actor: Actor,
@@ -264,18 +104,7 @@ impl FromRequestParts<AppState> for ApiActor {
                 "A valid bearer token is required.",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(unauth)?
-            .to_string();
+        let token = bearer_token(parts).ok_or_else(unauth)?.to_string();
         let ip = client_ip(parts, state.services.config.trust_forwarded_for);
         match state.services.token_actor(&token, ip).await? {
             Some(actor) => Ok(ApiActor { actor, token }),
@@ -302,7 +131,7 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "Wrong e-mail or password", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
 async fn issue_token(
     State(state): State<AppState>,
-    ip: crate::web::auth::ClientIp,
+    ip: crate::http::ClientIp,
     Body(req): Body<TokenRequest>,
 ) -> ApiResult<Response> {
     let (token, expires_at) = state

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use super::ApiActor;
 use crate::domain::OperatorId;
+use crate::http::AppState;
+use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::Page;
 use crate::service::operators::{Operator, OperatorInput};
 use crate::service::path_id;
-use crate::web::AppState;
 
 #[utoipa::path(get, path = "/api/v1/operators", tag = "operators", summary = "List operators (admins)", responses((status = 200, description = "All operators", body = Page<Operator>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiActor, ApiResult, Body, ProblemDocument};
+use super::ApiActor;
 use crate::domain::VendorId;
+use crate::http::AppState;
+use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::Page;
 use crate::service::path_id;
 use crate::service::vendors::{Vendor, VendorInput};
-use crate::web::AppState;
 
 #[utoipa::path(get, path = "/api/v1/vendors", tag = "vendors", summary = "List vendors (admins)", responses((status = 200, description = "All vendors", body = Page<Vendor>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {

@@ -9,11 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::api::{ApiResult, Body, Problem, ProblemDocument};
+use crate::http::{ApiResult, AppState, Body, ClientIp, Problem, ProblemDocument, bearer_token};
 use crate::service::clients::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
 use crate::store::installations::InstallationRow;
-use crate::web::AppState;
-use crate::web::auth::ClientIp;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,14 +38,7 @@ impl FromRequestParts<AppState> for Client {
                 "A valid client token is required.",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(unauth)?;
+        let token = bearer_token(parts).ok_or_else(unauth)?;
         match state.services.client_by_token(token).await? {
             Some(n) => Ok(Client(n)),
             None => Err(unauth()),

@@ -47,6 +47,14 @@ macro_rules! id_type {
                 uuid::Uuid::parse_str(s.trim()).map($name)
             }
         }
+
+        /// How a stored id decodes (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = uuid::Error;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
     };
 }
 

@@ -88,6 +88,22 @@ pub fn parse_count(field: &'static str, raw: &str) -> Result<i64, FieldError> {
     }
 }
 
+/// One pool of seats of a license (Standard or Server): "N used M".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seats {
+    pub seats: i64,
+    pub used: i64,
+}
+
+impl Seats {
+    /// Seats still free. The database's guarded seat UPDATE
+    /// (`store::installations::take_seats`: `used + n <= seats`) applies
+    /// the same rule and is the judge; see `domain::activation`.
+    pub fn free(self) -> i64 {
+        (self.seats - self.used).max(0)
+    }
+}
+
 /// Space per seat of each type, in GB (settings).
 #[derive(Debug, Clone, Copy)]
 pub struct SeatSpace {

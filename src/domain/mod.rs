@@ -1,6 +1,8 @@
 //! Types and rules of the product. No I/O, no SQL, no HTTP: everything here
 //! is pure and unit-tested.
 
+pub mod activation;
+pub mod conflict;
 pub mod customer;
 pub mod email;
 pub mod health;
@@ -12,6 +14,7 @@ pub mod password;
 pub mod role;
 pub mod secret;
 
+pub use conflict::Conflict;
 pub use email::Email;
 pub use ids::*;
 pub use password::Password;
@@ -63,6 +66,26 @@ impl FieldError {
         }
     }
 }
+
+impl std::error::Error for FieldError {}
+
+/// Enumerations stored as their lower-case word decode through their
+/// parser (`#[sqlx(try_from = "String")]` on a row's field).
+macro_rules! stored_enum {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = FieldError;
+            fn try_from(s: String) -> Result<Self, FieldError> {
+                <$t>::parse(&s)
+            }
+        }
+    )*};
+}
+stored_enum!(
+    invite::SoftwareType,
+    license::LicenseState,
+    license::LicenseType
+);
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

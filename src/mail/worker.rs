@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Rendered, SendError, Transport, build_message, render_invite};
+use crate::config::Config;
 use crate::domain::{Millis, now_millis};
-use crate::service::Services;
+use crate::keys::ServerKey;
 use crate::store::{self, outbox::OutboxRow};
 
 /// Messages claimed at once.
@@ -22,7 +23,12 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 /// The worker's settings.
 #[derive(Clone)]
 pub struct Worker {
-    pub services: Arc<Services>,
+    pub store: store::Store,
+    /// Opens the activation codes that invitations carry.
+    pub key: ServerKey,
+    pub config: Arc<Config>,
+    /// Rung by whoever queued mail, so it goes out without waiting a poll.
+    pub wakeup: Arc<tokio::sync::Notify>,
     pub transport: Transport,
 }
 
@@ -70,7 +76,7 @@ impl Worker {
             }
             let wait = self.until_next_due().await;
             tokio::select! {
-                _ = self.services.mail_wakeup.notified() => {}
+                _ = self.wakeup.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -79,7 +85,7 @@ impl Worker {
     }
 
     async fn until_next_due(&self) -> Duration {
-        let Ok(mut c) = self.services.store.read().await else {
+        let Ok(mut c) = self.store.read().await else {
             return IDLE_POLL;
         };
         match store::outbox::next_due(&mut c).await {
@@ -95,12 +101,12 @@ impl Worker {
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let now = now_millis();
         let batch = {
-            let mut tx = self.services.store.begin().await?;
+            let mut tx = self.store.begin().await?;
             let rows = store::outbox::claim(
                 &mut tx,
-                self.services.store.backend(),
+                self.store.backend(),
                 now,
-                self.services.config.mail_lease_secs * 1000,
+                self.config.mail_lease_secs * 1000,
                 BATCH,
             )
             .await?;
@@ -131,7 +137,7 @@ impl Worker {
                 }
             };
             n += 1;
-            let mut tx = self.services.store.begin().await?;
+            let mut tx = self.store.begin().await?;
             record(&mut tx, &row, &outcome, now_millis()).await?;
             tx.commit().await?;
             match &outcome {
@@ -167,12 +173,7 @@ impl Worker {
                 );
             }
         };
-        let msg = match build_message(
-            &self.services.config.mail_from,
-            &row.recipient,
-            &rendered,
-            &row.id,
-        ) {
+        let msg = match build_message(&self.config.mail_from, &row.recipient, &rendered, &row.id) {
             Ok(m) => m,
             Err(e) => return self.outcome(row, e),
         };
@@ -183,15 +184,14 @@ impl Worker {
     }
 
     fn outcome(&self, row: &OutboxRow, e: SendError) -> Outcome {
-        if e.permanent || row.attempts >= self.services.config.mail_max_attempts {
+        if e.permanent || row.attempts >= self.config.mail_max_attempts {
             Outcome::Failed { reason: e.reason }
         } else {
             let jitter = crate::keys::random_bytes::<1>()
                 .map(|b| b[0])
                 .unwrap_or(128);
             Outcome::Retry {
-                at: now_millis()
-                    + backoff_ms(self.services.config.mail_retry_secs, row.attempts, jitter),
+                at: now_millis() + backoff_ms(self.config.mail_retry_secs, row.attempts, jitter),
                 reason: e.reason,
             }
         }
@@ -204,18 +204,18 @@ impl Worker {
                     .invite_id
                     .as_deref()
                     .ok_or_else(|| anyhow::anyhow!("invite message without invite"))?;
-                let mut c = self.services.store.read().await?;
+                let mut c = self.store.read().await?;
                 let Some(inv) = store::invites::get(&mut c, id.parse()?).await? else {
                     return Ok(None);
                 };
                 if inv.used_at.is_some() || inv.revoked_at.is_some() {
                     return Ok(None);
                 }
-                let code = self.services.key.decrypt(&inv.code_enc)?;
+                let code = self.key.decrypt(&inv.code_enc)?;
                 Ok(Some(render_invite(
                     &inv,
                     code.expose(),
-                    &self.services.config.install_url,
+                    &self.config.install_url,
                 )?))
             }
             // Rendered when queued (they carry no secret).

@@ -1,5 +1,6 @@
 //! Customers: the seed's step 1, "Defining the customer".
 
+use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Page, Result, Scope, ServiceError, Services};
@@ -434,7 +435,7 @@ impl Services {
         if !store::customers::delete_if_unused(&mut tx, id).await? {
             let n = store::customers::seats_in_use(&mut tx, id).await?;
             return Err(ServiceError::Conflict {
-                code: "customer_has_installations",
+                code: Conflict::CustomerHasInstallations,
                 message: format!(
                     "{} has {n} active installation(s); deactivate them before deleting the customer.",
                     before.name

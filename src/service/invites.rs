@@ -2,6 +2,7 @@
 //! invitations"). Sending only writes outbox rows; the mail worker
 //! delivers them.
 
+use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Result, Scope, ServiceError, Services};
@@ -202,7 +203,7 @@ impl Services {
         .await
         .map_err(|e| match e {
             store::StoreError::Unique(_) => ServiceError::Conflict {
-                code: "username_taken",
+                code: Conflict::UsernameTaken,
                 message: format!("The username {username} is already in use."),
             },
             e => e.into(),
@@ -290,7 +291,7 @@ impl Services {
         }
         if !store::invites::revoke(&mut tx, id, now).await? {
             return Err(ServiceError::Conflict {
-                code: "invite_not_revocable",
+                code: Conflict::InviteNotRevocable,
                 message: "The invite has been used or revoked already.".into(),
             });
         }

@@ -1,5 +1,6 @@
 //! Licenses: the seed's step 2, "Changing the amount of licenses".
 
+use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Result, ServiceError, Services};
@@ -387,12 +388,12 @@ impl Services {
             }
             if errors.is_empty() {
                 return Err(ServiceError::Conflict {
-                    code: "seats_below_used",
+                    code: Conflict::SeatsBelowUsed,
                     message: "Seat counts cannot go below the seats in use.".into(),
                 });
             }
             return Err(ServiceError::Refused {
-                code: "seats_below_used",
+                code: Conflict::SeatsBelowUsed,
                 errors,
             });
         }

@@ -18,7 +18,7 @@ pub mod vendors;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::{FieldError, Millis, OperatorId, Role, VendorId};
+use crate::domain::{Conflict, FieldError, Millis, OperatorId, Role, VendorId};
 use crate::keys::ServerKey;
 use crate::store::{self, Store, StoreError};
 
@@ -36,6 +36,13 @@ pub struct Services {
     pub client_cache: Arc<clients::ClientCache>,
     /// The group-commit writer of activations.
     pub activations: Arc<clients::ActivationSink>,
+}
+
+impl Services {
+    /// Which database this console runs on (SQLite or PostgreSQL).
+    pub fn database_name(&self) -> &'static str {
+        self.store.backend().name()
+    }
 }
 
 /// The signed-in person on whose behalf an operation runs.
@@ -111,7 +118,7 @@ pub enum ServiceError {
     /// conflict with the current state, reported at the fields.
     #[error("refused: {code}")]
     Refused {
-        code: &'static str,
+        code: Conflict,
         errors: Vec<FieldError>,
     },
     #[error("not found")]
@@ -119,7 +126,7 @@ pub enum ServiceError {
     #[error("not allowed")]
     Forbidden,
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: Conflict, message: String },
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("too many attempts")]
@@ -129,6 +136,14 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// A refusal with its usual sentence.
+    pub fn conflict(code: Conflict) -> ServiceError {
+        ServiceError::Conflict {
+            code,
+            message: code.message().to_string(),
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> ServiceError {
         ServiceError::Invalid(vec![FieldError::new(field, message)])
     }
@@ -138,7 +153,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unique(m) => ServiceError::Conflict {
-                code: "conflict",
+                code: Conflict::AlreadyExists,
                 message: format!("already exists ({m})"),
             },
             other => ServiceError::Internal(anyhow::Error::new(other)),

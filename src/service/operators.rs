@@ -1,5 +1,6 @@
 //! Operators: admins list, create, edit and disable them.
 
+use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Result, ServiceError, Services};
@@ -162,7 +163,7 @@ impl Services {
         .await
         .map_err(|e| match e {
             store::StoreError::Unique(_) => ServiceError::Conflict {
-                code: "email_taken",
+                code: Conflict::EmailTaken,
                 message: "An operator with this e-mail already exists.".into(),
             },
             e => e.into(),
@@ -245,7 +246,7 @@ impl Services {
             && store::operators::count_enabled_admins(&mut tx).await? == 0
         {
             return Err(ServiceError::Conflict {
-                code: "last_admin",
+                code: Conflict::LastAdmin,
                 message: "The last enabled administrator cannot be disabled or demoted.".into(),
             });
         }

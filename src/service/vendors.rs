@@ -1,5 +1,6 @@
 //! Vendors: admins list, create, edit and disable them.
 
+use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Result, ServiceError, Services};
@@ -117,7 +118,7 @@ fn check(input: &VendorInput) -> Result<ValidVendor> {
 
 fn name_taken() -> ServiceError {
     ServiceError::Conflict {
-        code: "vendor_name_taken",
+        code: Conflict::VendorNameTaken,
         message: "A vendor with this name already exists.".into(),
     }
 }

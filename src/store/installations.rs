@@ -3,27 +3,37 @@
 use sqlx::AnyConnection;
 
 use super::{Result, StoreError};
-use crate::domain::{InstallationId, LicenseId, Millis, VendorId};
+use crate::domain::invite::SoftwareType;
+use crate::domain::license::{LicenseState, LicenseType};
+use crate::domain::{CustomerId, InstallationId, LicenseId, Millis, VendorId};
 
-/// An installation with what its policy and its operators need.
+/// An installation with what its policy and its operators need. Ids and
+/// enumerations decode into their domain types here, once.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InstallationRow {
-    pub id: String,
-    pub license_id: String,
-    pub license_type: String,
-    pub license_state: String,
+    #[sqlx(try_from = "String")]
+    pub id: InstallationId,
+    #[sqlx(try_from = "String")]
+    pub license_id: LicenseId,
+    #[sqlx(try_from = "String")]
+    pub license_type: LicenseType,
+    #[sqlx(try_from = "String")]
+    pub license_state: LicenseState,
     pub valid_to: String,
     pub standard_seats: i64,
     pub server_seats: i64,
     pub extra_space_gb: i64,
     pub client_limit_gb: i64,
-    pub customer_id: String,
+    #[sqlx(try_from = "String")]
+    pub customer_id: CustomerId,
     pub customer_name: String,
     pub encryption_key_enc: Option<String>,
-    pub vendor_id: String,
+    #[sqlx(try_from = "String")]
+    pub vendor_id: VendorId,
     pub invite_id: Option<String>,
     pub username: String,
-    pub software_type: String,
+    #[sqlx(try_from = "String")]
+    pub software_type: SoftwareType,
     pub hostname: String,
     pub os: String,
     pub client_version: String,
@@ -39,19 +49,6 @@ pub struct InstallationRow {
     pub storage_used_bytes: i64,
 }
 
-impl InstallationRow {
-    pub fn installation_id(&self) -> Result<InstallationId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("installation id {:?}", self.id)))
-    }
-    pub fn vendor(&self) -> Result<VendorId> {
-        self.vendor_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
-    }
-}
-
 const SELECT: &str = "SELECT n.id, n.license_id, l.type AS license_type, l.state AS license_state, l.valid_to, \
      l.standard_seats, l.server_seats, l.extra_space_gb, l.client_limit_gb, c.id AS customer_id, \
      c.name AS customer_name, c.encryption_key_enc, c.vendor_id, n.invite_id, n.username, n.software_type, \
@@ -60,68 +57,60 @@ const SELECT: &str = "SELECT n.id, n.license_id, l.type AS license_type, l.state
      n.storage_used_bytes FROM installations n JOIN licenses l ON l.id = n.license_id \
      JOIN customers c ON c.id = l.customer_id";
 
-/// Takes one seat of `software_type` if one is free — one guarded
-/// statement, so concurrent activations can never oversell (PostgreSQL
-/// re-checks the condition on the locked row; SQLite has one writer).
-pub async fn take_seat(
+/// Takes `n` seats of a type at once, only if all `n` are free. This
+/// guarded UPDATE is the truth about seats (`domain::activation` explains
+/// the forecast that precedes it): `used + n <= seats`, the rule of
+/// `domain::license::Seats::free`, and a CHECK constraint behind it.
+pub async fn take_seats(
     conn: &mut AnyConnection,
     license: LicenseId,
-    software_type: &str,
+    software_type: SoftwareType,
+    n: i64,
 ) -> Result<bool> {
     let sql = match software_type {
-        "server" => {
-            "UPDATE licenses SET server_used = server_used + 1 WHERE id = $1 AND server_used < server_seats"
+        SoftwareType::Server => {
+            "UPDATE licenses SET server_used = server_used + $2 WHERE id = $1 AND server_used + $2 <= server_seats"
         }
-        _ => {
-            "UPDATE licenses SET standard_used = standard_used + 1 WHERE id = $1 AND standard_used < standard_seats"
+        SoftwareType::Standard => {
+            "UPDATE licenses SET standard_used = standard_used + $2 WHERE id = $1 AND standard_used + $2 <= standard_seats"
         }
     };
     let r = sqlx::query(sql)
         .bind(license.to_db())
+        .bind(n)
         .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Takes one seat of a type if one is free.
+pub async fn take_seat(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+    software_type: SoftwareType,
+) -> Result<bool> {
+    take_seats(conn, license, software_type, 1).await
 }
 
 /// Gives a seat back.
 pub async fn release_seat(
     conn: &mut AnyConnection,
-    license: &str,
-    software_type: &str,
+    license: LicenseId,
+    software_type: SoftwareType,
 ) -> Result<()> {
     let sql = match software_type {
-        "server" => {
+        SoftwareType::Server => {
             "UPDATE licenses SET server_used = server_used - 1 WHERE id = $1 AND server_used > 0"
         }
-        _ => {
+        SoftwareType::Standard => {
             "UPDATE licenses SET standard_used = standard_used - 1 WHERE id = $1 AND standard_used > 0"
         }
     };
-    sqlx::query(sql).bind(license).execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Takes `n` seats of a type at once, only if all `n` are free.
-pub async fn take_seats(
-    conn: &mut AnyConnection,
-    license: &str,
-    software_type: &str,
-    n: i64,
-) -> Result<bool> {
-    let sql = match software_type {
-        "server" => {
-            "UPDATE licenses SET server_used = server_used + $2 WHERE id = $1 AND server_used + $2 <= server_seats"
-        }
-        _ => {
-            "UPDATE licenses SET standard_used = standard_used + $2 WHERE id = $1 AND standard_used + $2 <= standard_seats"
-        }
-    };
-    let r = sqlx::query(sql)
-        .bind(license)
-        .bind(n)
+    sqlx::query(sql)
+        .bind(license.to_db())
         .execute(&mut *conn)
         .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(())
 }
 
 /// Marks invites used; answers the ids this call marked (an invite another
@@ -148,10 +137,10 @@ pub async fn use_invites(
 
 pub struct NewInstallationRow<'a> {
     pub id: InstallationId,
-    pub license_id: &'a str,
+    pub license_id: LicenseId,
     pub invite_id: Option<&'a str>,
     pub username: &'a str,
-    pub software_type: &'a str,
+    pub software_type: SoftwareType,
     pub hostname: &'a str,
     pub os: &'a str,
     pub client_version: &'a str,
@@ -184,10 +173,10 @@ pub async fn insert_many(
         .map(|r| {
             (
                 r.id.to_db(),
-                r.license_id,
+                r.license_id.to_db(),
                 r.invite_id,
                 r.username,
-                r.software_type,
+                r.software_type.as_str(),
                 r.hostname,
                 r.os,
                 r.client_version,
@@ -286,9 +275,9 @@ pub async fn find_trials(conn: &mut AnyConnection, text: &str) -> Result<Vec<Ins
 }
 
 /// Ends an installation; false if it had ended already.
-pub async fn deactivate(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool> {
+pub async fn deactivate(conn: &mut AnyConnection, id: InstallationId, now: Millis) -> Result<bool> {
     let r = sqlx::query("UPDATE installations SET deactivated_at = $2, updated_at = $2 WHERE id = $1 AND deactivated_at IS NULL")
-        .bind(id)
+        .bind(id.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -298,13 +287,13 @@ pub async fn deactivate(conn: &mut AnyConnection, id: &str, now: Millis) -> Resu
 /// Moves a (trial) installation onto another license.
 pub async fn move_to_license(
     conn: &mut AnyConnection,
-    id: &str,
-    license: &str,
+    id: InstallationId,
+    license: LicenseId,
     now: Millis,
 ) -> Result<()> {
     sqlx::query("UPDATE installations SET license_id = $2, trial_email = NULL, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(license)
+        .bind(id.to_db())
+        .bind(license.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -315,7 +304,7 @@ pub async fn move_to_license(
          sort_name = (SELECT lower(c.name) FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.id = installations.license_id), \
          health_base = {HEALTH_BASE} WHERE id = $1"
     )))
-    .bind(id)
+    .bind(id.to_db())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -364,12 +353,12 @@ pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<(
 /// Closes a trial license (after its client moved onto a purchased one).
 pub async fn close_license(
     conn: &mut AnyConnection,
-    license: &str,
+    license: LicenseId,
     today: &str,
     now: Millis,
 ) -> Result<()> {
     sqlx::query("UPDATE licenses SET state = 'expired', valid_to = CASE WHEN created > $2 THEN created ELSE $2 END, updated_at = $3 WHERE id = $1")
-        .bind(license)
+        .bind(license.to_db())
         .bind(today)
         .bind(now)
         .execute(&mut *conn)
@@ -381,7 +370,7 @@ pub async fn close_license(
 #[derive(Debug, Clone)]
 pub struct NewReport {
     pub id: String,
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     pub started_at: Millis,
     pub finished_at: Millis,
     pub status: &'static str,
@@ -524,19 +513,19 @@ fn report_statements(
     out.push((insert, super::json_param(&rows)?));
 
     // Round k holds each installation's k-th report of the batch.
-    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let mut seen: std::collections::HashMap<InstallationId, usize> = Default::default();
     let mut rounds: Vec<Vec<&NewReport>> = Vec::new();
     for r in reports {
-        let k = seen.entry(&r.installation_id).or_default();
+        let k = seen.entry(r.installation_id).or_default();
         if rounds.len() <= *k {
             rounds.push(Vec::new());
         }
         rounds[*k].push(r);
         *k += 1;
     }
-    let ids: Vec<&str> = rounds[0]
+    let ids: Vec<String> = rounds[0]
         .iter()
-        .map(|r| r.installation_id.as_str())
+        .map(|r| r.installation_id.to_db())
         .collect();
     for round in &rounds {
         let src = super::json_rows(
@@ -583,9 +572,9 @@ fn report_statements(
 }
 
 /// Marks a client seen (policy fetches).
-pub async fn touch(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+pub async fn touch(conn: &mut AnyConnection, id: InstallationId, now: Millis) -> Result<()> {
     sqlx::query("UPDATE installations SET last_seen_at = $2 WHERE id = $1")
-        .bind(id)
+        .bind(id.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;

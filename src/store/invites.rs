@@ -2,8 +2,12 @@
 
 use sqlx::AnyConnection;
 
+use super::installations::InstallationRow;
 use super::{Result, StoreError};
-use crate::domain::{CustomerId, InviteId, LicenseId, Millis, VendorId};
+use crate::domain::activation;
+use crate::domain::invite::SoftwareType;
+use crate::domain::license::{self, LicenseState, LicenseType, Seats};
+use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InviteRow {
@@ -69,6 +73,104 @@ pub struct ActivationRow {
     pub invite: InviteRow,
     #[sqlx(flatten)]
     pub license: super::licenses::LicenseTerms,
+}
+
+impl ActivationRow {
+    /// What the activation rule needs of this invite and its license.
+    pub fn terms(&self) -> Result<(activation::InviteTerms, activation::LicenseTerms)> {
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("{what} of invite {}", self.invite.id));
+        let l = &self.license;
+        Ok((
+            activation::InviteTerms {
+                id: self.invite.id.parse().map_err(|_| corrupt("id"))?,
+                username: self.invite.username.clone(),
+                code_hash: self.invite.code_hash.clone(),
+                used: self.invite.used_at.is_some(),
+                expires_at: self.invite.expires_at,
+                software_type: SoftwareType::parse(&self.invite.software_type)
+                    .map_err(|_| corrupt("software type"))?,
+                license_id: self
+                    .invite
+                    .license_id
+                    .parse()
+                    .map_err(|_| corrupt("license id"))?,
+            },
+            activation::LicenseTerms {
+                id: l.id.parse().map_err(|_| corrupt("license id"))?,
+                state: LicenseState::parse(&l.state).map_err(|_| corrupt("license state"))?,
+                valid_to: license::parse_date("valid_to", &l.valid_to)
+                    .map_err(|_| corrupt("valid_to"))?,
+                standard: Seats {
+                    seats: l.standard_seats,
+                    used: l.standard_used,
+                },
+                server: Seats {
+                    seats: l.server_seats,
+                    used: l.server_used,
+                },
+            },
+        ))
+    }
+
+    /// The installation an activation with this invite makes, as it would
+    /// be read back (the answer is built from what the batch read).
+    pub fn installation(
+        &self,
+        id: InstallationId,
+        username: &str,
+        hostname: &str,
+        os: &str,
+        client_version: &str,
+        now: Millis,
+    ) -> Result<InstallationRow> {
+        let (invite, license) = self.terms()?;
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("{what} of invite {}", self.invite.id));
+        Ok(InstallationRow {
+            id,
+            license_id: invite.license_id,
+            license_type: LicenseType::parse(&self.license.r#type)
+                .map_err(|_| corrupt("license type"))?,
+            license_state: license.state,
+            valid_to: self.license.valid_to.clone(),
+            standard_seats: self.license.standard_seats,
+            server_seats: self.license.server_seats,
+            extra_space_gb: self.license.extra_space_gb,
+            client_limit_gb: self.license.client_limit_gb,
+            customer_id: self
+                .invite
+                .customer_id
+                .parse()
+                .map_err(|_| corrupt("customer id"))?,
+            customer_name: self.invite.customer_name.clone(),
+            encryption_key_enc: self.invite.encryption_key_enc.clone(),
+            vendor_id: self.vendor()?,
+            invite_id: Some(self.invite.id.clone()),
+            username: username.to_string(),
+            software_type: invite.software_type,
+            hostname: hostname.to_string(),
+            os: os.to_string(),
+            client_version: client_version.to_string(),
+            store_deleted_days: self.invite.store_deleted_days,
+            trial_email: None,
+            activated_at: now,
+            deactivated_at: None,
+            last_seen_at: Some(now),
+            last_backup_at: None,
+            last_backup_status: None,
+            last_success_at: None,
+            failed_in_row: 0,
+            storage_used_bytes: 0,
+        })
+    }
+
+    pub fn vendor(&self) -> Result<VendorId> {
+        self.invite
+            .vendor_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("vendor of invite {}", self.invite.id)))
+    }
 }
 
 pub struct NewInviteRow<'a> {

@@ -46,6 +46,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The product's name, for people (Settings).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 /// Errors of the storage layer. Constraint violations are told apart so the
 /// service layer can turn them into clear answers instead of 500s.
 #[derive(Debug, thiserror::Error)]

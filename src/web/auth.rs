@@ -2,11 +2,12 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{self, PRE_COOKIE, PageLang, SESSION_COOKIE, cookie};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Lang, Page, WebResult, render, render_status};
+use crate::http::ClientIp;
 use crate::keys::random_token;
 use crate::service::ServiceError;
 
@@ -96,7 +97,7 @@ pub async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> WebResult {
     let pre = cookie(&headers, PRE_COOKIE).unwrap_or("");
-    if pre.is_empty() || !session::same(pre, &f._csrf) {
+    if pre.is_empty() || !crate::keys::same(pre, &f._csrf) {
         return Ok(session::csrf_rejected(lang));
     }
     let next = safe_next(&f.next);
@@ -130,22 +131,6 @@ pub async fn login_submit(
             Ok(r)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// The client address of a request, as an extractor.
-pub struct ClientIp(pub Option<String>);
-
-impl axum::extract::FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(session::client_ip(
-            parts,
-            state.services.config.trust_forwarded_for,
-        )))
     }
 }
 
@@ -207,7 +192,7 @@ pub async fn setup_submit(
     Form(f): Form<SetupForm>,
 ) -> WebResult {
     let pre = cookie(&headers, PRE_COOKIE).unwrap_or("");
-    if pre.is_empty() || !session::same(pre, &f._csrf) {
+    if pre.is_empty() || !crate::keys::same(pre, &f._csrf) {
         return Ok(session::csrf_rejected(lang));
     }
     let result = if f.password != f.password_again {

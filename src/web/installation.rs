@@ -109,7 +109,7 @@ impl InstallationPage {
     }
 
     pub fn license_type(&self) -> &'static str {
-        self.t(&format!("license.{}", self.d.policy.license_type))
+        self.t(&format!("license.{}", self.d.policy.license_type.as_str()))
     }
 
     pub fn license_state(&self) -> &'static str {

@@ -3,7 +3,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod i18n;
 pub mod install;
 pub mod installation;
 pub mod installations;
@@ -15,25 +14,17 @@ pub mod session;
 pub mod settings;
 pub mod vendors;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-pub use i18n::Lang;
+pub use crate::http::AppState;
+pub use crate::i18n::Lang;
 pub use session::{CsrfForm, Ctx};
 
 use crate::domain::FieldError;
-use crate::service::{Actor, ServiceError, Services};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Arc<Services>,
-    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-}
+use crate::service::{Actor, ServiceError};
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {

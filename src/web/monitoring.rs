@@ -115,5 +115,5 @@ pub async fn csv(
     Query(q): Query<MonitoringQuery>,
 ) -> WebResult {
     let all = state.services.monitoring_all(&ctx.actor, &q).await?;
-    Ok(crate::api::monitoring::csv_response(&all))
+    Ok(crate::http::csv::monitoring_response(&all))
 }

@@ -1,13 +1,11 @@
 //! Cookies, the signed-in context, and CSRF-checked forms.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::i18n::Lang;
+use crate::i18n::Lang;
 use crate::service::Actor;
 
 pub const SESSION_COOKIE: &str = "cc_session";
@@ -35,25 +33,6 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) 
         ""
     };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
-}
-
-/// The caller's address: the socket peer, or the first `X-Forwarded-For`
-/// entry when the operator said a trusted proxy sits in front.
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
-    let forwarded = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
-    if let (true, Some(first)) = (trust_forwarded_for, forwarded) {
-        return Some(first.to_string());
-    }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
 }
 
 /// The page language: the `cc_lang` cookie, else `Accept-Language`.
@@ -122,7 +101,7 @@ where
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
             return Err(to_login());
         };
-        let ip = client_ip(parts, state.services.config.trust_forwarded_for);
+        let ip = crate::http::client_ip(parts, state.services.config.trust_forwarded_for);
         match state.services.session_actor(&token, ip).await {
             Ok(Some((actor, csrf))) => Ok(Ctx {
                 actor,
@@ -135,15 +114,6 @@ where
             Err(e) => Err(super::WebError::from(e).into_response()),
         }
     }
-}
-
-/// Compares secrets in constant time.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The raw fields of a form body, in order (repeated names kept).
@@ -184,7 +154,7 @@ where
         let ok = [header_token, form_token]
             .into_iter()
             .flatten()
-            .any(|t| same(&t, &ctx.csrf));
+            .any(|t| crate::keys::same(&t, &ctx.csrf));
         if !ok {
             return Err(csrf_rejected(ctx.lang));
         }

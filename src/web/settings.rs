@@ -39,10 +39,7 @@ fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormError
         },
         mail_from: c.mail_from.clone(),
         install_url: c.install_url.clone(),
-        database: match state.services.store.backend() {
-            crate::store::Backend::Sqlite => "SQLite".into(),
-            crate::store::Backend::Postgres => "PostgreSQL".into(),
-        },
+        database: state.services.database_name().into(),
         test_to,
         errors,
     }

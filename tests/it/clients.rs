@@ -801,7 +801,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
         plan.iter()
             .map(|(i, finished, status, bytes)| NewReport {
                 id: command_center::domain::AuditId::new().to_db(),
-                installation_id: ids[offset + i].clone(),
+                installation_id: ids[offset + i].parse().unwrap(),
                 started_at: finished - 60_000,
                 finished_at: *finished,
                 status,
@@ -867,7 +867,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
     for r in &mut bad {
         r.received_at = now + 1;
     }
-    bad[1].installation_id = command_center::domain::InstallationId::new().to_db();
+    bad[1].installation_id = command_center::domain::InstallationId::new();
     assert!(store_report_batch(store, &bad).await.is_err());
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, before);
     let seen = |id: &str| format!("SELECT last_seen_at FROM installations WHERE id = '{id}'");

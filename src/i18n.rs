@@ -103,8 +103,8 @@ fn tables() -> (&'static Table, &'static Table) {
     static EN: OnceLock<Table> = OnceLock::new();
     static FI: OnceLock<Table> = OnceLock::new();
     (
-        EN.get_or_init(|| parse(include_str!("../../locales/en.txt"))),
-        FI.get_or_init(|| parse(include_str!("../../locales/fi.txt"))),
+        EN.get_or_init(|| parse(include_str!("../locales/en.txt"))),
+        FI.get_or_init(|| parse(include_str!("../locales/fi.txt"))),
     )
 }
 

@@ -1,0 +1,94 @@
+//! What the three faces (console `web/`, admin API `api/`, client API
+//! `client_api/`) share: the state every handler reaches, the caller's
+//! address, the bearer token, the problem document and CSV downloads.
+//! The faces import this room and `service/`, never each other.
+
+pub mod csv;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{header, request::Parts};
+
+pub use problem::{ApiResult, Body, Problem, ProblemDocument, ProblemField};
+
+use crate::service::Services;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// The caller's address: the socket peer, or the first `X-Forwarded-For`
+/// entry when the operator said a trusted proxy sits in front.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
+    if let (true, Some(first)) = (trust_forwarded_for, forwarded) {
+        return Some(first.to_string());
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string())
+}
+
+/// The caller's address as an extractor (for the audit log and rate limits).
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(
+            parts,
+            state.services.config.trust_forwarded_for,
+        )))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`. The scheme is
+/// case-insensitive (RFC 9110 §11.1), the same for both APIs.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(token.trim()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    fn parts(auth: &str) -> axum::http::request::Parts {
+        Request::builder()
+            .header("authorization", auth)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(super::bearer_token(&parts("Bearer abc")), Some("abc"));
+        assert_eq!(super::bearer_token(&parts("bearer abc")), Some("abc"));
+        assert_eq!(super::bearer_token(&parts("BEARER  abc ")), Some("abc"));
+        assert_eq!(super::bearer_token(&parts("Basic abc")), None);
+        assert_eq!(super::bearer_token(&parts("Bearer ")), None);
+        assert_eq!(super::bearer_token(&parts("Bearerabc")), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Activation: a client with a username and activation code takes a seat.
+//! This side checks the rate limits and the input, hands the attempt to
+//! the group-commit writer (`activation_writer.rs`) and waits for its
+//! answer.
+
+use tokio::sync::oneshot;
+
+use super::activation_writer::ActivationJob;
+use super::{ActivateRequest, Activated, client_text};
+use crate::domain::invite::normalize_code;
+use crate::domain::now_millis;
+use crate::service::{Result, ServiceError, Services};
+use crate::store::{self, StoreError};
+
+/// Activation failures allowed per username and per address in a window.
+pub const ACTIVATION_FAILURES: i64 = 10;
+const WINDOW_MS: i64 = 15 * 60 * 1000;
+
+impl Services {
+    pub(super) async fn check_activation_limits(&self, keys: &[String]) -> Result<()> {
+        let now = now_millis();
+        let mut c = self.store.read().await?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for (n, start) in store::ratelimit::failures(&mut c, &keys, WINDOW_MS, now).await? {
+            if n >= ACTIVATION_FAILURES {
+                return Err(ServiceError::RateLimited {
+                    retry_after_secs: ((start + WINDOW_MS - now) / 1000).max(1) as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_activation_failure(&self, keys: &[String]) -> Result<()> {
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        for key in keys {
+            store::ratelimit::record_failure(&mut tx, key, WINDOW_MS, now).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Activates a backup client with a username and activation code. In
+    /// one transaction: the invite is checked, a seat of its type taken,
+    /// the invite marked used, the installation and the audit row written.
+    pub async fn activate(&self, req: &ActivateRequest, ip: Option<String>) -> Result<Activated> {
+        let username = req.username.trim().to_lowercase();
+        let keys = [
+            format!("activate:user:{username}"),
+            format!("activate:addr:{}", ip.as_deref().unwrap_or("-")),
+        ];
+        self.check_activation_limits(&keys).await?;
+        let mut checks = crate::service::Checks::default();
+        let hostname = checks.take(client_text("hostname", &req.hostname, 255));
+        let os = checks.take(client_text("os", &req.os, 255));
+        let version = checks.take(crate::service::text(
+            "client_version",
+            &req.client_version,
+            64,
+            false,
+        ));
+        checks.finish()?;
+        let (Some(hostname), Some(os), Some(version)) = (hostname, os, version) else {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "checks passed without values"
+            )));
+        };
+        let code_hash = self
+            .key
+            .lookup_hash("activation", &normalize_code(req.activation_code.expose()));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let job = ActivationJob {
+                username: username.clone(),
+                code_hash: code_hash.clone(),
+                hostname: hostname.clone(),
+                os: os.clone(),
+                version: version.clone(),
+                ip: ip.clone(),
+            };
+            let (reply, answer) = oneshot::channel();
+            self.activations
+                .tx
+                .send((job, reply))
+                .await
+                .map_err(|_| anyhow::anyhow!("activation writer stopped"))?;
+            let result = answer
+                .await
+                .map_err(|_| anyhow::anyhow!("activation writer dropped the request"))?;
+            match result {
+                Err(ServiceError::InvalidCredentials) => {
+                    self.record_activation_failure(&keys).await?;
+                    metrics::counter!("cc_activations_total", "result" => "invalid_credentials")
+                        .increment(1);
+                    return Err(ServiceError::InvalidCredentials);
+                }
+                // PostgreSQL may abort a transaction under contention
+                // (deadlock, serialization): that is ours to retry, never
+                // the client's 5xx.
+                Err(ServiceError::Internal(e)) if attempt < 5 && is_retryable(&e) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                    continue;
+                }
+                Err(e) => {
+                    if let ServiceError::Conflict { code, .. } = &e {
+                        metrics::counter!("cc_activations_total", "result" => code.code())
+                            .increment(1);
+                    }
+                    return Err(e);
+                }
+                Ok(a) => {
+                    metrics::counter!("cc_activations_total", "result" => "ok").increment(1);
+                    return Ok(a);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a database error is contention that a retry resolves.
+pub(super) fn is_retryable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StoreError>()
+        .is_some_and(StoreError::is_contention)
+}

@@ -1,0 +1,290 @@
+//! The group-commit writer of activations: many activations in one
+//! transaction and a handful of statements, each request answered only
+//! after the transaction committed. It reads, asks the pure rule
+//! (`domain::activation::decide`) and writes what the rule granted.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::activation::is_retryable;
+use super::{Activated, client_audit_row};
+use crate::domain::activation::{self, Attempt, Refusal};
+use crate::domain::invite::SoftwareType;
+use crate::domain::license as lic;
+use crate::domain::{Conflict, InstallationId, LicenseId, now_millis};
+use crate::keys::random_token;
+use crate::service::{Result, ServiceError, Services};
+use crate::store::{self, StoreError};
+
+/// One activation waiting for the batch writer.
+#[derive(Debug)]
+pub struct ActivationJob {
+    pub(super) username: String,
+    pub(super) code_hash: String,
+    pub(super) hostname: String,
+    pub(super) os: String,
+    pub(super) version: String,
+    pub(super) ip: Option<String>,
+}
+
+type ActivationReply = oneshot::Sender<Result<Activated>>;
+
+/// Group commit for activations: many activations in one transaction and a
+/// handful of statements ([`Services::activate_batch`]), each answered
+/// only after the transaction committed. A refused activation writes
+/// nothing.
+#[derive(Debug)]
+pub struct ActivationSink {
+    pub(super) tx: mpsc::Sender<(ActivationJob, ActivationReply)>,
+}
+
+/// Activations per transaction at most.
+const ACTIVATION_BATCH: usize = 64;
+
+impl ActivationSink {
+    /// The sender half, and the receiver for [`ActivationSink::run`].
+    pub fn channel() -> (
+        ActivationSink,
+        mpsc::Receiver<(ActivationJob, ActivationReply)>,
+    ) {
+        let (tx, rx) = mpsc::channel(4096);
+        (ActivationSink { tx }, rx)
+    }
+
+    /// The writer task: runs until every sender is gone.
+    pub async fn run(services: Services, mut rx: mpsc::Receiver<(ActivationJob, ActivationReply)>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < ACTIVATION_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("cc_activation_batch_size").record(batch.len() as f64);
+            let started = std::time::Instant::now();
+            let outcome = async {
+                let mut tx = services.store.begin().await?;
+                let jobs: Vec<&ActivationJob> = batch.iter().map(|(job, _)| job).collect();
+                let results = services.activate_batch(&mut tx, &jobs).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok::<_, ServiceError>(results)
+            }
+            .await;
+            metrics::histogram!("cc_activation_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
+            match outcome {
+                Ok(results) => {
+                    for ((_, reply), r) in batch.into_iter().zip(results) {
+                        let _ = reply.send(r);
+                    }
+                }
+                // The transaction as a whole failed: nothing of the batch
+                // was stored; every request hears the cause (contention is
+                // retried by the caller).
+                Err(e) => {
+                    let text = e.to_string();
+                    let retryable =
+                        matches!(&e, ServiceError::Internal(inner) if is_retryable(inner));
+                    for (_, reply) in batch {
+                        let err = if retryable {
+                            ServiceError::Internal(anyhow::Error::new(StoreError::Contention(
+                                text.clone(),
+                            )))
+                        } else {
+                            ServiceError::Internal(anyhow::anyhow!(
+                                "activation batch failed: {text}"
+                            ))
+                        };
+                        let _ = reply.send(Err(err));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Services {
+    /// A batch of activations inside one transaction the caller owns, in
+    /// a fixed number of statements whatever the batch size: the invites
+    /// and their licenses are read once, [`activation::decide`] decides
+    /// each attempt in order as if alone, then the seats, invites,
+    /// installations and audit rows are written in one statement each.
+    /// The guarded seat UPDATE stays the judge: should it refuse (another
+    /// instance took seats since the read), seats are taken one at a time.
+    async fn activate_batch(
+        &self,
+        tx: &mut store::Conn,
+        jobs: &[&ActivationJob],
+    ) -> Result<Vec<Result<Activated>>> {
+        let now = now_millis();
+        let usernames: Vec<&str> = jobs.iter().map(|j| j.username.as_str()).collect();
+        let rows = store::invites::find_for_activation(tx, &usernames).await?;
+        let found = rows
+            .iter()
+            .map(store::invites::ActivationRow::terms)
+            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+        let attempts: Vec<Attempt> = jobs
+            .iter()
+            .map(|j| Attempt {
+                username: &j.username,
+                code_hash: &j.code_hash,
+            })
+            .collect();
+        let decisions = activation::decide(&attempts, &found, now, lic::today(), crate::keys::same);
+
+        let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
+        // (job index, index into `found`)
+        let mut grants: Vec<(usize, usize)> = Vec::new();
+        for (i, d) in decisions.into_iter().enumerate() {
+            match d {
+                Ok(f) => grants.push((i, f)),
+                Err(Refusal::InvalidCredentials) => {
+                    results[i] = Some(Err(ServiceError::InvalidCredentials))
+                }
+                Err(Refusal::Conflict(c)) => results[i] = Some(Err(ServiceError::conflict(c))),
+            }
+        }
+        let pool = |f: usize| (found[f].1.id, found[f].0.software_type);
+
+        // Seats: one guarded UPDATE per license and type, in a fixed order
+        // (on PostgreSQL two batches then lock licenses alike, no deadlock).
+        let mut wanted: BTreeMap<(LicenseId, SoftwareType), i64> = BTreeMap::new();
+        for &(_, f) in &grants {
+            *wanted.entry(pool(f)).or_default() += 1;
+        }
+        let mut short: HashSet<(LicenseId, SoftwareType)> = HashSet::new();
+        for (&(license, kind), &n) in &wanted {
+            if !store::installations::take_seats(tx, license, kind, n).await? {
+                short.insert((license, kind));
+            }
+        }
+        if !short.is_empty() {
+            // Fewer seats than the read showed: one at a time, in order.
+            let mut gone: HashSet<(LicenseId, SoftwareType)> = HashSet::new();
+            let mut kept = Vec::with_capacity(grants.len());
+            for (i, f) in grants {
+                let p = pool(f);
+                if short.contains(&p)
+                    && (gone.contains(&p) || !store::installations::take_seat(tx, p.0, p.1).await?)
+                {
+                    gone.insert(p);
+                    results[i] = Some(Err(ServiceError::conflict(Conflict::SeatsExhausted)));
+                    continue;
+                }
+                kept.push((i, f));
+            }
+            grants = kept;
+        }
+
+        // Invites: marked used; one another instance used first loses here
+        // and gives its seat back.
+        let ids: Vec<String> = grants.iter().map(|&(_, f)| found[f].0.id.to_db()).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let marked: HashSet<String> = store::installations::use_invites(tx, &id_refs, now)
+            .await?
+            .into_iter()
+            .collect();
+        if marked.len() != grants.len() {
+            let mut kept = Vec::with_capacity(grants.len());
+            for (i, f) in grants {
+                if marked.contains(&found[f].0.id.to_db()) {
+                    kept.push((i, f));
+                } else {
+                    let (l, k) = pool(f);
+                    store::installations::release_seat(tx, l, k).await?;
+                    results[i] = Some(Err(ServiceError::conflict(Conflict::InviteUsed)));
+                }
+            }
+            grants = kept;
+        }
+
+        // Installations and audit rows.
+        let mut made = Vec::with_capacity(grants.len());
+        for &(i, f) in &grants {
+            let token = random_token()?;
+            let token_hash = self.key.lookup_hash("client", token.expose());
+            made.push((i, f, InstallationId::new(), token, token_hash));
+        }
+        let new_rows: Vec<store::installations::NewInstallationRow> = made
+            .iter()
+            .map(|(i, f, id, _, token_hash)| {
+                let job = jobs[*i];
+                let invite = &rows[*f].invite;
+                store::installations::NewInstallationRow {
+                    id: *id,
+                    license_id: found[*f].0.license_id,
+                    invite_id: Some(&invite.id),
+                    username: &job.username,
+                    software_type: found[*f].0.software_type,
+                    hostname: &job.hostname,
+                    os: &job.os,
+                    client_version: &job.version,
+                    store_deleted_days: invite.store_deleted_days,
+                    token_hash,
+                    trial_email: None,
+                }
+            })
+            .collect();
+        store::installations::insert_many(tx, &new_rows, now).await?;
+        let vendors = made
+            .iter()
+            .map(|(_, f, ..)| rows[*f].vendor())
+            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+        let labels: Vec<String> = made
+            .iter()
+            .map(|(i, ..)| format!("{}@{}", jobs[*i].username, jobs[*i].hostname))
+            .collect();
+        let audits: Vec<store::audit::NewAudit> = made
+            .iter()
+            .zip(&labels)
+            .zip(&vendors)
+            .map(|(((i, f, id, _, _), label), vendor)| {
+                let job = jobs[*i];
+                let invite = &rows[*f].invite;
+                client_audit_row(
+                    now,
+                    *vendor,
+                    label,
+                    "installation.activate",
+                    id,
+                    json!({"username": job.username, "hostname": job.hostname, "os": job.os, "client_version": job.version, "license_id": invite.license_id, "software_type": invite.software_type}),
+                    job.ip.clone(),
+                )
+            })
+            .collect();
+        store::audit::insert_many(tx, &audits).await?;
+
+        // The answers, from what this transaction read (no read-back).
+        for (i, f, id, token, _) in made {
+            let job = jobs[i];
+            let row = rows[f].installation(
+                id,
+                &job.username,
+                &job.hostname,
+                &job.os,
+                &job.version,
+                now,
+            )?;
+            let policy = self.policy_of(&row)?;
+            results[i] = Some(Ok(Activated {
+                installation_id: id,
+                token: token.into_inner(),
+                software_type: policy.software_type,
+                policy,
+            }));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ServiceError::Internal(anyhow::anyhow!(
+                        "an activation of the batch was left undecided"
+                    )))
+                })
+            })
+            .collect())
+    }
+}

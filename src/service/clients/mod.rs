@@ -1,0 +1,265 @@
+//! Backup clients, by purpose: activation (and its group-commit writer),
+//! reports (and theirs), trials, the installations operators manage, and
+//! the client token. What they share lives here: the types clients and
+//! operators are shown, the policy, the audit row of a client's act.
+
+mod activation;
+mod activation_writer;
+mod installations;
+mod report_writer;
+mod reports;
+mod tokens;
+mod trials;
+
+pub use activation::ACTIVATION_FAILURES;
+pub use activation_writer::{ActivationJob, ActivationSink};
+pub use report_writer::{ReportSink, Reports};
+pub use tokens::{ClientCache, TOKEN_CACHE_TTL};
+
+use super::{Actor, Result, ServiceError, Services};
+use crate::domain::invite::SoftwareType;
+use crate::domain::license::{self as lic, LicenseState, LicenseType};
+use crate::domain::{
+    Conflict, CustomerId, InstallationId, LicenseId, Millis, Secret, VendorId, now_millis, rfc3339,
+};
+use crate::store::{self, StoreError, installations::InstallationRow};
+
+/// What a backup client is told to do.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Policy {
+    pub installation_id: InstallationId,
+    pub username: String,
+    pub software_type: SoftwareType,
+    pub store_deleted_days: i64,
+    /// 0 = no per-client limit.
+    pub client_limit_bytes: i64,
+    pub total_space_bytes: i64,
+    pub license_type: LicenseType,
+    /// active, suspended or expired (past Valid to).
+    pub license_state: LicenseState,
+    pub valid_to: String,
+    /// The customer's encryption key, when one is set.
+    pub encryption_key: Option<String>,
+}
+
+/// An activation request.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct ActivateRequest {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub activation_code: Secret<String>,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub client_version: String,
+}
+
+/// A successful activation: the client keeps the token.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Activated {
+    pub installation_id: InstallationId,
+    pub token: String,
+    pub software_type: SoftwareType,
+    pub policy: Policy,
+}
+
+/// A trial request (no invite).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct TrialRequest {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub software_type: String,
+    #[serde(default)]
+    pub client_version: String,
+}
+
+/// One backup run, as a client reports it.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReportInput {
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: String,
+    /// success, warning or failed.
+    pub status: String,
+    #[serde(default)]
+    pub bytes_total: i64,
+    #[serde(default)]
+    pub bytes_uploaded: i64,
+    #[serde(default)]
+    pub files_total: i64,
+    #[serde(default)]
+    pub files_changed: i64,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// An installation as operators see it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Installation {
+    pub id: InstallationId,
+    pub license_id: LicenseId,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub username: String,
+    pub software_type: SoftwareType,
+    pub hostname: String,
+    pub os: String,
+    pub client_version: String,
+    pub trial_email: Option<String>,
+    pub activated_at: String,
+    pub deactivated_at: Option<String>,
+    pub last_seen_at: Option<String>,
+    pub last_backup_at: Option<String>,
+    pub last_backup_status: Option<String>,
+    pub storage_used_bytes: i64,
+}
+
+fn client_text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+) -> std::result::Result<String, crate::domain::FieldError> {
+    crate::service::text(field, raw, max, true)
+}
+
+fn err(c: Conflict) -> ServiceError {
+    ServiceError::conflict(c)
+}
+
+impl Services {
+    /// The policy a client is sent, with the customer's encryption key.
+    fn policy_of(&self, n: &InstallationRow) -> Result<Policy> {
+        let key = match &n.encryption_key_enc {
+            Some(enc) => Some(self.key.decrypt(enc)?.into_inner()),
+            None => None,
+        };
+        Ok(Policy {
+            encryption_key: key,
+            ..self.policy_terms(n)?
+        })
+    }
+
+    /// The same policy without the encryption key (never decrypted here):
+    /// what operators are shown of it.
+    pub(super) fn policy_terms(&self, n: &InstallationRow) -> Result<Policy> {
+        let valid_to = lic::parse_date("valid_to", &n.valid_to)
+            .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
+        Ok(Policy {
+            installation_id: n.id,
+            username: n.username.clone(),
+            software_type: n.software_type,
+            store_deleted_days: n.store_deleted_days,
+            client_limit_bytes: n.client_limit_gb.saturating_mul(1_000_000_000),
+            total_space_bytes: lic::total_space_gb(
+                self.seat_space(),
+                n.standard_seats,
+                n.server_seats,
+                n.extra_space_gb,
+            )
+            .saturating_mul(1_000_000_000),
+            license_type: n.license_type,
+            license_state: LicenseState::effective(n.license_state, valid_to, lic::today()),
+            valid_to: n.valid_to.clone(),
+            encryption_key: None,
+        })
+    }
+
+    pub(super) fn installation_view(&self, n: InstallationRow) -> Result<Installation> {
+        let ts = |v: Option<i64>| v.map(rfc3339);
+        Ok(Installation {
+            id: n.id,
+            license_id: n.license_id,
+            customer_id: n.customer_id,
+            customer_name: n.customer_name,
+            username: n.username,
+            software_type: n.software_type,
+            hostname: n.hostname,
+            os: n.os,
+            client_version: n.client_version,
+            trial_email: n.trial_email,
+            activated_at: rfc3339(n.activated_at),
+            deactivated_at: ts(n.deactivated_at),
+            last_seen_at: ts(n.last_seen_at),
+            last_backup_at: ts(n.last_backup_at),
+            last_backup_status: n.last_backup_status,
+            storage_used_bytes: n.storage_used_bytes,
+        })
+    }
+
+    /// The client's policy (and a sign of life).
+    pub async fn client_policy(&self, n: &InstallationRow) -> Result<Policy> {
+        let mut tx = self.store.begin().await?;
+        store::installations::touch(&mut tx, n.id, now_millis()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.policy_of(n)
+    }
+}
+
+/// An installation the actor may see; another vendor's is "not found".
+pub(super) async fn visible_installation(
+    conn: &mut store::Conn,
+    actor: &Actor,
+    id: InstallationId,
+) -> Result<InstallationRow> {
+    let n = store::installations::get(conn, id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if !actor.can_see(n.vendor_id) {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(n)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client_audit(
+    tx: &mut store::Conn,
+    now: Millis,
+    vendor: VendorId,
+    label: &str,
+    action: &str,
+    id: &InstallationId,
+    after: serde_json::Value,
+    ip: Option<String>,
+) -> Result<()> {
+    store::audit::insert(
+        tx,
+        &client_audit_row(now, vendor, label, action, id, after, ip),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The audit row of something a client did to its installation.
+fn client_audit_row<'a>(
+    now: Millis,
+    vendor: VendorId,
+    label: &'a str,
+    action: &'a str,
+    id: &InstallationId,
+    after: serde_json::Value,
+    ip: Option<String>,
+) -> store::audit::NewAudit<'a> {
+    store::audit::NewAudit {
+        at: now,
+        actor_kind: "client",
+        actor_id: Some(id.to_db()),
+        actor_label: label,
+        vendor_id: Some(vendor),
+        action,
+        target_kind: "installation",
+        target_id: Some(id.to_db()),
+        before: None,
+        after: Some(after),
+        ip,
+    }
+}
