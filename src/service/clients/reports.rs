@@ -72,7 +72,7 @@ impl Services {
         };
         let report = store::installations::NewReport {
             id: crate::domain::AuditId::new().to_db(),
-            installation_id: n.id.clone(),
+            installation_id: n.id,
             started_at: started,
             finished_at: finished,
             status,
