@@ -246,7 +246,7 @@ end
             .activate(
                 &ActivateRequest {
                     username: u.clone(),
-                    activation_code: command_center::domain::Secret::new(codes[&u].clone()),
+                    activation_code: command_center_wire::Secret::new(codes[&u].clone()),
                     hostname: "r".into(),
                     os: "linux".into(),
                     client_version: "1".into(),
@@ -257,7 +257,7 @@ end
         else {
             continue;
         };
-        tokens.push(a.token);
+        tokens.push(a.token.into_inner());
     }
     assert!(tokens.len() > 900, "report clients activated");
     let toks = dir.path().join("tokens.txt");

@@ -30,13 +30,7 @@ enum Command {
     /// also bulk data for scale checks.
     Demo(DemoArgs),
     /// The reference backup client.
-    Agent {
-        #[command(subcommand)]
-        command: AgentCommand,
-        /// Where the agent keeps its token.
-        #[arg(long, global = true, default_value = "agent-state.json")]
-        state: std::path::PathBuf,
-    },
+    Agent(command_center_agent::cli::AgentArgs),
 }
 
 #[derive(clap::Args)]
@@ -52,49 +46,6 @@ struct DemoArgs {
     /// … and about this many backup reports (daily runs).
     #[arg(long, default_value_t = 0)]
     reports: u64,
-}
-
-#[derive(Subcommand)]
-enum AgentCommand {
-    /// Activate with a username and activation code.
-    Activate {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        code: String,
-        /// Defaults to this machine's name.
-        #[arg(long)]
-        hostname: Option<String>,
-    },
-    /// Start a trial without an invite.
-    Trial {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "standard")]
-        software_type: String,
-        #[arg(long)]
-        hostname: Option<String>,
-    },
-    /// Print the policy.
-    Policy,
-    /// Send one simulated backup report.
-    Report {
-        /// success, warning or failed.
-        #[arg(long, default_value = "success")]
-        status: String,
-    },
-    /// Report on a schedule until stopped.
-    Run {
-        /// e.g. 30s, 5m, 1h.
-        #[arg(long, default_value = "5m")]
-        every: String,
-    },
-    /// Leave and free the seat.
-    Deactivate,
 }
 
 #[derive(Subcommand)]
@@ -174,9 +125,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Start the console with: command-center serve");
             Ok(())
         }
-        Command::Agent { command, state } => {
+        Command::Agent(args) => {
             init_logging("warn");
-            run_agent(command, &state).await
+            command_center_agent::cli::run(args).await
         }
         Command::Admin {
             command: AdminCommand::SetupLink(args),
@@ -199,80 +150,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn run_agent(command: AgentCommand, state_path: &std::path::Path) -> anyhow::Result<()> {
-    use command_center::agent;
-    let a = agent::Agent::new();
-    match command {
-        AgentCommand::Activate {
-            server,
-            username,
-            code,
-            hostname,
-        } => {
-            let host = hostname.unwrap_or_else(agent::hostname);
-            let s = a.activate(&server, &username, &code, &host).await?;
-            agent::save(state_path, &s)?;
-            println!(
-                "Activated as {username} on {host}; installation {}. State in {}.",
-                s.installation_id,
-                state_path.display()
-            );
-        }
-        AgentCommand::Trial {
-            server,
-            email,
-            software_type,
-            hostname,
-        } => {
-            let host = hostname.unwrap_or_else(agent::hostname);
-            let s = a.trial(&server, &email, &software_type, &host).await?;
-            agent::save(state_path, &s)?;
-            println!(
-                "Trial started for {email} on {host}; installation {}.",
-                s.installation_id
-            );
-        }
-        AgentCommand::Policy => {
-            let s = agent::load(state_path)?;
-            let mut p = a.policy(&s).await?;
-            if p.get("encryption_key").is_some_and(|k| !k.is_null()) {
-                p["encryption_key"] = serde_json::json!("***");
-            }
-            println!("{}", serde_json::to_string_pretty(&p)?);
-        }
-        AgentCommand::Report { status } => {
-            let mut s = agent::load(state_path)?;
-            a.report(&mut s, &status).await?;
-            agent::save(state_path, &s)?;
-            println!("Reported a {status} backup of {} bytes.", s.bytes_total);
-        }
-        AgentCommand::Run { every } => {
-            let every = agent::parse_every(&every)?;
-            let mut s = agent::load(state_path)?;
-            loop {
-                match a.report(&mut s, "success").await {
-                    Ok(()) => {
-                        agent::save(state_path, &s)?;
-                        println!("Reported a backup of {} bytes.", s.bytes_total);
-                    }
-                    Err(e) => eprintln!("report failed: {e}"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = shutdown_signal() => break,
-                }
-            }
-        }
-        AgentCommand::Deactivate => {
-            let s = agent::load(state_path)?;
-            a.deactivate(&s).await?;
-            std::fs::remove_file(state_path)?;
-            println!("Deactivated; the seat is free.");
-        }
-    }
-    Ok(())
 }
 
 async fn shutdown_signal() {

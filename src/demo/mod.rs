@@ -138,7 +138,7 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
             .activate(
                 &ActivateRequest {
                     username: username.into(),
-                    activation_code: code,
+                    activation_code: command_center_wire::Secret::new(code.into_inner()),
                     hostname: host.into(),
                     os: "linux".into(),
                     client_version: "demo".into(),
@@ -147,7 +147,10 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
             )
             .await
             .map_err(e)?;
-        if let (Some(status), Some(n)) = (report, s.client_by_token(&a.token).await.map_err(e)?) {
+        if let (Some(status), Some(n)) = (
+            report,
+            s.client_by_token(a.token.expose()).await.map_err(e)?,
+        ) {
             for day in (1..=5).rev() {
                 let st = if day == 1 { status } else { "success" };
                 s.client_report(

@@ -81,6 +81,28 @@ macro_rules! stored_enum {
         }
     )*};
 }
+/// The client API's words for the same enumerations (`command-center-wire`).
+macro_rules! wire_enum {
+    ($($t:ident :: $w:ident { $($v:ident),* }),*) => {$(
+        impl From<$t> for command_center_wire::$w {
+            fn from(v: $t) -> Self {
+                match v { $($t::$v => command_center_wire::$w::$v),* }
+            }
+        }
+    )*};
+}
+use invite::SoftwareType;
+use license::{LicenseState, LicenseType};
+wire_enum!(
+    SoftwareType::SoftwareType { Standard, Server },
+    LicenseState::LicenseState {
+        Active,
+        Suspended,
+        Expired
+    },
+    LicenseType::LicenseType { Purchased, Trial }
+);
+
 stored_enum!(
     invite::SoftwareType,
     license::LicenseState,

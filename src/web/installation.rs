@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Redirect};
 use super::{AppState, CsrfForm, Ctx, Page, WebResult, render};
 use crate::domain::InstallationId;
 use crate::domain::history::{self, Chart, ChartDay, RunStatus};
-use crate::domain::license::LicenseState;
 use crate::service::history::{HISTORY_DAYS, InstallationDetails};
 use crate::service::path_id;
 
@@ -118,7 +117,7 @@ impl InstallationPage {
 
     /// Expired by its date although saved as active ("Expired on read").
     pub fn expired_by_date(&self) -> bool {
-        self.d.policy.license_state == LicenseState::Expired
+        self.d.policy.license_state == command_center_wire::LicenseState::Expired
             && self.d.policy.valid_to.as_str()
                 < crate::domain::license::format_date(crate::domain::license::today()).as_str()
     }

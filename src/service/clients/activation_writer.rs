@@ -270,8 +270,8 @@ impl Services {
             )?;
             let policy = self.policy_of(&row)?;
             results[i] = Some(Ok(Activated {
-                installation_id: id,
-                token: token.into_inner(),
+                installation_id: id.0,
+                token: command_center_wire::Secret::new(token.into_inner()),
                 software_type: policy.software_type,
                 policy,
             }));

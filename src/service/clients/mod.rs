@@ -18,90 +18,15 @@ pub use tokens::{ClientCache, TOKEN_CACHE_TTL};
 
 use super::{Actor, Result, ServiceError, Services};
 use crate::domain::invite::SoftwareType;
-use crate::domain::license::{self as lic, LicenseState, LicenseType};
+use command_center_wire as wire;
+
+use crate::domain::license::{self as lic, LicenseState};
 use crate::domain::{
-    Conflict, CustomerId, InstallationId, LicenseId, Millis, Secret, VendorId, now_millis, rfc3339,
+    Conflict, CustomerId, InstallationId, LicenseId, Millis, VendorId, now_millis, rfc3339,
 };
 use crate::store::{self, StoreError, installations::InstallationRow};
 
-/// What a backup client is told to do.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Policy {
-    pub installation_id: InstallationId,
-    pub username: String,
-    pub software_type: SoftwareType,
-    pub store_deleted_days: i64,
-    /// 0 = no per-client limit.
-    pub client_limit_bytes: i64,
-    pub total_space_bytes: i64,
-    pub license_type: LicenseType,
-    /// active, suspended or expired (past Valid to).
-    pub license_state: LicenseState,
-    pub valid_to: String,
-    /// The customer's encryption key, when one is set.
-    pub encryption_key: Option<String>,
-}
-
-/// An activation request.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct ActivateRequest {
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    #[schema(value_type = String)]
-    pub activation_code: Secret<String>,
-    #[serde(default)]
-    pub hostname: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub client_version: String,
-}
-
-/// A successful activation: the client keeps the token.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Activated {
-    pub installation_id: InstallationId,
-    pub token: String,
-    pub software_type: SoftwareType,
-    pub policy: Policy,
-}
-
-/// A trial request (no invite).
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct TrialRequest {
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub hostname: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub software_type: String,
-    #[serde(default)]
-    pub client_version: String,
-}
-
-/// One backup run, as a client reports it.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct ReportInput {
-    /// RFC 3339.
-    pub started_at: String,
-    /// RFC 3339.
-    pub finished_at: String,
-    /// success, warning or failed.
-    pub status: String,
-    #[serde(default)]
-    pub bytes_total: i64,
-    #[serde(default)]
-    pub bytes_uploaded: i64,
-    #[serde(default)]
-    pub files_total: i64,
-    #[serde(default)]
-    pub files_changed: i64,
-    #[serde(default)]
-    pub message: String,
-}
+pub use command_center_wire::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
 
 /// An installation as operators see it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -140,7 +65,7 @@ impl Services {
     /// The policy a client is sent, with the customer's encryption key.
     fn policy_of(&self, n: &InstallationRow) -> Result<Policy> {
         let key = match &n.encryption_key_enc {
-            Some(enc) => Some(self.key.decrypt(enc)?.into_inner()),
+            Some(enc) => Some(wire::Secret::new(self.key.decrypt(enc)?.into_inner())),
             None => None,
         };
         Ok(Policy {
@@ -155,9 +80,9 @@ impl Services {
         let valid_to = lic::parse_date("valid_to", &n.valid_to)
             .map_err(|_| anyhow::anyhow!("corrupt valid_to"))?;
         Ok(Policy {
-            installation_id: n.id,
+            installation_id: n.id.0,
             username: n.username.clone(),
-            software_type: n.software_type,
+            software_type: n.software_type.into(),
             store_deleted_days: n.store_deleted_days,
             client_limit_bytes: n.client_limit_gb.saturating_mul(1_000_000_000),
             total_space_bytes: lic::total_space_gb(
@@ -167,8 +92,8 @@ impl Services {
                 n.extra_space_gb,
             )
             .saturating_mul(1_000_000_000),
-            license_type: n.license_type,
-            license_state: LicenseState::effective(n.license_state, valid_to, lic::today()),
+            license_type: n.license_type.into(),
+            license_state: LicenseState::effective(n.license_state, valid_to, lic::today()).into(),
             valid_to: n.valid_to.clone(),
             encryption_key: None,
         })

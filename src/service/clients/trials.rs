@@ -101,9 +101,9 @@ impl Services {
         tx.commit().await.map_err(StoreError::from)?;
         let policy = self.policy_of(&row)?;
         Ok(Activated {
-            installation_id: id,
-            token: token.into_inner(),
-            software_type,
+            installation_id: id.0,
+            token: command_center_wire::Secret::new(token.into_inner()),
+            software_type: software_type.into(),
             policy,
         })
     }

@@ -1,12 +1,22 @@
-//! The reference backup client: activates with a username and code, keeps
-//! its token in a state file, fetches its policy, sends simulated backup
-//! reports, deactivates. It speaks only the client API (HTTP) — demos,
-//! tests and benchmarks use it, and a real client's authors can read it as
-//! the worked example.
+//! The reference backup client of Command Center: activates with a
+//! username and code, keeps its token in a state file, fetches its policy,
+//! sends simulated backup reports, deactivates. It speaks only the client
+//! API (HTTP, the types of `command-center-wire`) — demos, tests and
+//! benchmarks use it, and a real client's authors can read it as the
+//! worked example. `command-center agent …` and `command-center-agent …`
+//! run the same commands ([`cli`]).
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cli;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use command_center_wire::{
+    ActivateRequest, Activated, Policy, Problem, ReportInput, Secret, TrialRequest,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the agent remembers between runs (the token is a secret: the file
@@ -51,11 +61,15 @@ async fn check(resp: reqwest::Response) -> anyhow::Result<reqwest::Response> {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let body: Problem = resp.json().await.unwrap_or_default();
     Err(AgentError {
         status,
-        code: body["code"].as_str().unwrap_or("error").to_string(),
-        detail: body["detail"].as_str().unwrap_or("").to_string(),
+        code: if body.code.is_empty() {
+            "error".into()
+        } else {
+            body.code
+        },
+        detail: body.detail,
     }
     .into())
 }
@@ -64,6 +78,12 @@ fn now_rfc3339(offset_secs: i64) -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset_secs);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+fn random_bytes<const N: usize>() -> Option<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).ok()?;
+    Some(b)
 }
 
 /// This machine's name, for activation.
@@ -103,17 +123,20 @@ impl Agent {
         let resp = self
             .http
             .post(format!("{server}/client/v1/activate"))
-            .json(&serde_json::json!({"username": username, "activation_code": code, "hostname": hostname, "os": std::env::consts::OS, "client_version": env!("CARGO_PKG_VERSION")}))
+            .json(&ActivateRequest {
+                username: username.into(),
+                activation_code: Secret::new(code),
+                hostname: hostname.into(),
+                os: std::env::consts::OS.into(),
+                client_version: env!("CARGO_PKG_VERSION").into(),
+            })
             .send()
             .await?;
-        let v: serde_json::Value = check(resp).await?.json().await?;
+        let a: Activated = check(resp).await?.json().await?;
         Ok(State {
             server,
-            installation_id: v["installation_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            token: v["token"].as_str().unwrap_or_default().to_string(),
+            installation_id: a.installation_id.to_string(),
+            token: a.token.into_inner(),
             username: username.to_string(),
             hostname: hostname.to_string(),
             bytes_total: 0,
@@ -133,28 +156,28 @@ impl Agent {
         let resp = self
             .http
             .post(format!("{server}/client/v1/trial"))
-            .json(&serde_json::json!({"email": email, "hostname": hostname, "os": std::env::consts::OS, "software_type": software_type, "client_version": env!("CARGO_PKG_VERSION")}))
+            .json(&TrialRequest {
+                email: email.into(),
+                hostname: hostname.into(),
+                os: std::env::consts::OS.into(),
+                software_type: software_type.into(),
+                client_version: env!("CARGO_PKG_VERSION").into(),
+            })
             .send()
             .await?;
-        let v: serde_json::Value = check(resp).await?.json().await?;
+        let a: Activated = check(resp).await?.json().await?;
         Ok(State {
             server,
-            installation_id: v["installation_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            token: v["token"].as_str().unwrap_or_default().to_string(),
-            username: v["policy"]["username"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            installation_id: a.installation_id.to_string(),
+            token: a.token.into_inner(),
+            username: a.policy.username,
             hostname: hostname.to_string(),
             bytes_total: 0,
             files_total: 0,
         })
     }
 
-    pub async fn policy(&self, s: &State) -> anyhow::Result<serde_json::Value> {
+    pub async fn policy(&self, s: &State) -> anyhow::Result<Policy> {
         let resp = self
             .http
             .get(format!("{}/client/v1/policy", s.server))
@@ -168,27 +191,27 @@ impl Agent {
     pub async fn report(&self, s: &mut State, status: &str) -> anyhow::Result<()> {
         if s.bytes_total == 0 {
             s.bytes_total = 40_000_000_000
-                + i64::from(
-                    crate::keys::random_bytes::<2>()
-                        .map(u16::from_le_bytes)
-                        .unwrap_or(0),
-                ) * 1_000_000;
+                + i64::from(random_bytes::<2>().map(u16::from_le_bytes).unwrap_or(0)) * 1_000_000;
             s.files_total = 120_000;
         }
-        let changed = 50 + i64::from(crate::keys::random_bytes::<1>().map(|b| b[0]).unwrap_or(0));
+        let changed = 50 + i64::from(random_bytes::<1>().map(|b| b[0]).unwrap_or(0));
         let uploaded = changed * 2_000_000;
         s.bytes_total += uploaded / 4;
         s.files_total += changed / 10;
-        let body = serde_json::json!({
-            "started_at": now_rfc3339(-600),
-            "finished_at": now_rfc3339(0),
-            "status": status,
-            "bytes_total": s.bytes_total,
-            "bytes_uploaded": uploaded,
-            "files_total": s.files_total,
-            "files_changed": changed,
-            "message": if status == "failed" { "simulated failure: disk not reachable" } else { "" },
-        });
+        let body = ReportInput {
+            started_at: now_rfc3339(-600),
+            finished_at: now_rfc3339(0),
+            status: status.into(),
+            bytes_total: s.bytes_total,
+            bytes_uploaded: uploaded,
+            files_total: s.files_total,
+            files_changed: changed,
+            message: if status == "failed" {
+                "simulated failure: disk not reachable".into()
+            } else {
+                String::new()
+            },
+        };
         let resp = self
             .http
             .post(format!("{}/client/v1/reports", s.server))
