@@ -56,21 +56,21 @@ impl Running {
     /// Stops accepting, finishes requests in flight, closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await??;
-        let _ = self.worker.await;
-        let _ = self.pruner.await;
-        let _ = self.alerts.await;
-        self.services.store.close().await;
-        Ok(())
+        self.wait().await
     }
 
-    /// Waits until the server ends (after a shutdown signal).
+    /// Waits until the server ends (after a shutdown signal), in order:
+    /// the HTTP server answers what it accepted, the group-commit writers
+    /// drain what those requests handed them, the background tasks end,
+    /// the database closes.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await??;
+        let served = self.task.await;
+        self.services.stop_writers().await;
         let _ = self.worker.await;
         let _ = self.pruner.await;
         let _ = self.alerts.await;
         self.services.store.close().await;
+        served??;
         Ok(())
     }
 
@@ -101,7 +101,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
     .await?;
     store.migrate().await?;
     check_key(&store, &key).await?;
-    let reports = Arc::new(service::clients::ReportSink::start(store.clone()));
+    let writers = Arc::new(service::clients::Writers::new());
+    let (reports, report_task) =
+        service::clients::ReportSink::start(store.clone(), writers.stop_signal());
+    writers.track(report_task);
+    let reports = Arc::new(reports);
     let (activations, activation_queue) = service::clients::ActivationSink::channel();
     let services = Services {
         store,
@@ -111,11 +115,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         reports,
         client_cache: Arc::new(service::clients::ClientCache::default()),
         activations: Arc::new(activations),
+        writers: writers.clone(),
     };
-    tokio::spawn(service::clients::ActivationSink::run(
+    writers.track(tokio::spawn(service::clients::ActivationSink::run(
         services.clone(),
         activation_queue,
-    ));
+        writers.stop_signal(),
+    )));
     Ok(services)
 }
 

@@ -36,9 +36,17 @@ pub struct Services {
     pub client_cache: Arc<clients::ClientCache>,
     /// The group-commit writer of activations.
     pub activations: Arc<clients::ActivationSink>,
+    /// Both writers' tasks, stopped by [`Services::stop_writers`].
+    pub writers: Arc<clients::Writers>,
 }
 
 impl Services {
+    /// Drains the group-commit writers and waits for them to stop (after
+    /// the HTTP server stopped, before the database closes).
+    pub async fn stop_writers(&self) {
+        self.writers.stop().await;
+    }
+
     /// Which database this console runs on (SQLite or PostgreSQL).
     pub fn database_name(&self) -> &'static str {
         self.store.backend().name()

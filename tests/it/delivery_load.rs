@@ -264,3 +264,161 @@ async fn two_instances_on_one_postgres_send_each_invite_once() {
     a.stop().await;
     a.finish().await;
 }
+
+/// SIGTERM while clients are reporting: every report the server
+/// acknowledged is stored, no request gets a 5xx, and the process exits
+/// cleanly (the HTTP server answers what it accepted, then the report
+/// writer drains, then the database closes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_report_load_answers_every_accepted_request() {
+    let data = tempfile::tempdir().unwrap();
+    let (db, db_name) = fresh_database_url(data.path()).await;
+    let env: HashMap<String, String> = [
+        ("CC_DATA_DIR", data.path().display().to_string()),
+        ("CC_DATABASE_URL", db.clone()),
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut server = spawn_server(&env);
+    let base = server.base.clone();
+    wait_healthy(&base).await;
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let c: serde_json::Value = api(
+        reqwest::Method::POST,
+        "/api/v1/customers",
+        json!({"name": "Term Oy"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let l: serde_json::Value = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/customers/{}/licenses", c["id"].as_str().unwrap()),
+        json!({"standard_seats": 8}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let lid = l["id"].as_str().unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        let inv: serde_json::Value = api(
+            reqwest::Method::POST,
+            &format!("/api/v1/licenses/{lid}/invites"),
+            json!({"username": format!("term{i}"), "email": format!("term{i}@example.com")}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let a: serde_json::Value = client
+            .post(format!("{base}/client/v1/activate"))
+            .json(&json!({"username": inv["username"], "activation_code": inv["activation_code"], "hostname": format!("h{i}"), "os": "linux"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(a["token"].as_str().unwrap().to_string());
+    }
+    // 32 reporters, each as fast as it can, on connections of their own.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..32 {
+        let (base, t, stop) = (base.clone(), tokens[k % tokens.len()].clone(), stop.clone());
+        set.spawn(async move {
+            let client = reqwest::Client::new();
+            let (mut acked, mut server_errors, mut refused) = (0u64, 0u64, 0u64);
+            let now = time::OffsetDateTime::now_utc();
+            let at = now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .post(format!("{base}/client/v1/reports"))
+                    .bearer_auth(&t)
+                    .json(&json!({"started_at": at, "finished_at": at, "status": "success", "bytes_total": 1}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::NO_CONTENT => acked += 1,
+                    Ok(r) if r.status().is_server_error() => server_errors += 1,
+                    Ok(r) => panic!("unexpected answer {}", r.status()),
+                    // After the listener closed: refused or reset before
+                    // the request was accepted.
+                    Err(_) => refused += 1,
+                }
+                if refused > 0 {
+                    break;
+                }
+            }
+            (acked, server_errors, refused)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut server_errors) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        let (a, s, _) = r.unwrap();
+        acked += a;
+        server_errors += s;
+    }
+    assert!(
+        exit.success(),
+        "the server exits cleanly on SIGTERM: {exit:?}"
+    );
+    assert_eq!(server_errors, 0, "no request answered with a 5xx");
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db)
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let _ = sqlx::Connection::close(conn).await;
+    eprintln!("SIGTERM under report load: {acked} reports acknowledged, {stored} stored");
+    assert!(acked > 0, "reports flowed before the signal");
+    assert_eq!(
+        stored as u64, acked,
+        "every acknowledged report is stored, and only those"
+    );
+    if let Some(name) = db_name {
+        drop_database(&name).await;
+    }
+}

@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::activation::is_retryable;
+use super::batching::next_batch;
 use super::{Activated, client_audit_row};
 use crate::domain::activation::{self, Attempt, Refusal};
 use crate::domain::invite::SoftwareType;
@@ -53,16 +54,15 @@ impl ActivationSink {
         (ActivationSink { tx }, rx)
     }
 
-    /// The writer task: runs until every sender is gone.
-    pub async fn run(services: Services, mut rx: mpsc::Receiver<(ActivationJob, ActivationReply)>) {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < ACTIVATION_BATCH {
-                match rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
+    /// The writer task: drains and ends when `stop` is set (it holds a
+    /// `Services`, whose sender keeps the queue open, so it never ends by
+    /// itself).
+    pub async fn run(
+        services: Services,
+        mut rx: mpsc::Receiver<(ActivationJob, ActivationReply)>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        while let Some(batch) = next_batch(&mut rx, &mut stop, ACTIVATION_BATCH).await {
             metrics::histogram!("cc_activation_batch_size").record(batch.len() as f64);
             let started = std::time::Instant::now();
             let outcome = async {

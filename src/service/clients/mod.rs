@@ -5,6 +5,7 @@
 
 mod activation;
 mod activation_writer;
+mod batching;
 mod installations;
 mod report_writer;
 mod reports;
@@ -13,6 +14,7 @@ mod trials;
 
 pub use activation::ACTIVATION_FAILURES;
 pub use activation_writer::{ActivationJob, ActivationSink};
+pub use batching::Writers;
 pub use report_writer::{ReportSink, Reports};
 pub use tokens::{ClientCache, TOKEN_CACHE_TTL};
 

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::batching::next_batch;
 use crate::store::{self, StoreError};
 
 /// Group commit for reports: many requests, one transaction, each request
@@ -20,21 +21,17 @@ pub struct ReportSink {
 const REPORT_BATCH: usize = 512;
 
 impl ReportSink {
-    /// Starts the writer task.
-    pub fn start(store: store::Store) -> ReportSink {
+    /// Starts the writer task; it drains and ends when `stop` is set.
+    pub fn start(
+        store: store::Store,
+        mut stop: watch::Receiver<bool>,
+    ) -> (ReportSink, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<(
             store::installations::NewReport,
             oneshot::Sender<std::result::Result<(), String>>,
         )>(4096);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < REPORT_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
+        let task = tokio::spawn(async move {
+            while let Some(batch) = next_batch(&mut rx, &mut stop, REPORT_BATCH).await {
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
                 let (reports, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let started = std::time::Instant::now();
@@ -63,7 +60,7 @@ impl ReportSink {
                 }
             }
         });
-        ReportSink { tx }
+        (ReportSink { tx }, task)
     }
 }
 
