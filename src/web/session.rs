@@ -199,15 +199,19 @@ where
     }
 }
 
+#[derive(askama::Template)]
+#[template(path = "csrf_rejected.html")]
+struct CsrfRejected {
+    lang: Lang,
+}
+
 /// The answer to a form without a valid CSRF token: nothing was changed.
 pub fn csrf_rejected(lang: Lang) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        axum::response::Html(format!(
-            "<!doctype html><meta charset=utf-8><title>403</title><p>{}</p><p><a href=\"/\">{}</a></p>",
-            lang.t("error.csrf"),
-            lang.t("nav.back_home")
-        )),
-    )
-        .into_response()
+    match askama::Template::render(&CsrfRejected { lang }) {
+        Ok(html) => (StatusCode::FORBIDDEN, axum::response::Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "csrf page template");
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
 }
