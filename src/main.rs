@@ -121,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             let running = command_center::start(config.clone()).await?;
             println!("Command Center listens on http://{}", running.addr);
             println!(
@@ -152,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             command_center::open(&config).await?;
             println!("Migrations are up to date.");
             Ok(())
@@ -159,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             let config = Config::load(&args.config)?;
             init_logging("warn");
+            command_center::config::warn_unknown_env();
             if args.customers > 0 && args.installations < args.customers {
                 anyhow::bail!("--installations must be at least --customers");
             }
@@ -186,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             let services = command_center::open(&config).await?;
             if !services
                 .needs_setup()
