@@ -291,7 +291,7 @@ impl From<askama::Error> for WebError {
 /// A bare error page in both languages; it needs no session, so it works
 /// for every error, signed in or not.
 #[derive(askama::Template)]
-#[template(path = "error.html")]
+#[template(path = "error_page.html")]
 struct ErrorPage<'a> {
     code: u16,
     en: &'a str,
