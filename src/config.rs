@@ -98,6 +98,102 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
+/// The name of every setting. The config file may hold only these; an
+/// unknown `CC_` name in the environment is logged (other programs may use
+/// the prefix, so it does not stop the start).
+pub const SETTINGS: &[&str] = &[
+    "CC_LISTEN",
+    "CC_DATA_DIR",
+    "CC_DATABASE_URL",
+    "CC_CONFIG",
+    "CC_PUBLIC_URL",
+    "CC_SECRET_KEY",
+    "CC_ADMIN_EMAIL",
+    "CC_ADMIN_PASSWORD",
+    "CC_SMTP_URL",
+    "CC_MAIL_FROM",
+    "CC_INSTALL_URL",
+    "CC_MAIL_MAX_ATTEMPTS",
+    "CC_MAIL_RETRY_SECS",
+    "CC_MAIL_LEASE_SECS",
+    "CC_INVITE_VALID_DAYS",
+    "CC_TRIAL_DAYS",
+    "CC_OVERDUE_HOURS",
+    "CC_ALERT_INTERVAL_SECS",
+    "CC_ALERT_FAILED_RUNS",
+    "CC_ALERT_DIGEST_HOUR",
+    "CC_REPORT_RETENTION_DAYS",
+    "CC_SESSION_HOURS",
+    "CC_API_TOKEN_DAYS",
+    "CC_TRUST_FORWARDED_FOR",
+    "CC_DB_MAX_CONNECTIONS",
+    "CC_SQLITE_SYNCHRONOUS",
+    "CC_STANDARD_SEAT_GB",
+    "CC_SERVER_SEAT_GB",
+    "CC_LOG",
+];
+
+/// The Levenshtein distance: how many single-character inserts, deletes
+/// and substitutions turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // One row of the table at a time: prev[j] is the distance between the
+    // first i characters of a and the first j of b.
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            row.push(substitute.min(prev[j + 1] + 1).min(row[j] + 1));
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
+/// The setting a mistyped name most likely meant, if one is close: at most
+/// a third of the characters after `CC_` differ (so `CC_FOO` suggests
+/// nothing rather than `CC_LOG`).
+fn closest_setting(name: &str) -> Option<&'static str> {
+    let tail = name.strip_prefix("CC_").unwrap_or(name);
+    SETTINGS
+        .iter()
+        .map(|s| (edit_distance(tail, &s[3..]), *s))
+        .min()
+        .filter(|(d, _)| *d <= (tail.chars().count() / 3).max(1))
+        .map(|(_, s)| s)
+}
+
+/// The `CC_` names in the environment that are no setting, sorted, each
+/// with the setting it most likely meant.
+fn unknown_names(names: impl Iterator<Item = String>) -> Vec<(String, Option<&'static str>)> {
+    let mut unknown: Vec<_> = names
+        .filter(|k| k.starts_with("CC_") && !SETTINGS.contains(&k.as_str()))
+        .map(|k| {
+            let near = closest_setting(&k);
+            (k, near)
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Logs a warning for each `CC_` environment variable that is no setting
+/// (call it once logging is set up; a typo there is otherwise silently
+/// ignored).
+pub fn warn_unknown_env() {
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for (name, near) in unknown_names(names) {
+        match near {
+            Some(near) => tracing::warn!(
+                "unknown setting {name} in the environment, ignored; did you mean {near}?"
+            ),
+            None => tracing::warn!("unknown setting {name} in the environment, ignored"),
+        }
+    }
+}
+
 /// Where values come from, in order.
 struct Sources {
     env: HashMap<String, String>,
@@ -151,6 +247,19 @@ fn read_config_file(path: &std::path::Path) -> anyhow::Result<HashMap<String, St
         if !k.starts_with("CC_") {
             anyhow::bail!(
                 "{}:{}: unknown setting {k:?} (settings start with CC_)",
+                path.display(),
+                n + 1
+            );
+        }
+        // A mistyped name would otherwise be ignored silently and its
+        // default used: stop and say what was probably meant.
+        if !SETTINGS.contains(&k) {
+            let hint = match closest_setting(k) {
+                Some(near) => format!("; did you mean {near}?"),
+                None => " (the settings are listed in the README)".to_string(),
+            };
+            anyhow::bail!(
+                "unknown setting {k} in {} line {}{hint}",
                 path.display(),
                 n + 1
             );
@@ -358,6 +467,107 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("CC_REPORT_RETENTION_DAYS"), "{e}");
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("URL", "URL"), 0);
+        assert_eq!(edit_distance("URL", "ULR"), 2, "a swap is two edits");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("PASWORD", "PASSWORD"), 1);
+        assert_eq!(edit_distance("flaw", "lawn"), 2);
+        assert_eq!(edit_distance("äö", "ao"), 2, "characters, not bytes");
+    }
+
+    #[test]
+    fn closest_setting_only_when_close() {
+        assert_eq!(closest_setting("CC_SMTP_ULR"), Some("CC_SMTP_URL"));
+        assert_eq!(
+            closest_setting("CC_ADMIN_PASWORD"),
+            Some("CC_ADMIN_PASSWORD")
+        );
+        assert_eq!(closest_setting("CC_SESION_HOURS"), Some("CC_SESSION_HOURS"));
+        assert_eq!(closest_setting("CC_LOGG"), Some("CC_LOG"));
+        assert_eq!(closest_setting("CC_FOO"), None);
+        assert_eq!(closest_setting("CC_TEST_DATABASE"), None);
+    }
+
+    #[test]
+    fn every_setting_read_is_in_the_list() {
+        // The names this file reads, outside its tests: a new setting that
+        // is not added to SETTINGS would be refused in the config file.
+        let src = include_str!("config.rs");
+        let code = &src[..src.find("#[cfg(test)]").unwrap()];
+        let mut read: Vec<&str> = code
+            .match_indices("(\"CC_")
+            .filter_map(|(i, _)| {
+                let rest = &code[i + 2..];
+                let end = rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_'))?;
+                // A name passed as an argument, not a message that starts with one.
+                (end > 3 && rest[end..].starts_with('"')).then(|| &rest[..end])
+            })
+            .collect();
+        read.sort();
+        read.dedup();
+        assert!(read.len() > 25, "{read:?}");
+        for name in read {
+            assert!(SETTINGS.contains(&name), "{name} is missing from SETTINGS");
+        }
+    }
+
+    #[test]
+    fn unknown_names_in_the_file_are_refused_with_a_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cc.conf");
+        std::fs::write(&f, "CC_LISTEN=127.0.0.1:9000\n\nCC_SMTP_ULR=smtp://x\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        let e = Config::from_sources(&args, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "unknown setting CC_SMTP_ULR in {} line 3; did you mean CC_SMTP_URL?",
+                f.display()
+            )
+        );
+        std::fs::write(&f, "CC_WHATEVER=1\n").unwrap();
+        let e = Config::from_sources(&args, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("unknown setting CC_WHATEVER in "), "{e}");
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_in_the_environment_are_listed_not_refused() {
+        let names = [
+            "CC_LISTEN",
+            "CC_SMTP_ULR",
+            "CC_TEST_DATABASE",
+            "PATH",
+            "CC_ADMIN_EMAIL",
+        ]
+        .map(String::from);
+        assert_eq!(
+            unknown_names(names.into_iter()),
+            vec![
+                ("CC_SMTP_ULR".to_string(), Some("CC_SMTP_URL")),
+                ("CC_TEST_DATABASE".to_string(), None),
+            ]
+        );
+        let c = Config::from_sources(
+            &ConfigArgs::default(),
+            env(&[("CC_SMTP_ULR", "smtp://x"), ("CC_LISTEN", "127.0.0.1:9002")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9002);
     }
 
     #[test]

@@ -58,9 +58,12 @@ enum AdminCommand {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The default writer is stdout; colour codes only when a person watches
+    // it, not in a journal, a pipe or a log file.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 }
 
@@ -69,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             let running = command_center::start(config.clone()).await?;
             println!("Command Center listens on http://{}", running.addr);
             println!(
@@ -100,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             command_center::open(&config).await?;
             println!("Migrations are up to date.");
             Ok(())
@@ -107,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             let config = Config::load(&args.config)?;
             init_logging("warn");
+            command_center::config::warn_unknown_env();
             if args.customers > 0 && args.installations < args.customers {
                 anyhow::bail!("--installations must be at least --customers");
             }
@@ -134,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::load(&args)?;
             init_logging(&config.log);
+            command_center::config::warn_unknown_env();
             let services = command_center::open(&config).await?;
             if !services
                 .needs_setup()

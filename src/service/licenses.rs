@@ -308,7 +308,7 @@ impl Services {
         };
         let v = check(input, &base)?;
         let now = now_millis();
-        let id = LicenseId(uuid::Uuid::new_v4());
+        let id = LicenseId::new();
         let mut tx = self.store.begin().await?;
         let owner = store::customers::get(&mut tx, customer)
             .await?

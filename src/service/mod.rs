@@ -160,10 +160,16 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unique(m) => ServiceError::Conflict {
-                code: Conflict::AlreadyExists,
-                message: format!("already exists ({m})"),
-            },
+            // The database's message names tables, columns and sometimes
+            // the values: it is for the log, not for the caller. Operations
+            // that expect a clash map it to their own code and words first.
+            StoreError::Unique(m) => {
+                tracing::warn!(detail = %m, "unmapped unique violation");
+                ServiceError::Conflict {
+                    code: Conflict::AlreadyExists,
+                    message: "This already exists.".into(),
+                }
+            }
             other => ServiceError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -281,4 +287,23 @@ pub(crate) fn text(
         return Err(FieldError::new(field, "error.control_chars"));
     }
     Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unmapped_unique_violation_does_not_leak_the_database_message() {
+        let e = ServiceError::from(StoreError::Unique(
+            "duplicate key value violates unique constraint \"customers_vat_id_key\"".into(),
+        ));
+        match e {
+            ServiceError::Conflict { code, message } => {
+                assert_eq!(code, Conflict::AlreadyExists);
+                assert_eq!(message, "This already exists.");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
 }

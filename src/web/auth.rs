@@ -1,11 +1,11 @@
 //! Sign-in, sign-out, first-admin setup, and the language switch.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::{CookieJar, Form};
 
-use super::session::{self, PRE_COOKIE, PageLang, SESSION_COOKIE, cookie};
+use super::session::{self, PRE_COOKIE, PageLang, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Lang, Page, WebResult, render, render_status};
 use crate::http::ClientIp;
 use crate::keys::random_token;
@@ -29,21 +29,38 @@ struct SetupPage {
     errors: FormErrors,
 }
 
-/// The pre-session CSRF token (double-submit cookie) for sign-in and setup.
-fn pre_token(state: &AppState, headers: &HeaderMap) -> WebResult<(String, Option<String>)> {
-    if let Some(t) = cookie(headers, PRE_COOKIE).filter(|t| t.len() >= 32) {
-        return Ok((t.to_string(), None));
+/// The pre-session CSRF token (double-submit cookie) for sign-in and setup:
+/// the one the browser has, or a new one set in the returned jar.
+fn pre_token(state: &AppState, jar: CookieJar) -> WebResult<(String, CookieJar)> {
+    let have = jar.get(PRE_COOKIE).map(|c| c.value().to_string());
+    if let Some(t) = have.filter(|t| t.len() >= 32) {
+        return Ok((t, jar));
     }
     let t = random_token().map_err(ServiceError::Internal)?.into_inner();
-    let set = session::set_cookie(state, PRE_COOKIE, &t, 3600);
-    Ok((t, Some(set)))
+    let jar = jar.add(session::new_cookie(state, PRE_COOKIE, t.clone(), 3600));
+    Ok((t, jar))
 }
 
-fn with_cookie(mut r: Response, set: Option<String>) -> Response {
-    if let Some(c) = set.and_then(|c| c.parse().ok()) {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
-    r
+/// The pre-session token the browser sent back, or "" without one.
+fn pre_cookie(jar: &CookieJar) -> String {
+    jar.get(PRE_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default()
+}
+
+/// The session cookie after a sign-in, for as long as the session lasts.
+fn session_cookie(
+    state: &AppState,
+    jar: CookieJar,
+    s: &crate::service::auth::NewSession,
+) -> CookieJar {
+    let max_age = (s.expires_at - crate::domain::now_millis()) / 1000;
+    jar.add(session::new_cookie(
+        state,
+        SESSION_COOKIE,
+        s.token.expose().clone(),
+        max_age,
+    ))
 }
 
 /// Only same-site paths are followed after sign-in.
@@ -64,17 +81,17 @@ pub struct NextQuery {
 pub async fn login_page(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
-    headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<NextQuery>,
 ) -> WebResult {
-    let (csrf, set) = pre_token(&state, &headers)?;
+    let (csrf, jar) = pre_token(&state, jar)?;
     let page = LoginPage {
         page: Page::anonymous(lang, csrf, "/login"),
         email: String::new(),
         next: safe_next(q.next.as_deref().unwrap_or("/")),
         error: None,
     };
-    Ok(with_cookie(render(&page)?, set))
+    Ok((jar, render(&page)?).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -92,18 +109,18 @@ pub struct LoginForm {
 pub async fn login_submit(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
-    headers: HeaderMap,
+    jar: CookieJar,
     parts: ClientIp,
     Form(f): Form<LoginForm>,
 ) -> WebResult {
-    let pre = cookie(&headers, PRE_COOKIE).unwrap_or("");
-    if pre.is_empty() || !crate::keys::same(pre, &f._csrf) {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
         return Ok(session::csrf_rejected(lang));
     }
     let next = safe_next(&f.next);
     let fail = |key: &str, status: StatusCode| -> WebResult {
         let page = LoginPage {
-            page: Page::anonymous(lang, pre.to_string(), "/login"),
+            page: Page::anonymous(lang, pre.clone(), "/login"),
             email: f.email.clone(),
             next: next.clone(),
             error: Some(lang.t(key).to_string()),
@@ -113,14 +130,8 @@ pub async fn login_submit(
     match state.services.sign_in(&f.email, &f.password, parts.0).await {
         Ok((_actor, id)) => {
             let s = state.services.create_session(id).await?;
-            let max_age = (s.expires_at - crate::domain::now_millis()) / 1000;
-            let mut r = Redirect::to(&next).into_response();
-            if let Ok(v) =
-                session::set_cookie(&state, SESSION_COOKIE, s.token.expose(), max_age).parse()
-            {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
-            Ok(r)
+            let jar = session_cookie(&state, jar, &s);
+            Ok((jar, Redirect::to(&next)).into_response())
         }
         Err(ServiceError::InvalidCredentials) => fail("login.failed", StatusCode::UNAUTHORIZED),
         Err(ServiceError::RateLimited { retry_after_secs }) => {
@@ -136,6 +147,7 @@ pub async fn login_submit(
 
 pub async fn logout(
     State(state): State<AppState>,
+    jar: CookieJar,
     form: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx: Ctx = form.ctx;
@@ -143,30 +155,33 @@ pub async fn logout(
         .services
         .end_session(&ctx.session_token, Some(&ctx.actor))
         .await?;
-    let mut r = Redirect::to("/login").into_response();
-    if let Ok(v) = session::set_cookie(&state, SESSION_COOKIE, "", 0).parse() {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(r)
+    // Max-Age=0 with the same attributes: the browser drops the cookie.
+    let jar = jar.add(session::new_cookie(
+        &state,
+        SESSION_COOKIE,
+        String::new(),
+        0,
+    ));
+    Ok((jar, Redirect::to("/login")).into_response())
 }
 
 pub async fn setup_page(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
-    headers: HeaderMap,
+    jar: CookieJar,
     Path(token): Path<String>,
 ) -> WebResult {
     if !state.services.setup_token_valid(&token).await? || !state.services.needs_setup().await? {
         return Err(ServiceError::NotFound.into());
     }
-    let (csrf, set) = pre_token(&state, &headers)?;
+    let (csrf, jar) = pre_token(&state, jar)?;
     let page = SetupPage {
         page: Page::anonymous(lang, csrf, "/setup"),
         email: String::new(),
         name: String::new(),
         errors: FormErrors::new(lang),
     };
-    Ok(with_cookie(render(&page)?, set))
+    Ok((jar, render(&page)?).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -186,13 +201,13 @@ pub struct SetupForm {
 pub async fn setup_submit(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
-    headers: HeaderMap,
+    jar: CookieJar,
     ip: ClientIp,
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let pre = cookie(&headers, PRE_COOKIE).unwrap_or("");
-    if pre.is_empty() || !crate::keys::same(pre, &f._csrf) {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
         return Ok(session::csrf_rejected(lang));
     }
     let result = if f.password != f.password_again {
@@ -209,19 +224,13 @@ pub async fn setup_submit(
     match result {
         Ok(id) => {
             let s = state.services.create_session(id).await?;
-            let max_age = (s.expires_at - crate::domain::now_millis()) / 1000;
-            let mut r = Redirect::to("/").into_response();
-            if let Ok(v) =
-                session::set_cookie(&state, SESSION_COOKIE, s.token.expose(), max_age).parse()
-            {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
-            Ok(r)
+            let jar = session_cookie(&state, jar, &s);
+            Ok((jar, Redirect::to("/")).into_response())
         }
         Err(e) => {
             let errors = FormErrors::from_service(lang, e)?;
             let page = SetupPage {
-                page: Page::anonymous(lang, pre.to_string(), "/setup"),
+                page: Page::anonymous(lang, pre, "/setup"),
                 email: f.email,
                 name: f.name,
                 errors,
@@ -244,14 +253,16 @@ pub async fn set_lang(
     Query(q): Query<BackQuery>,
 ) -> Response {
     let lang = Lang::from_code(&code).unwrap_or(Lang::En);
-    let mut r = Redirect::to(&safe_next(q.back.as_deref().unwrap_or("/"))).into_response();
-    let mut c = session::set_cookie(&state, session::LANG_COOKIE, lang.code(), 365 * 24 * 3600);
+    let mut c = session::new_cookie(
+        &state,
+        session::LANG_COOKIE,
+        lang.code().to_string(),
+        365 * 24 * 3600,
+    );
     // The language is not a secret: let the page read it too.
-    c = c.replace("; HttpOnly", "");
-    if let Ok(v) = c.parse() {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    r
+    c.set_http_only(false);
+    let back = Redirect::to(&safe_next(q.back.as_deref().unwrap_or("/")));
+    (CookieJar::new().add(c), back).into_response()
 }
 
 #[cfg(test)]

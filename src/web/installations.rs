@@ -156,25 +156,34 @@ pub async fn show(
     })
 }
 
+/// The send form: the list's filters, "All", and the checked rows.
+#[derive(serde::Deserialize, Default)]
+pub struct SendForm {
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    vendor: String,
+    #[serde(default)]
+    sent: String,
+    #[serde(default)]
+    all: String,
+    /// One `invite` field per checked row.
+    #[serde(default)]
+    invite: Vec<String>,
+}
+
 /// "Send invite to selected": the checked rows, or every row shown when
 /// "All" is checked (so it works without JavaScript too).
-pub async fn send(State(state): State<AppState>, f: CsrfForm<serde::de::IgnoredAny>) -> WebResult {
-    let ctx = f.ctx;
-    let get = |k: &str| {
-        f.fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let customer: Option<CustomerId> = get("customer").parse().ok();
+pub async fn send(State(state): State<AppState>, f: CsrfForm<SendForm>) -> WebResult {
+    let (ctx, f) = (f.ctx, f.form);
+    let customer: Option<CustomerId> = f.customer.parse().ok();
     let vendor: Option<VendorId> = if ctx.actor.is_admin() {
-        get("vendor").parse().ok()
+        f.vendor.parse().ok()
     } else {
         None
     };
-    let show_sent = get("sent") != "0";
-    let ids: Vec<InviteId> = if get("all") == "1" {
+    let show_sent = f.sent != "0";
+    let ids: Vec<InviteId> = if f.all == "1" {
         state
             .services
             .invites_for_sending(&ctx.actor, vendor, customer, show_sent)
@@ -183,15 +192,14 @@ pub async fn send(State(state): State<AppState>, f: CsrfForm<serde::de::IgnoredA
             .map(|i| i.id)
             .collect()
     } else {
-        f.fields
+        f.invite
             .iter()
-            .filter(|(k, _)| k == "invite")
-            .map(|(_, v)| path_id(v))
+            .map(|v| path_id(v))
             .collect::<Result<_, _>>()?
     };
     let base = [
-        ("customer", get("customer")),
-        ("vendor", get("vendor")),
+        ("customer", f.customer.clone()),
+        ("vendor", f.vendor.clone()),
         (
             "sent",
             if show_sent {
@@ -221,18 +229,22 @@ pub async fn send(State(state): State<AppState>, f: CsrfForm<serde::de::IgnoredA
     Ok(Redirect::to(&to).into_response())
 }
 
+/// The poller's form: one `id` field per invite still in flight.
+#[derive(serde::Deserialize, Default)]
+pub struct StatesForm {
+    #[serde(default)]
+    id: Vec<String>,
+}
+
 /// The live part: the state cells of the invites still in flight, swapped
 /// in place (htmx out-of-band), and a new poller while any remain.
-pub async fn states(
-    State(state): State<AppState>,
-    f: CsrfForm<serde::de::IgnoredAny>,
-) -> WebResult {
+pub async fn states(State(state): State<AppState>, f: CsrfForm<StatesForm>) -> WebResult {
     let ctx = f.ctx;
     let ids: Vec<InviteId> = f
-        .fields
+        .form
+        .id
         .iter()
-        .filter(|(k, _)| k == "id")
-        .filter_map(|(_, v)| v.parse().ok())
+        .filter_map(|v| v.parse().ok())
         .take(1000)
         .collect();
     let invites = state.services.get_invites(&ctx.actor, &ids).await?;

@@ -279,18 +279,29 @@ impl From<askama::Error> for WebError {
     }
 }
 
+/// A bare error page in both languages; it needs no session, so it works
+/// for every error, signed in or not.
+#[derive(askama::Template)]
+#[template(path = "error_page.html")]
+struct ErrorPage<'a> {
+    code: u16,
+    en: &'a str,
+    fi: &'a str,
+}
+
 fn error_page(status: StatusCode, en: &str, fi: &str) -> Response {
-    (
-        status,
-        Html(format!(
-            "<!doctype html><html><head><meta charset=utf-8><title>{code}</title>\
-             <link rel=stylesheet href=/static/app.css></head><body><main class=narrow>\
-             <h1>{code}</h1><p>{en}</p><p lang=fi>{fi}</p><p><a href=\"/\">Command Center</a></p>\
-             </main></body></html>",
-            code = status.as_u16()
-        )),
-    )
-        .into_response()
+    let page = ErrorPage {
+        code: status.as_u16(),
+        en,
+        fi,
+    };
+    match askama::Template::render(&page) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "error page template");
+            status.into_response()
+        }
+    }
 }
 
 impl IntoResponse for WebError {
@@ -384,5 +395,35 @@ async fn static_file(axum::extract::Path(path): axum::extract::Path<String>) -> 
                 .into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn error_pages_escape_what_they_show() {
+        let r = error_page(StatusCode::CONFLICT, "<b>x</b> & y", "<i>z</i>");
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains("<h1>409</h1>"), "{html}");
+        assert!(html.contains("&#60;b&#62;x&#60;/b&#62; &#38; y"), "{html}");
+        assert!(!html.contains("<i>"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn csrf_page_is_403_in_the_language_asked_for() {
+        let r = session::csrf_rejected(Lang::Fi);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains(Lang::Fi.t("error.csrf")), "{html}");
+        assert!(html.contains(Lang::Fi.t("nav.back_home")), "{html}");
     }
 }

@@ -3,6 +3,8 @@
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::AppState;
 use crate::i18n::Lang;
@@ -12,33 +14,28 @@ pub const SESSION_COOKIE: &str = "cc_session";
 pub const PRE_COOKIE: &str = "cc_pre";
 pub const LANG_COOKIE: &str = "cc_lang";
 
-/// The value of one cookie from the request.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the console is
-/// served over https. `max_age` 0 deletes the cookie.
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
-    let secure = if state.services.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+/// A cookie of the console: HttpOnly, SameSite=Lax, Path=/, Secure when the
+/// console is served over https. `max_age` 0 deletes the cookie.
+pub fn new_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age_secs))
+        .secure(state.services.config.secure_cookies())
+        .build()
 }
 
 /// The page language: the `cc_lang` cookie, else `Accept-Language`.
 pub fn lang_of(headers: &HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE)
-        .and_then(Lang::from_code)
+    CookieJar::from_headers(headers)
+        .get(LANG_COOKIE)
+        .and_then(|c| Lang::from_code(c.value()))
         .unwrap_or_else(|| {
             headers
                 .get(header::ACCEPT_LANGUAGE)
@@ -98,7 +95,8 @@ where
                 Redirect::to(&target).into_response()
             }
         };
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) else {
             return Err(to_login());
         };
         let ip = crate::http::client_ip(parts, state.services.config.trust_forwarded_for);
@@ -116,15 +114,13 @@ where
     }
 }
 
-/// The raw fields of a form body, in order (repeated names kept).
-pub type Fields = Vec<(String, String)>;
-
 /// A form posted by a signed-in operator, after the CSRF check: the token
-/// comes in the `_csrf` field or the `x-csrf-token` header (htmx).
+/// comes in the `_csrf` field or the `x-csrf-token` header (htmx). The body
+/// is read by `axum_extra`'s `Form`, so a name that repeats (checkboxes)
+/// fills a `Vec<String>` field of `T`.
 pub struct CsrfForm<T> {
     pub ctx: Ctx,
     pub form: T,
-    pub fields: Fields,
 }
 
 impl<S, T> FromRequest<S> for CsrfForm<T>
@@ -146,11 +142,9 @@ where
         let bytes = axum::body::to_bytes(body, 1024 * 1024)
             .await
             .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
-        let fields: Fields = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        let form_token = fields
-            .iter()
+        let form_token = url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "_csrf")
-            .map(|(_, v)| v.clone());
+            .map(|(_, v)| v.into_owned());
         let ok = [header_token, form_token]
             .into_iter()
             .flatten()
@@ -158,26 +152,32 @@ where
         if !ok {
             return Err(csrf_rejected(ctx.lang));
         }
-        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
+        // The body was read for the token; hand it to the typed form as is.
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Form(form) = Form::<T>::from_request(req, state).await.map_err(|e| {
             (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The form could not be read: {e}"),
+                e.status(),
+                format!("The form could not be read: {}", e.body_text()),
             )
                 .into_response()
         })?;
-        Ok(CsrfForm { ctx, form, fields })
+        Ok(CsrfForm { ctx, form })
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "csrf_rejected.html")]
+struct CsrfRejected {
+    lang: Lang,
 }
 
 /// The answer to a form without a valid CSRF token: nothing was changed.
 pub fn csrf_rejected(lang: Lang) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        axum::response::Html(format!(
-            "<!doctype html><meta charset=utf-8><title>403</title><p>{}</p><p><a href=\"/\">{}</a></p>",
-            lang.t("error.csrf"),
-            lang.t("nav.back_home")
-        )),
-    )
-        .into_response()
+    match askama::Template::render(&CsrfRejected { lang }) {
+        Ok(html) => (StatusCode::FORBIDDEN, axum::response::Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "csrf page template");
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
 }

@@ -399,6 +399,20 @@ async fn session_cookie_flags() {
         .unwrap();
     assert!(set.contains("HttpOnly"), "{set}");
     assert!(set.contains("SameSite=Lax"), "{set}");
+    assert!(set.contains("Path=/"), "{set}");
+    assert!(set.contains("Max-Age=4"), "about 12 hours: {set}");
     assert!(!set.contains("Secure"), "plain http in tests: {set}");
+    // The language cookie is readable by the page, the others are not.
+    let r = client
+        .get(app.url("/lang/fi?back=/login"))
+        .send()
+        .await
+        .unwrap();
+    let lang = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(lang.starts_with("cc_lang=fi;"), "{lang}");
+    assert!(
+        !lang.contains("HttpOnly") && lang.contains("SameSite=Lax"),
+        "{lang}"
+    );
     app.finish().await;
 }

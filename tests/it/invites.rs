@@ -277,3 +277,56 @@ async fn invites_of_another_vendor_are_not_found() {
     assert_eq!(app.count("SELECT COUNT(*) FROM invites").await, 1);
     app.finish().await;
 }
+
+/// The installations page posts one `invite` field per checked row, and its
+/// poller one `id` field per invite in flight: every repeat counts.
+#[tokio::test]
+async fn the_installations_page_sends_each_checked_invite() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let a = invite(&app, &t, &lid, "anna", "anna@example.com").await;
+    let b = invite(&app, &t, &lid, "bert", "bert@example.com").await;
+    invite(&app, &t, &lid, "cecilia", "cecilia@example.com").await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let web = Browserless::new(&app);
+    assert_eq!(
+        web.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let csrf = web.csrf("/installations").await;
+    let (s, _, loc) = web
+        .post(
+            "/installations/send",
+            &[
+                ("_csrf", &csrf),
+                ("customer", &cid),
+                ("vendor", ""),
+                ("sent", "1"),
+                ("invite", a),
+                ("invite", b),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let loc = loc.unwrap();
+    assert!(loc.contains("queued=2"), "{loc}");
+    assert!(loc.contains(&format!("customer={cid}")), "{loc}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 2);
+    let (s, html, _) = web
+        .post(
+            "/installations/states",
+            &[("_csrf", &csrf), ("id", a), ("id", b), ("id", "not-an-id")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("id=\"sent-{a}\"")), "{html}");
+    assert!(html.contains(&format!("id=\"sent-{b}\"")), "{html}");
+    // Without the token nothing is sent.
+    let (s, _, _) = web
+        .post("/installations/send", &[("all", "1"), ("sent", "1")])
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 2);
+    app.finish().await;
+}

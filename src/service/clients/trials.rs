@@ -42,7 +42,7 @@ impl Services {
         let valid_to = today + time::Duration::days(self.config.trial_days);
         let mut tx = self.store.begin().await?;
         let holder = self.trial_holder(&mut tx, now).await?;
-        let license_id = LicenseId(uuid::Uuid::new_v4());
+        let license_id = LicenseId::new();
         let (std_seats, srv_seats) = match software_type {
             SoftwareType::Standard => (1, 0),
             SoftwareType::Server => (0, 1),
