@@ -16,6 +16,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `CC_DATA_DIR`: SQLite database, server key and mail outbox (default `./data`).
     pub data_dir: PathBuf,
+    /// `CC_REPOSITORY_DIR`: where the backup clients' restic repositories
+    /// live, one folder per installation (default `DATA_DIR/repositories`).
+    pub repository_dir: PathBuf,
     /// `CC_DATABASE_URL`: `sqlite://…` (default: `DATA_DIR/command-center.db`) or `postgres://…`.
     pub database_url: String,
     /// `CC_PUBLIC_URL`: the address people use to reach the console (links,
@@ -131,6 +134,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_STANDARD_SEAT_GB",
     "CC_SERVER_SEAT_GB",
     "CC_LOG",
+    "CC_REPOSITORY_DIR",
 ];
 
 /// The Levenshtein distance: how many single-character inserts, deletes
@@ -386,8 +390,13 @@ impl Config {
         if admin_email.is_some() != admin_password.is_some() {
             anyhow::bail!("set both CC_ADMIN_EMAIL and CC_ADMIN_PASSWORD, or neither");
         }
+        let repository_dir = s
+            .get("CC_REPOSITORY_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("repositories"));
         Ok(Config {
             listen,
+            repository_dir,
             data_dir,
             database_url,
             public_url: public_url.trim_end_matches('/').to_string(),

@@ -143,9 +143,16 @@ pub struct Policy {
     pub license_state: LicenseState,
     /// ISO date.
     pub valid_to: String,
-    /// The customer's encryption key, when one is set.
+    /// The customer's encryption key, when one is set: the password of
+    /// the restic repository.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub encryption_key: Option<Secret>,
+    /// This installation's restic repository (restic's REST backend,
+    /// `rest:https://console.example/repo/<installation_id>/`). No secret
+    /// in it: authenticate with HTTP Basic, the installation id as user
+    /// and the client token as password.
+    #[serde(default)]
+    pub repository_url: Option<String>,
 }
 
 /// A successful activation or trial: the client keeps the token.

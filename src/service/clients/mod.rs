@@ -98,6 +98,7 @@ impl Services {
             license_state: LicenseState::effective(n.license_state, valid_to, lic::today()).into(),
             valid_to: n.valid_to.clone(),
             encryption_key: None,
+            repository_url: Some(format!("rest:{}/repo/{}/", self.config.public_url, n.id)),
         })
     }
 
