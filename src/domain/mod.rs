@@ -2,6 +2,7 @@
 //! is pure and unit-tested.
 
 pub mod activation;
+pub mod client;
 pub mod conflict;
 pub mod customer;
 pub mod email;

@@ -6,7 +6,8 @@
 use tokio::sync::oneshot;
 
 use super::activation_writer::ActivationJob;
-use super::{ActivateRequest, Activated, client_text};
+use super::{ActivateRequest, Activated};
+use crate::domain::client::Machine;
 use crate::domain::invite::normalize_code;
 use crate::domain::now_millis;
 use crate::service::{Result, ServiceError, Services};
@@ -51,21 +52,8 @@ impl Services {
             format!("activate:addr:{}", ip.as_deref().unwrap_or("-")),
         ];
         self.check_activation_limits(&keys).await?;
-        let mut checks = crate::service::Checks::default();
-        let hostname = checks.take(client_text("hostname", &req.hostname, 255));
-        let os = checks.take(client_text("os", &req.os, 255));
-        let version = checks.take(crate::service::text(
-            "client_version",
-            &req.client_version,
-            64,
-            false,
-        ));
-        checks.finish()?;
-        let (Some(hostname), Some(os), Some(version)) = (hostname, os, version) else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let machine = Machine::parse(&req.hostname, &req.os, &req.client_version)
+            .map_err(ServiceError::Invalid)?;
         let code_hash = self
             .key
             .lookup_hash("activation", &normalize_code(req.activation_code.expose()));
@@ -75,9 +63,7 @@ impl Services {
             let job = ActivationJob {
                 username: username.clone(),
                 code_hash: code_hash.clone(),
-                hostname: hostname.clone(),
-                os: os.clone(),
-                version: version.clone(),
+                machine: machine.clone(),
                 ip: ip.clone(),
             };
             let (reply, answer) = oneshot::channel();

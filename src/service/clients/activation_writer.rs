@@ -12,6 +12,7 @@ use super::activation::is_retryable;
 use super::batching::next_batch;
 use super::{Activated, client_audit_row};
 use crate::domain::activation::{self, Attempt, Refusal};
+use crate::domain::client::Machine;
 use crate::domain::invite::SoftwareType;
 use crate::domain::license as lic;
 use crate::domain::{Conflict, InstallationId, LicenseId, now_millis};
@@ -24,9 +25,7 @@ use crate::store::{self, StoreError};
 pub struct ActivationJob {
     pub(super) username: String,
     pub(super) code_hash: String,
-    pub(super) hostname: String,
-    pub(super) os: String,
-    pub(super) version: String,
+    pub(super) machine: Machine,
     pub(super) ip: Option<String>,
 }
 
@@ -219,9 +218,9 @@ impl Services {
                     invite_id: Some(&invite.id),
                     username: &job.username,
                     software_type: found[*f].0.software_type,
-                    hostname: &job.hostname,
-                    os: &job.os,
-                    client_version: &job.version,
+                    hostname: &job.machine.hostname,
+                    os: &job.machine.os,
+                    client_version: &job.machine.client_version,
                     store_deleted_days: invite.store_deleted_days,
                     token_hash,
                     trial_email: None,
@@ -235,7 +234,7 @@ impl Services {
             .collect::<std::result::Result<Vec<_>, StoreError>>()?;
         let labels: Vec<String> = made
             .iter()
-            .map(|(i, ..)| format!("{}@{}", jobs[*i].username, jobs[*i].hostname))
+            .map(|(i, ..)| format!("{}@{}", jobs[*i].username, jobs[*i].machine.hostname))
             .collect();
         let audits: Vec<store::audit::NewAudit> = made
             .iter()
@@ -250,7 +249,7 @@ impl Services {
                     label,
                     "installation.activate",
                     id,
-                    json!({"username": job.username, "hostname": job.hostname, "os": job.os, "client_version": job.version, "license_id": invite.license_id, "software_type": invite.software_type}),
+                    json!({"username": job.username, "hostname": job.machine.hostname, "os": job.machine.os, "client_version": job.machine.client_version, "license_id": invite.license_id, "software_type": invite.software_type}),
                     job.ip.clone(),
                 )
             })
@@ -263,9 +262,9 @@ impl Services {
             let row = rows[f].installation(
                 id,
                 &job.username,
-                &job.hostname,
-                &job.os,
-                &job.version,
+                &job.machine.hostname,
+                &job.machine.os,
+                &job.machine.client_version,
                 now,
             )?;
             let policy = self.policy_of(&row)?;

@@ -51,14 +51,6 @@ pub struct Installation {
     pub storage_used_bytes: i64,
 }
 
-fn client_text(
-    field: &'static str,
-    raw: &str,
-    max: usize,
-) -> std::result::Result<String, crate::domain::FieldError> {
-    crate::service::text(field, raw, max, true)
-}
-
 fn err(c: Conflict) -> ServiceError {
     ServiceError::conflict(c)
 }

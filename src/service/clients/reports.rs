@@ -3,84 +3,43 @@
 
 use tokio::sync::oneshot;
 
-use crate::domain::{Millis, now_millis};
+use crate::domain::client::{NewReport, RawReport};
+use crate::domain::now_millis;
 use crate::service::{Result, ServiceError, Services};
 use crate::store::{self, installations::InstallationRow};
 
 use super::ReportInput;
 
-fn parse_time(
-    field: &'static str,
-    raw: &str,
-) -> std::result::Result<Millis, crate::domain::FieldError> {
-    time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| crate::domain::FieldError::new(field, "error.rfc3339"))
-}
-
 impl Services {
     /// Stores one backup run (also for expired or suspended licenses).
     pub async fn client_report(&self, n: &InstallationRow, input: &ReportInput) -> Result<()> {
         let now = now_millis();
-        let mut c = crate::service::Checks::default();
-        let started = c.take(parse_time("started_at", &input.started_at));
-        let finished = c.take(parse_time("finished_at", &input.finished_at));
-        let status: Option<&'static str> = match input.status.trim() {
-            "success" => Some("success"),
-            "warning" => Some("warning"),
-            "failed" => Some("failed"),
-            _ => {
-                c.push(crate::domain::FieldError::new(
-                    "status",
-                    "error.report_status",
-                ));
-                None
-            }
-        };
-        for (field, v) in [
-            ("bytes_total", input.bytes_total),
-            ("bytes_uploaded", input.bytes_uploaded),
-            ("files_total", input.files_total),
-            ("files_changed", input.files_changed),
-        ] {
-            if v < 0 {
-                c.push(crate::domain::FieldError::new(field, "error.negative"));
-            }
-        }
-        let message = c.take(crate::service::text("message", &input.message, 2000, false));
-        if let (Some(s), Some(f)) = (started, finished) {
-            if f < s {
-                c.push(crate::domain::FieldError::new(
-                    "finished_at",
-                    "error.finished_before_started",
-                ));
-            }
-            if f > now + 24 * 3600 * 1000 {
-                c.push(crate::domain::FieldError::new(
-                    "finished_at",
-                    "error.in_the_future",
-                ));
-            }
-        }
-        c.finish()?;
-        let (Some(started), Some(finished), Some(status), Some(message)) =
-            (started, finished, status, message)
-        else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let r = NewReport::parse(
+            RawReport {
+                started_at: &input.started_at,
+                finished_at: &input.finished_at,
+                status: &input.status,
+                bytes_total: input.bytes_total,
+                bytes_uploaded: input.bytes_uploaded,
+                files_total: input.files_total,
+                files_changed: input.files_changed,
+                message: &input.message,
+            },
+            now,
+        )
+        .map_err(ServiceError::Invalid)?;
+        let status = r.status.as_str();
         let report = store::installations::NewReport {
             id: crate::domain::AuditId::new().to_db(),
             installation_id: n.id,
-            started_at: started,
-            finished_at: finished,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
             status,
-            bytes_total: input.bytes_total,
-            bytes_uploaded: input.bytes_uploaded,
-            files_total: input.files_total,
-            files_changed: input.files_changed,
-            message,
+            bytes_total: r.bytes_total,
+            bytes_uploaded: r.bytes_uploaded,
+            files_total: r.files_total,
+            files_changed: r.files_changed,
+            message: r.message,
             received_at: now,
         };
         let (tx, rx) = oneshot::channel();

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::{Activated, Installation, TrialRequest, client_audit, client_text, err};
+use super::{Activated, Installation, TrialRequest, client_audit, err};
+use crate::domain::client::{Machine, NewTrial};
 use crate::domain::invite::SoftwareType;
 use crate::domain::license::{self as lic, LicenseType};
 use crate::domain::{Conflict, CustomerId, InstallationId, LicenseId, Millis, now_millis};
@@ -16,25 +17,23 @@ impl Services {
     /// license (1 seat, CC_TRIAL_DAYS) under the default vendor's "Trial
     /// clients" customer.
     pub async fn start_trial(&self, req: &TrialRequest, ip: Option<String>) -> Result<Activated> {
-        let mut c = crate::service::Checks::default();
-        let email = c.take(crate::domain::Email::parse("email", &req.email));
-        let hostname = c.take(client_text("hostname", &req.hostname, 255));
-        let os = c.take(client_text("os", &req.os, 255));
-        let version = c.take(crate::service::text(
-            "client_version",
+        let NewTrial {
+            email,
+            software_type,
+            machine,
+        } = NewTrial::parse(
+            &req.email,
+            &req.software_type,
+            &req.hostname,
+            &req.os,
             &req.client_version,
-            64,
-            false,
-        ));
-        let software_type = c.take(SoftwareType::parse(&req.software_type));
-        c.finish()?;
-        let (Some(email), Some(hostname), Some(os), Some(version), Some(software_type)) =
-            (email, hostname, os, version, software_type)
-        else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        )
+        .map_err(ServiceError::Invalid)?;
+        let Machine {
+            hostname,
+            os,
+            client_version: version,
+        } = machine;
         let keys = [format!("trial:addr:{}", ip.as_deref().unwrap_or("-"))];
         self.check_activation_limits(&keys).await?;
         let now = now_millis();
