@@ -248,7 +248,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings may carry tokens (setup links).
             let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "-".into());
-            tracing::info_span!("http", method = %req.method(), route = %path)
+            // A request id ties together everything one request logs.
+            tracing::info_span!("http", id = %uuid::Uuid::now_v7().simple(), method = %req.method(), route = %path)
         }))
         .with_state(state)
 }

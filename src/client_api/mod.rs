@@ -11,7 +11,6 @@ use axum::{Json, Router};
 
 use crate::http::{ApiResult, AppState, Body, ClientIp, Problem, ProblemDocument, bearer_token};
 use crate::service::clients::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
-use crate::store::installations::InstallationRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The installation behind `Authorization: Bearer <client token>`.
-pub struct Client(pub std::sync::Arc<InstallationRow>);
+pub struct Client(pub crate::service::clients::ClientSession);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = Problem;
@@ -53,6 +52,7 @@ impl FromRequestParts<AppState> for Client {
         (status = 409, description = "seats_exhausted, invite_used, invite_expired, license_inactive or license_expired", body = ProblemDocument),
         (status = 422, description = "Invalid input", body = ProblemDocument),
         (status = 429, description = "Too many failures (code rate_limited); see Retry-After", body = ProblemDocument)))]
+#[tracing::instrument(name = "client.activate", skip_all)]
 pub async fn activate(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -65,6 +65,7 @@ pub async fn activate(
 #[utoipa::path(post, path = "/client/v1/trial", tag = "client", summary = "Start a trial without an invite (own trial license, one seat)",
     request_body = TrialRequest,
     responses((status = 201, description = "Trial started: keep the token", body = Activated), (status = 422, description = "Invalid input", body = ProblemDocument), (status = 429, description = "Too many attempts", body = ProblemDocument)))]
+#[tracing::instrument(name = "client.trial", skip_all)]
 pub async fn trial(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -77,6 +78,7 @@ pub async fn trial(
 #[utoipa::path(get, path = "/client/v1/policy", tag = "client", summary = "The client's policy: retention, limits, license state, encryption key",
     responses((status = 200, description = "The policy", body = Policy), (status = 401, description = "No valid client token", body = ProblemDocument)),
     security(("bearer" = [])))]
+#[tracing::instrument(name = "client.policy", skip_all, fields(installation = %client.0.installation_id()))]
 pub async fn policy(State(state): State<AppState>, client: Client) -> ApiResult<Response> {
     let mut r = Json(state.services.client_policy(&client.0).await?).into_response();
     r.headers_mut().insert(
@@ -90,6 +92,7 @@ pub async fn policy(State(state): State<AppState>, client: Client) -> ApiResult<
     request_body = ReportInput,
     responses((status = 204, description = "Stored"), (status = 401, description = "No valid client token", body = ProblemDocument), (status = 422, description = "Invalid report", body = ProblemDocument)),
     security(("bearer" = [])))]
+#[tracing::instrument(name = "client.report", skip_all, fields(installation = %client.0.installation_id()))]
 pub async fn report(
     State(state): State<AppState>,
     client: Client,
@@ -102,6 +105,7 @@ pub async fn report(
 #[utoipa::path(post, path = "/client/v1/deactivate", tag = "client", summary = "Leave: the installation ends and its seat is freed",
     responses((status = 204, description = "Deactivated"), (status = 401, description = "No valid client token", body = ProblemDocument)),
     security(("bearer" = [])))]
+#[tracing::instrument(name = "client.deactivate", skip_all, fields(installation = %client.0.installation_id()))]
 pub async fn deactivate(
     State(state): State<AppState>,
     ip: ClientIp,

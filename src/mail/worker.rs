@@ -98,6 +98,7 @@ impl Worker {
 
     /// One round: claim a batch, send it concurrently, record each result.
     /// Returns how many messages it handled.
+    #[tracing::instrument(name = "mail_tick", skip_all)]
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let now = now_millis();
         let batch = {
@@ -158,6 +159,7 @@ impl Worker {
         Ok(n)
     }
 
+    #[tracing::instrument(name = "mail_deliver", skip_all, fields(outbox = %row.id, kind = %row.kind))]
     async fn deliver(&self, row: &OutboxRow) -> Outcome {
         let rendered = match self.render(row).await {
             Ok(Some(r)) => r,

@@ -45,6 +45,7 @@ impl Services {
     /// Activates a backup client with a username and activation code. In
     /// one transaction: the invite is checked, a seat of its type taken,
     /// the invite marked used, the installation and the audit row written.
+    #[tracing::instrument(skip_all, fields(username = %req.username.trim()))]
     pub async fn activate(&self, req: &ActivateRequest, ip: Option<String>) -> Result<Activated> {
         let username = req.username.trim().to_lowercase();
         let keys = [

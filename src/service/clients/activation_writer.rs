@@ -56,6 +56,7 @@ impl ActivationSink {
     /// The writer task: drains and ends when `stop` is set (it holds a
     /// `Services`, whose sender keeps the queue open, so it never ends by
     /// itself).
+    #[tracing::instrument(name = "activation_writer", skip_all)]
     pub async fn run(
         services: Services,
         mut rx: mpsc::Receiver<(ActivationJob, ActivationReply)>,
@@ -113,6 +114,7 @@ impl Services {
     /// installations and audit rows are written in one statement each.
     /// The guarded seat UPDATE stays the judge: should it refuse (another
     /// instance took seats since the read), seats are taken one at a time.
+    #[tracing::instrument(name = "activation_batch", skip_all, fields(size = jobs.len()))]
     async fn activate_batch(
         &self,
         tx: &mut store::Conn,

@@ -10,6 +10,7 @@ use crate::store::{self, StoreError, installations::InstallationRow};
 
 impl Services {
     /// The client leaves: its seat is freed.
+    #[tracing::instrument(skip_all, fields(installation = %n.id))]
     pub async fn client_deactivate(&self, n: &InstallationRow, ip: Option<String>) -> Result<()> {
         let now = now_millis();
         let mut tx = self.store.begin().await?;

@@ -16,7 +16,7 @@ pub use activation::ACTIVATION_FAILURES;
 pub use activation_writer::{ActivationJob, ActivationSink};
 pub use batching::Writers;
 pub use report_writer::{ReportSink, Reports};
-pub use tokens::{ClientCache, TOKEN_CACHE_TTL};
+pub use tokens::{ClientCache, ClientSession, TOKEN_CACHE_TTL};
 
 use super::{Actor, Result, ServiceError, Services};
 use crate::domain::invite::SoftwareType;

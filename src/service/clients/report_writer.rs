@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::batching::next_batch;
 use crate::store::{self, StoreError};
@@ -35,7 +36,9 @@ impl ReportSink {
                 metrics::histogram!("cc_report_batch_size").record(batch.len() as f64);
                 let (reports, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let started = std::time::Instant::now();
-                let all = store::installations::store_report_batch(&store, &reports).await;
+                let all = store::installations::store_report_batch(&store, &reports)
+                    .instrument(tracing::debug_span!("report_batch", size = reports.len()))
+                    .await;
                 metrics::histogram!("cc_report_batch_seconds")
                     .record(started.elapsed().as_secs_f64());
                 match all {

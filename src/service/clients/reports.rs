@@ -12,6 +12,7 @@ use super::ReportInput;
 
 impl Services {
     /// Stores one backup run (also for expired or suspended licenses).
+    #[tracing::instrument(skip_all, fields(installation = %n.id))]
     pub async fn client_report(&self, n: &InstallationRow, input: &ReportInput) -> Result<()> {
         let now = now_millis();
         let r = NewReport::parse(

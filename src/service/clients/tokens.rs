@@ -6,15 +6,33 @@ use crate::domain::InstallationId;
 use crate::service::{Result, Services};
 use crate::store::{self, installations::InstallationRow};
 
+/// The installation a client token stands for, as the client-facing
+/// operations take it (the faces never see the store's row type).
+#[derive(Debug, Clone)]
+pub struct ClientSession(Arc<InstallationRow>);
+
+impl std::ops::Deref for ClientSession {
+    type Target = InstallationRow;
+    fn deref(&self) -> &InstallationRow {
+        &self.0
+    }
+}
+
+impl ClientSession {
+    pub fn installation_id(&self) -> InstallationId {
+        self.0.id
+    }
+}
+
 impl Services {
     /// The live installation behind a client token. Answers are kept for
     /// a few seconds (clients report often); this instance forgets an
     /// installation at once when it is deactivated or moved, other
     /// instances within `TOKEN_CACHE_TTL`.
-    pub async fn client_by_token(&self, token: &str) -> Result<Option<Arc<InstallationRow>>> {
+    pub async fn client_by_token(&self, token: &str) -> Result<Option<ClientSession>> {
         let hash = self.key.lookup_hash("client", token);
         if let Some(row) = self.client_cache.get(&hash) {
-            return Ok(Some(row));
+            return Ok(Some(ClientSession(row)));
         }
         let mut c = self.store.read().await?;
         let row = store::installations::find_by_token(&mut c, &hash)
@@ -23,7 +41,7 @@ impl Services {
         if let Some(r) = &row {
             self.client_cache.put(hash, r.clone());
         }
-        Ok(row)
+        Ok(row.map(ClientSession))
     }
 }
 

@@ -16,6 +16,7 @@ impl Services {
     /// Starts a trial: a client without an invite gets its own trial
     /// license (1 seat, CC_TRIAL_DAYS) under the default vendor's "Trial
     /// clients" customer.
+    #[tracing::instrument(skip_all)]
     pub async fn start_trial(&self, req: &TrialRequest, ip: Option<String>) -> Result<Activated> {
         let NewTrial {
             email,
