@@ -176,8 +176,32 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Big allocations straight from the OS and back to it when freed. Each
+/// password hash takes ~19 MiB; glibc's default raises its mmap threshold
+/// after the first such free and then keeps those blocks in per-thread
+/// heaps, so a burst of sign-ins left hundreds of MiB behind.
+fn return_big_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called once at
+    // start, before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    return_big_allocations();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("command-center: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_main())
+}
+
+async fn run_main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

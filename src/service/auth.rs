@@ -29,27 +29,26 @@ pub struct NewSession {
 /// Hashes a password with argon2id off the async threads (~17 ms).
 pub async fn hash_password(pw: &Password) -> Result<String> {
     let pw = pw.expose().to_string();
-    tokio::task::spawn_blocking(move || {
+    super::limits::with_hashing(move || {
         Argon2::default()
             .hash_password(pw.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("hashing task failed: {e}"))?
+    .await?
     .map_err(ServiceError::Internal)
 }
 
-async fn verify_password(pw: &str, hash: &str) -> bool {
+/// Verifies a password against its hash; a busy hasher is a 429.
+async fn verify_password(pw: &str, hash: &str) -> Result<bool> {
     let pw = pw.to_string();
     let hash = hash.to_string();
-    tokio::task::spawn_blocking(move || {
+    super::limits::with_hashing(move || {
         Argon2::default()
             .verify_password(pw.as_bytes(), hash.as_str())
             .is_ok()
     })
     .await
-    .unwrap_or(false)
 }
 
 /// A valid argon2id hash of a random string, verified against when the
@@ -92,33 +91,24 @@ impl Services {
         let email_key = email.trim().to_lowercase();
         let account_key = format!("signin:account:{email_key}");
         let address_key = format!("signin:address:{}", ip.as_deref().unwrap_or("-"));
-        {
-            let mut c = self.store.read().await?;
-            let counts = store::ratelimit::failures(
-                &mut c,
-                &[account_key.as_str(), address_key.as_str()],
-                WINDOW_MS,
-                now,
-            )
-            .await?;
-            for ((n, start), limit) in counts.into_iter().zip([ACCOUNT_FAILURES, ADDRESS_FAILURES])
-            {
-                if n >= limit {
-                    let retry = ((start + WINDOW_MS - now) / 1000).max(1) as u64;
-                    return Err(ServiceError::RateLimited {
-                        retry_after_secs: retry,
-                    });
-                }
-            }
-        }
+        // Counted before the password is checked: a burst of parallel
+        // guesses gets at most the limit evaluated.
+        self.reserve_attempts(
+            &[
+                (account_key.as_str(), ACCOUNT_FAILURES),
+                (address_key.as_str(), ADDRESS_FAILURES),
+            ],
+            WINDOW_MS,
+        )
+        .await?;
         let row = {
             let mut c = self.store.read().await?;
             store::operators::find_by_email(&mut c, &email_key).await?
         };
         let ok = match &row {
-            Some(r) => verify_password(password, &r.password_hash).await,
+            Some(r) => verify_password(password, &r.password_hash).await?,
             None => {
-                let _ = verify_password(password, DUMMY_HASH).await;
+                let _ = verify_password(password, DUMMY_HASH).await?;
                 false
             }
         };
@@ -131,6 +121,7 @@ impl Services {
             (true, Some(r)) => {
                 let id = r.operator_id()?;
                 store::ratelimit::clear(&mut tx, &account_key).await?;
+                store::ratelimit::release(&mut tx, &address_key).await?;
                 store::audit::insert(
                     &mut tx,
                     &store::audit::NewAudit {
@@ -161,8 +152,7 @@ impl Services {
                 Ok((actor, id))
             }
             (_, row) => {
-                store::ratelimit::record_failure(&mut tx, &account_key, WINDOW_MS, now).await?;
-                store::ratelimit::record_failure(&mut tx, &address_key, WINDOW_MS, now).await?;
+                // The attempt stays counted: it was reserved above.
                 store::audit::insert(
                     &mut tx,
                     &store::audit::NewAudit {

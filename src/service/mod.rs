@@ -10,6 +10,7 @@ pub mod customers;
 pub mod history;
 pub mod invites;
 pub mod licenses;
+pub mod limits;
 pub mod monitoring;
 pub mod operators;
 pub mod retention;

@@ -89,12 +89,12 @@ fn per_recipient(smtp: &SmtpServer) -> HashMap<String, usize> {
     m
 }
 
-struct Proc {
-    child: Child,
-    base: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
-fn spawn_server(env: &HashMap<String, String>) -> Proc {
+pub(crate) fn spawn_server(env: &HashMap<String, String>) -> Proc {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_command-center"))
         .arg("serve")
@@ -111,7 +111,7 @@ fn spawn_server(env: &HashMap<String, String>) -> Proc {
     }
 }
 
-async fn wait_healthy(base: &str) {
+pub(crate) async fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if reqwest::get(format!("{base}/healthz"))

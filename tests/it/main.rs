@@ -7,6 +7,7 @@
 mod harness;
 
 mod alerts;
+mod attacks;
 mod auth;
 mod browser;
 mod clients;

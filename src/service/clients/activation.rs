@@ -1,5 +1,5 @@
 //! Activation: a client with a username and activation code takes a seat.
-//! This side checks the rate limits and the input, hands the attempt to
+//! This side checks the input, hands the attempt to
 //! the group-commit writer (`activation_writer.rs`) and waits for its
 //! answer.
 
@@ -9,39 +9,16 @@ use super::activation_writer::ActivationJob;
 use super::{ActivateRequest, Activated};
 use crate::domain::client::Machine;
 use crate::domain::invite::normalize_code;
-use crate::domain::now_millis;
 use crate::service::{Result, ServiceError, Services};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
-/// Activation failures allowed per username and per address in a window.
+/// Activation attempts allowed per username and per address in a window
+/// (reserved before the code is checked; given back unless the code was
+/// wrong).
 pub const ACTIVATION_FAILURES: i64 = 10;
-const WINDOW_MS: i64 = 15 * 60 * 1000;
+pub(super) const WINDOW_MS: i64 = 15 * 60 * 1000;
 
 impl Services {
-    pub(super) async fn check_activation_limits(&self, keys: &[String]) -> Result<()> {
-        let now = now_millis();
-        let mut c = self.store.read().await?;
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        for (n, start) in store::ratelimit::failures(&mut c, &keys, WINDOW_MS, now).await? {
-            if n >= ACTIVATION_FAILURES {
-                return Err(ServiceError::RateLimited {
-                    retry_after_secs: ((start + WINDOW_MS - now) / 1000).max(1) as u64,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    async fn record_activation_failure(&self, keys: &[String]) -> Result<()> {
-        let now = now_millis();
-        let mut tx = self.store.begin().await?;
-        for key in keys {
-            store::ratelimit::record_failure(&mut tx, key, WINDOW_MS, now).await?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
-    }
-
     /// Activates a backup client with a username and activation code. In
     /// one transaction: the invite is checked, a seat of its type taken,
     /// the invite marked used, the installation and the audit row written.
@@ -52,7 +29,6 @@ impl Services {
             format!("activate:user:{username}"),
             format!("activate:addr:{}", ip.as_deref().unwrap_or("-")),
         ];
-        self.check_activation_limits(&keys).await?;
         let machine = Machine::parse(&req.hostname, &req.os, &req.client_version)
             .map_err(ServiceError::Invalid)?;
         let code_hash = self
@@ -66,6 +42,7 @@ impl Services {
                 code_hash: code_hash.clone(),
                 machine: machine.clone(),
                 ip: ip.clone(),
+                limit_keys: keys.clone(),
             };
             let (reply, answer) = oneshot::channel();
             self.activations
@@ -78,7 +55,6 @@ impl Services {
                 .map_err(|_| anyhow::anyhow!("activation writer dropped the request"))?;
             match result {
                 Err(ServiceError::InvalidCredentials) => {
-                    self.record_activation_failure(&keys).await?;
                     metrics::counter!("cc_activations_total", "result" => "invalid_credentials")
                         .increment(1);
                     return Err(ServiceError::InvalidCredentials);

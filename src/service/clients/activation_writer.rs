@@ -3,12 +3,12 @@
 //! after the transaction committed. It reads, asks the pure rule
 //! (`domain::activation::decide`) and writes what the rule granted.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::activation::is_retryable;
+use super::activation::{ACTIVATION_FAILURES, WINDOW_MS, is_retryable};
 use super::batching::next_batch;
 use super::{Activated, client_audit_row};
 use crate::domain::activation::{self, Attempt, Refusal};
@@ -26,6 +26,8 @@ pub struct ActivationJob {
     pub(super) username: String,
     pub(super) code_hash: String,
     pub(super) machine: Machine,
+    /// The rate-limit keys (username, address), reserved by the writer.
+    pub(super) limit_keys: [String; 2],
     pub(super) ip: Option<String>,
 }
 
@@ -121,25 +123,67 @@ impl Services {
         jobs: &[&ActivationJob],
     ) -> Result<Vec<Result<Activated>>> {
         let now = now_millis();
+        let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
+        // Rate limits, decided here in order under a lock on the counters
+        // (this transaction): a job whose username or address has used up
+        // its failures is refused before its code is looked at, and each
+        // wrong code counts at once for the jobs after it — so a burst of
+        // guesses, however parallel and on however many instances, gets
+        // at most the limit evaluated.
+        let keys: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.limit_keys.iter().map(String::as_str))
+            .collect();
+        let counted = store::ratelimit::lock_failures(tx, &keys, WINDOW_MS, now).await?;
+        let mut failures: HashMap<&str, (i64, i64)> = keys.iter().copied().zip(counted).collect();
         let usernames: Vec<&str> = jobs.iter().map(|j| j.username.as_str()).collect();
         let rows = store::invites::find_for_activation(tx, &usernames).await?;
+        let code_of: HashMap<&str, &str> = rows
+            .iter()
+            .map(|r| (r.invite.username.as_str(), r.invite.code_hash.as_str()))
+            .collect();
+        let mut added: HashMap<&str, i64> = HashMap::new();
+        let mut live: Vec<usize> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let blocked = job.limit_keys.iter().find_map(|k| {
+                let (n, start) = failures.get(k.as_str()).copied().unwrap_or((0, now));
+                (n >= ACTIVATION_FAILURES).then(|| ((start + WINDOW_MS - now) / 1000).max(1) as u64)
+            });
+            if let Some(retry_after_secs) = blocked {
+                results[i] = Some(Err(ServiceError::RateLimited { retry_after_secs }));
+                continue;
+            }
+            let right = code_of
+                .get(job.username.as_str())
+                .is_some_and(|h| crate::keys::same(h, &job.code_hash));
+            if !right {
+                for k in &job.limit_keys {
+                    let e = failures.entry(k.as_str()).or_insert((0, now));
+                    e.0 += 1;
+                    *added.entry(k.as_str()).or_default() += 1;
+                }
+            }
+            live.push(i);
+        }
+        for (key, n) in &added {
+            store::ratelimit::add_failures(tx, key, *n, WINDOW_MS, now).await?;
+        }
         let found = rows
             .iter()
             .map(store::invites::ActivationRow::terms)
             .collect::<std::result::Result<Vec<_>, StoreError>>()?;
-        let attempts: Vec<Attempt> = jobs
+        let attempts: Vec<Attempt> = live
             .iter()
-            .map(|j| Attempt {
-                username: &j.username,
-                code_hash: &j.code_hash,
+            .map(|&i| Attempt {
+                username: &jobs[i].username,
+                code_hash: &jobs[i].code_hash,
             })
             .collect();
         let decisions = activation::decide(&attempts, &found, now, lic::today(), crate::keys::same);
 
-        let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
         // (job index, index into `found`)
         let mut grants: Vec<(usize, usize)> = Vec::new();
-        for (i, d) in decisions.into_iter().enumerate() {
+        for (&i, d) in live.iter().zip(decisions) {
             match d {
                 Ok(f) => grants.push((i, f)),
                 Err(Refusal::InvalidCredentials) => {

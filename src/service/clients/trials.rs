@@ -35,12 +35,22 @@ impl Services {
             os,
             client_version: version,
         } = machine;
-        let keys = [format!("trial:addr:{}", ip.as_deref().unwrap_or("-"))];
-        self.check_activation_limits(&keys).await?;
+        // Trials are counted, successful or not: a trial creates a license.
+        let key = format!("trial:addr:{}", ip.as_deref().unwrap_or("-"));
         let now = now_millis();
         let today = lic::today();
         let valid_to = today + time::Duration::days(self.config.trial_days);
         let mut tx = self.store.begin().await?;
+        if let Some(retry_after_secs) = crate::service::limits::reserve_in(
+            &mut tx,
+            &[(key.as_str(), super::ACTIVATION_FAILURES)],
+            super::activation::WINDOW_MS,
+            now,
+        )
+        .await?
+        {
+            return Err(ServiceError::RateLimited { retry_after_secs });
+        }
         let holder = self.trial_holder(&mut tx, now).await?;
         let license_id = LicenseId::new();
         let (std_seats, srv_seats) = match software_type {
