@@ -12,6 +12,8 @@ pub mod invites;
 pub mod licenses;
 pub mod monitoring;
 pub mod operators;
+pub mod repositories;
+pub mod repository_files;
 pub mod retention;
 pub mod vendors;
 

@@ -18,4 +18,5 @@ mod mail;
 mod monitoring;
 mod operators_vendors;
 mod platform;
+mod repositories;
 mod tenancy;
