@@ -41,7 +41,7 @@ fn sha(data: &[u8]) -> String {
 
 /// Deterministic bytes that do not compress (xorshift).
 fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = seed.wrapping_mul(2).wrapping_add(1);
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -790,6 +790,31 @@ async fn client_limit_and_total_space_are_enforced_under_concurrency() {
         75_000_000_000 - 500
     );
     assert_eq!(bytes_on_disk(&repo_dir(&app, &id)), 5000);
+    // The same file uploaded four times at once (a retry racing the
+    // original): all succeed, one file, counted once.
+    app.exec(&format!(
+        "UPDATE licenses SET repo_bytes = 0 WHERE id = '{lid}'"
+    ))
+    .await;
+    let same: Vec<Vec<u8>> = (0..4).map(|_| noise(1000, 4242)).collect();
+    let results = parallel_bodies(&app, &id, &token, same).await;
+    assert!(
+        results.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{results:?}"
+    );
+    assert_eq!(bytes_on_disk(&repo_dir(&app, &id)), 6000);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT repo_bytes FROM licenses WHERE id = '{lid}'"
+        ))
+        .await,
+        1000
+    );
+    assert_eq!(db_bytes(&app, &id).await.1, 6000);
+    app.exec(&format!(
+        "UPDATE licenses SET repo_bytes = 75000000000 - 500 WHERE id = '{lid}'"
+    ))
+    .await;
     let r = post(
         &app,
         &id,
@@ -813,14 +838,28 @@ async fn parallel_uploads(
     n: usize,
     round: u64,
 ) -> Vec<(StatusCode, String)> {
+    let bodies = (0..n)
+        .map(|i| noise(1000, round * 1000 + i as u64))
+        .collect();
+    parallel_bodies(app, id, token, bodies).await
+}
+
+/// These uploads released at the same moment; answers (status, problem
+/// code) each.
+async fn parallel_bodies(
+    app: &TestApp,
+    id: &str,
+    token: &str,
+    bodies: Vec<Vec<u8>>,
+) -> Vec<(StatusCode, String)> {
+    let n = bodies.len();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(n)
         .build()
         .unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let data = noise(1000, round * 1000 + i as u64);
+    for data in bodies {
         let url = app.url(&format!("/repo/{id}/data/{}", sha(&data)));
         let (client, barrier, id, token) = (
             client.clone(),
