@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod keys;
 pub mod mail;
 pub mod openapi;
+pub mod repo;
 pub mod service;
 pub mod store;
 pub mod web;
@@ -236,6 +237,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
+        // Added after the 2 MiB limit, so it keeps its own (restic's packs).
+        .nest("/repo", repo::router())
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -244,7 +248,6 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"),
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings may carry tokens (setup links).
             let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "-".into());

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod invite;
 pub mod license;
 pub mod password;
+pub mod repository;
 pub mod role;
 pub mod secret;
 

@@ -13,6 +13,8 @@ pub mod licenses;
 pub mod limits;
 pub mod monitoring;
 pub mod operators;
+pub mod repositories;
+pub mod repository_files;
 pub mod retention;
 pub mod vendors;
 

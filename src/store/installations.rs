@@ -445,7 +445,11 @@ pub async fn insert_report(conn: &mut AnyConnection, r: &NewReport) -> Result<()
 fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> String {
     let newer = format!("(last_backup_at IS NULL OR {finished} >= last_backup_at)");
     let new_status = format!("(CASE WHEN {newer} THEN {status} ELSE last_backup_status END)");
-    let new_bytes = format!("(CASE WHEN {newer} THEN {bytes} ELSE storage_used_bytes END)");
+    // An installation whose repository the console keeps: storage used is
+    // the count of stored bytes (store/repositories.rs), not the report's.
+    let new_bytes = format!(
+        "(CASE WHEN has_repository = 0 AND {newer} THEN {bytes} ELSE storage_used_bytes END)"
+    );
     format!(
         "last_seen_at = {received}, updated_at = {received}, \
          last_backup_status = {new_status}, storage_used_bytes = {new_bytes}, \

@@ -24,6 +24,7 @@ pub mod monitoring;
 pub mod operators;
 pub mod outbox;
 pub mod ratelimit;
+pub mod repositories;
 pub mod sessions;
 pub mod settings;
 pub mod vendors;

@@ -19,4 +19,5 @@ mod mail;
 mod monitoring;
 mod operators_vendors;
 mod platform;
+mod repositories;
 mod tenancy;

@@ -197,6 +197,8 @@ impl Services {
             });
         }
         store::installations::release_seat(&mut tx, n.license_id, n.software_type).await?;
+        // Its repository's bytes count on the purchased license from now on.
+        store::repositories::move_license(&mut tx, n.id, n.license_id, license).await?;
         store::installations::move_to_license(&mut tx, n.id, license, now).await?;
         store::installations::close_license(
             &mut tx,

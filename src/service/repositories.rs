@@ -1,0 +1,310 @@
+//! Each installation's restic repository, served to its client over
+//! restic's REST protocol (`repo/`): who may use it, how much it may hold
+//! (Client limit, Total space), the exact count of bytes stored, and what a
+//! client may never delete. The disk is `repository_files`.
+
+use std::sync::Arc;
+
+use axum::body::{Bytes, HttpBody};
+use subtle::ConstantTimeEq;
+
+use super::Services;
+use super::repository_files::{RepoDir, WriteError, Written};
+use crate::domain::InstallationId;
+use crate::domain::license as lic;
+use crate::domain::repository::{FileKind, RepoFile, snapshot_deletable};
+use crate::store::{self, StoreError, installations::InstallationRow};
+
+/// Why a repository request was refused; `repo/` maps it to HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No or wrong credentials, or a deactivated installation (401).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Not there — or another installation's (404).
+    #[error("not found")]
+    NotFound,
+    /// A name that is not a file name, or a body that is not what it says (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// POST without Content-Length (411).
+    #[error("length required")]
+    LengthRequired,
+    /// A client may not do this (403): `code` is `forbidden` or
+    /// `retention_protected`.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    /// The upload would pass a limit (507): `client_limit_exceeded` or
+    /// `total_space_exceeded`.
+    #[error("{detail}")]
+    NoSpace { code: &'static str, detail: String },
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for RepoError {
+    fn from(e: StoreError) -> Self {
+        RepoError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<sqlx::Error> for RepoError {
+    fn from(e: sqlx::Error) -> Self {
+        RepoError::from(StoreError::from(e))
+    }
+}
+
+impl From<std::io::Error> for RepoError {
+    fn from(e: std::io::Error) -> Self {
+        RepoError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<super::ServiceError> for RepoError {
+    fn from(e: super::ServiceError) -> Self {
+        RepoError::Internal(anyhow::Error::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, RepoError>;
+
+/// A file that may be listed or fetched.
+pub struct RepoEntry {
+    pub name: String,
+    pub size: u64,
+}
+
+impl Services {
+    fn repo_dir(&self, id: InstallationId) -> RepoDir {
+        RepoDir::new(&self.config.repository_dir, id)
+    }
+
+    /// The installation a repository request acts for: HTTP Basic with the
+    /// installation id as user and the client token as password, and the
+    /// id in the path must be the token's installation (another one is
+    /// "not found", never "forbidden").
+    pub async fn repo_client(
+        &self,
+        user: &str,
+        password: &str,
+        path_id: &str,
+    ) -> Result<Arc<InstallationRow>> {
+        let n = self
+            .client_by_token(password)
+            .await?
+            .ok_or(RepoError::Unauthorized)?;
+        let own = n.id.to_db();
+        if !bool::from(
+            own.as_bytes()
+                .ct_eq(user.trim().to_ascii_lowercase().as_bytes()),
+        ) {
+            return Err(RepoError::Unauthorized);
+        }
+        match path_id.parse::<InstallationId>() {
+            Ok(id) if id == n.id => Ok(n),
+            _ => Err(RepoError::NotFound),
+        }
+    }
+
+    /// Creates the repository's folders (idempotent); from now on the
+    /// bytes stored are the installation's storage used.
+    pub async fn repo_create(&self, n: &InstallationRow) -> Result<()> {
+        self.repo_dir(n.id).create().await?;
+        let mut tx = self.store.begin().await?;
+        store::repositories::mark_created(&mut tx, n.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A file's size, if it is there.
+    pub async fn repo_stat(&self, n: &InstallationRow, f: &RepoFile) -> Result<u64> {
+        let m = self.repo_dir(n.id).stat(f).await?;
+        m.map(|m| m.len()).ok_or(RepoError::NotFound)
+    }
+
+    /// A file to read, with its size.
+    pub async fn repo_open(
+        &self,
+        n: &InstallationRow,
+        f: &RepoFile,
+    ) -> Result<(tokio::fs::File, u64)> {
+        self.repo_dir(n.id)
+            .open(f)
+            .await?
+            .ok_or(RepoError::NotFound)
+    }
+
+    /// The files of one kind.
+    pub async fn repo_list(&self, n: &InstallationRow, kind: FileKind) -> Result<Vec<RepoEntry>> {
+        let files = self
+            .repo_dir(n.id)
+            .list(kind)
+            .await?
+            .ok_or(RepoError::NotFound)?;
+        Ok(files
+            .into_iter()
+            .map(|(name, size)| RepoEntry { name, size })
+            .collect())
+    }
+
+    /// Stores an upload of `len` bytes. The bytes are reserved against the
+    /// Client limit and the license's Total space before anything is
+    /// written, and given back if the write fails; a file is never
+    /// replaced.
+    pub async fn repo_upload<B>(
+        &self,
+        n: &InstallationRow,
+        f: &RepoFile,
+        len: Option<u64>,
+        body: B,
+    ) -> Result<()>
+    where
+        B: HttpBody<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let len = len.ok_or(RepoError::LengthRequired)?;
+        let size = i64::try_from(len)
+            .map_err(|_| RepoError::BadRequest("Content-Length is too large.".into()))?;
+        let dir = self.repo_dir(n.id);
+        if !dir.exists().await? {
+            return Err(RepoError::NotFound);
+        }
+        // A named file's content is its name: one already there is this
+        // very upload (a retry). The config has no such name: it stays.
+        if dir.stat(f).await?.is_some() {
+            return match f {
+                RepoFile::Config => Err(RepoError::Forbidden {
+                    code: "forbidden",
+                    detail: "The repository's config is never replaced.".into(),
+                }),
+                RepoFile::Named(..) => Ok(()),
+            };
+        }
+        self.reserve(n.id, size).await?;
+        let verify = matches!(f, RepoFile::Named(..));
+        match dir.write(f, len, body, verify).await {
+            Ok(Written::Stored) => {
+                let mut tx = self.store.begin().await?;
+                store::repositories::stored(&mut tx, n.id, size).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            Ok(Written::Exists) => {
+                self.give_back(n.id, size).await?;
+                match f {
+                    RepoFile::Config => Err(RepoError::Forbidden {
+                        code: "forbidden",
+                        detail: "The repository's config is never replaced.".into(),
+                    }),
+                    RepoFile::Named(..) => Ok(()),
+                }
+            }
+            Err(e) => {
+                self.give_back(n.id, size).await?;
+                Err(match e {
+                    WriteError::Mismatch => RepoError::BadRequest(
+                        "The content's SHA-256 is not the file's name; nothing was stored.".into(),
+                    ),
+                    WriteError::Short { .. } | WriteError::Long | WriteError::Body(_) => {
+                        RepoError::BadRequest(format!("{e}; nothing was stored."))
+                    }
+                    WriteError::Io(e) => RepoError::Internal(anyhow::Error::new(e)),
+                })
+            }
+        }
+    }
+
+    /// Takes `size` bytes of the installation's and the license's space,
+    /// or refuses naming the limit.
+    async fn reserve(&self, id: InstallationId, size: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let s = store::repositories::space(&mut tx, id)
+            .await?
+            .ok_or(RepoError::NotFound)?;
+        let client_limit = s.client_limit_gb.saturating_mul(1_000_000_000);
+        if !store::repositories::reserve_installation(&mut tx, id, size, client_limit).await? {
+            return Err(RepoError::NoSpace {
+                code: "client_limit_exceeded",
+                detail: format!(
+                    "Storing {size} more bytes would bring this installation to {} bytes; \
+                     its client limit is {client_limit} bytes.",
+                    s.installation_bytes.saturating_add(size)
+                ),
+            });
+        }
+        let total = lic::total_space_gb(
+            self.seat_space(),
+            s.standard_seats,
+            s.server_seats,
+            s.extra_space_gb,
+        )
+        .saturating_mul(1_000_000_000);
+        if !store::repositories::reserve_license(&mut tx, s.license_id, size, total).await? {
+            return Err(RepoError::NoSpace {
+                code: "total_space_exceeded",
+                detail: format!(
+                    "Storing {size} more bytes would bring the license's installations to {} bytes; \
+                     its total space is {total} bytes.",
+                    s.license_bytes.saturating_add(size)
+                ),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn give_back(&self, id: InstallationId, size: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        store::repositories::release(&mut tx, id, size).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a file. Config and keys stay whatever the client says, and
+    /// a snapshot younger than the installation's Store deleted days (by
+    /// the time the server stored it) too: a stolen token cannot erase the
+    /// history.
+    pub async fn repo_delete(&self, n: &InstallationRow, f: &RepoFile) -> Result<()> {
+        if f.is_permanent() {
+            return Err(RepoError::Forbidden {
+                code: "forbidden",
+                detail: "A client cannot delete the repository's config or keys.".into(),
+            });
+        }
+        let dir = self.repo_dir(n.id);
+        if let RepoFile::Named(FileKind::Snapshots, _) = f {
+            let m = dir.stat(f).await?.ok_or(RepoError::NotFound)?;
+            let age = m
+                .modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let days = self.fresh_store_deleted_days(n).await?;
+            if !snapshot_deletable(age, days) {
+                return Err(RepoError::Forbidden {
+                    code: "retention_protected",
+                    detail: format!(
+                        "This snapshot was stored {} days ago; snapshots are kept {days} days.",
+                        age / 86_400
+                    ),
+                });
+            }
+        }
+        let size = dir.remove(f).await?.ok_or(RepoError::NotFound)?;
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let mut tx = self.store.begin().await?;
+        store::repositories::release(&mut tx, n.id, size).await?;
+        store::repositories::stored(&mut tx, n.id, -size).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store deleted days as it is now (the token's row may be a few
+    /// seconds old; a raised value must protect at once).
+    async fn fresh_store_deleted_days(&self, n: &InstallationRow) -> Result<i64> {
+        let mut c = self.store.read().await?;
+        let row = store::installations::get(&mut c, n.id).await?;
+        Ok(row.map_or(n.store_deleted_days, |r| r.store_deleted_days))
+    }
+}
