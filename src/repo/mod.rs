@@ -21,7 +21,6 @@ use tokio::io::{AsyncRead, AsyncSeekExt, ReadBuf};
 use crate::domain::repository::{FileKind, FileName, RepoFile};
 use crate::http::{AppState, Problem};
 use crate::service::repositories::RepoError;
-use crate::store::installations::InstallationRow;
 
 /// The most one request may upload (restic's pack files stay far below).
 pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
@@ -103,7 +102,7 @@ async fn client(
     state: &AppState,
     headers: &HeaderMap,
     path_id: &str,
-) -> Result<std::sync::Arc<InstallationRow>> {
+) -> Result<crate::service::clients::ClientSession> {
     let (user, password) = basic(headers).ok_or(RepoError::Unauthorized)?;
     state.services.repo_client(&user, &password, path_id).await
 }
@@ -241,7 +240,11 @@ async fn stat(state: &AppState, headers: &HeaderMap, id: &str, f: RepoFile) -> R
     stat_of(state, &n, f).await
 }
 
-async fn stat_of(state: &AppState, n: &InstallationRow, f: RepoFile) -> Result<Response> {
+async fn stat_of(
+    state: &AppState,
+    n: &crate::service::clients::ClientSession,
+    f: RepoFile,
+) -> Result<Response> {
     let size = state.services.repo_stat(n, &f).await?;
     Ok((
         StatusCode::OK,
@@ -263,7 +266,7 @@ async fn read(state: &AppState, headers: &HeaderMap, id: &str, f: RepoFile) -> R
 async fn read_of(
     state: &AppState,
     headers: &HeaderMap,
-    n: &InstallationRow,
+    n: &crate::service::clients::ClientSession,
     f: RepoFile,
 ) -> Result<Response> {
     let (mut file, size) = state.services.repo_open(n, &f).await?;
@@ -314,7 +317,7 @@ async fn upload(state: &AppState, id: &str, f: RepoFile, req: Request) -> Result
 
 async fn upload_of(
     state: &AppState,
-    n: &InstallationRow,
+    n: &crate::service::clients::ClientSession,
     f: RepoFile,
     req: Request,
 ) -> Result<Response> {

@@ -3,8 +3,6 @@
 //! (Client limit, Total space), the exact count of bytes stored, and what a
 //! client may never delete. The disk is `repository_files`.
 
-use std::sync::Arc;
-
 use axum::body::{Bytes, HttpBody};
 use subtle::ConstantTimeEq;
 
@@ -13,6 +11,7 @@ use super::repository_files::{RepoDir, WriteError, Written};
 use crate::domain::InstallationId;
 use crate::domain::license as lic;
 use crate::domain::repository::{FileKind, RepoFile, snapshot_deletable};
+use crate::service::clients::ClientSession;
 use crate::store::{self, StoreError, installations::InstallationRow};
 
 /// Why a repository request was refused; `repo/` maps it to HTTP.
@@ -88,7 +87,7 @@ impl Services {
         user: &str,
         password: &str,
         path_id: &str,
-    ) -> Result<Arc<InstallationRow>> {
+    ) -> Result<ClientSession> {
         let n = self
             .client_by_token(password)
             .await?
