@@ -71,6 +71,7 @@ impl std::error::Error for FieldError {}
 
 /// Enumerations stored as their lower-case word decode through their
 /// parser (`#[sqlx(try_from = "String")]` on a row's field).
+/// `option:` marks parsers that answer `Option` (no field to blame).
 macro_rules! stored_enum {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
@@ -80,12 +81,28 @@ macro_rules! stored_enum {
             }
         }
     )*};
+    (option: $($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = FieldError;
+            fn try_from(s: String) -> Result<Self, FieldError> {
+                <$t>::parse(&s).ok_or_else(|| FieldError::new("stored", format!("unknown word {s:?}")))
+            }
+        }
+    )*};
 }
 stored_enum!(
     invite::SoftwareType,
     license::LicenseState,
     license::LicenseType
 );
+stored_enum!(option: health::Health, history::RunStatus);
+
+impl TryFrom<String> for Role {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Self, FieldError> {
+        Role::parse("role", &s)
+    }
+}
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -173,11 +173,16 @@ impl Worker {
                 );
             }
         };
-        let msg = match build_message(&self.config.mail_from, &row.recipient, &rendered, &row.id) {
+        let msg = match build_message(
+            &self.config.mail_from,
+            &row.recipient,
+            &rendered,
+            &row.id.to_db(),
+        ) {
             Ok(m) => m,
             Err(e) => return self.outcome(row, e),
         };
-        match self.transport.send(&row.id, msg).await {
+        match self.transport.send(&row.id.to_db(), msg).await {
             Ok(()) => Outcome::Sent,
             Err(e) => self.outcome(row, e),
         }
@@ -202,10 +207,9 @@ impl Worker {
             "invite" => {
                 let id = row
                     .invite_id
-                    .as_deref()
                     .ok_or_else(|| anyhow::anyhow!("invite message without invite"))?;
                 let mut c = self.store.read().await?;
-                let Some(inv) = store::invites::get(&mut c, id.parse()?).await? else {
+                let Some(inv) = store::invites::get(&mut c, id).await? else {
                     return Ok(None);
                 };
                 if inv.used_at.is_some() || inv.revoked_at.is_some() {
@@ -242,28 +246,28 @@ async fn record(
     outcome: &Outcome,
     now: Millis,
 ) -> store::Result<()> {
-    let invite = row.invite_id.as_deref();
+    let invite = row.invite_id;
     match outcome {
         Outcome::Sent => {
-            store::outbox::mark_sent(conn, &row.id, now).await?;
+            store::outbox::mark_sent(conn, row.id, now).await?;
             if let Some(i) = invite {
                 store::invites::set_delivery(conn, i, "sent", None, None, Some(now)).await?;
             }
         }
         Outcome::Retry { at, reason } => {
-            store::outbox::mark_retry(conn, &row.id, *at, reason).await?;
+            store::outbox::mark_retry(conn, row.id, *at, reason).await?;
             if let Some(i) = invite {
                 store::invites::set_delivery(conn, i, "retrying", Some(reason), Some(*at), None)
                     .await?;
             }
         }
         Outcome::Failed { reason } => {
-            store::outbox::mark_failed(conn, &row.id, reason).await?;
+            store::outbox::mark_failed(conn, row.id, reason).await?;
             if let Some(i) = invite {
                 store::invites::set_delivery(conn, i, "failed", Some(reason), None, None).await?;
             }
         }
-        Outcome::Dropped { reason } => store::outbox::mark_failed(conn, &row.id, reason).await?,
+        Outcome::Dropped { reason } => store::outbox::mark_failed(conn, row.id, reason).await?,
     }
     Ok(())
 }

@@ -441,7 +441,7 @@ async fn enqueue(
     let payload = serde_json::json!({"subject": r.subject, "text": r.text}).to_string();
     store::outbox::enqueue(
         tx,
-        &MessageId::new().to_db(),
+        MessageId::new(),
         kind,
         None,
         to,

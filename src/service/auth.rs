@@ -63,18 +63,11 @@ impl Services {
         ip: Option<String>,
     ) -> Result<Actor> {
         Ok(Actor {
-            operator_id: p
-                .operator_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt operator id"))?,
+            operator_id: p.operator_id,
             email: p.email,
             name: p.name,
-            role: Role::parse("role", &p.role).map_err(|_| anyhow::anyhow!("corrupt role"))?,
-            vendor_id: p
-                .vendor_id
-                .map(|v| v.parse())
-                .transpose()
-                .map_err(|_| anyhow::anyhow!("corrupt vendor id"))?,
+            role: p.role,
+            vendor_id: p.vendor_id,
             vendor_name: p.vendor_name,
             ip,
         })
@@ -129,7 +122,7 @@ impl Services {
         let mut tx = self.store.begin().await?;
         match (usable, row) {
             (true, Some(r)) => {
-                let id = r.operator_id()?;
+                let id = r.id;
                 store::ratelimit::clear(&mut tx, &account_key).await?;
                 store::audit::insert(
                     &mut tx,
@@ -138,7 +131,7 @@ impl Services {
                         actor_kind: "operator",
                         actor_id: Some(id.to_db()),
                         actor_label: &r.email,
-                        vendor_id: r.vendor()?,
+                        vendor_id: r.vendor_id,
                         action: "signin.success",
                         target_kind: "operator",
                         target_id: Some(id.to_db()),
@@ -153,8 +146,8 @@ impl Services {
                     operator_id: id,
                     email: r.email.clone(),
                     name: r.name.clone(),
-                    role: r.role()?,
-                    vendor_id: r.vendor()?,
+                    role: r.role,
+                    vendor_id: r.vendor_id,
                     vendor_name: r.vendor_name.clone(),
                     ip,
                 };
@@ -170,10 +163,10 @@ impl Services {
                         actor_kind: "anonymous",
                         actor_id: None,
                         actor_label: &email_key,
-                        vendor_id: row.as_ref().and_then(|r| r.vendor().ok().flatten()),
+                        vendor_id: row.as_ref().and_then(|r| r.vendor_id),
                         action: "signin.failure",
                         target_kind: "operator",
-                        target_id: row.as_ref().map(|r| r.id.clone()),
+                        target_id: row.as_ref().map(|r| r.id.to_db()),
                         before: None,
                         after: None,
                         ip,

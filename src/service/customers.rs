@@ -33,8 +33,8 @@ impl TryFrom<CustomerRow> for Customer {
     type Error = ServiceError;
     fn try_from(r: CustomerRow) -> Result<Customer> {
         Ok(Customer {
-            id: r.customer_id()?,
-            vendor_id: r.vendor()?,
+            id: r.id,
+            vendor_id: r.vendor_id,
             vendor_name: r.vendor_name,
             name: r.name,
             vat_id: r.vat_id,
@@ -213,7 +213,7 @@ async fn visible(conn: &mut store::Conn, actor: &Actor, id: CustomerId) -> Resul
     let row = store::customers::get(conn, id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    if !actor.can_see(row.vendor()?) {
+    if !actor.can_see(row.vendor_id) {
         return Err(ServiceError::NotFound);
     }
     Ok(row)
@@ -262,7 +262,7 @@ impl Services {
                 None => Err(ServiceError::invalid("vendor_id", "error.vendor_unknown")),
             },
             (Scope::All, None) => match store::vendors::get_default(conn).await? {
-                Some(v) => Ok(v.vendor_id()?),
+                Some(v) => Ok(v.id),
                 None => Err(ServiceError::Internal(anyhow::anyhow!("no default vendor"))),
             },
         }
@@ -376,7 +376,7 @@ impl Services {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            None => before_row.vendor()?,
+            None => before_row.vendor_id,
             Some(_) => {
                 self.owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
                     .await?
@@ -430,7 +430,7 @@ impl Services {
         let now = now_millis();
         let mut tx = self.store.begin().await?;
         let row = visible(&mut tx, actor, id).await?;
-        let vendor = row.vendor()?;
+        let vendor = row.vendor_id;
         let before: Customer = row.try_into()?;
         if !store::customers::delete_if_unused(&mut tx, id).await? {
             let n = store::customers::seats_in_use(&mut tx, id).await?;
@@ -477,7 +477,7 @@ impl Services {
             &mut tx,
             actor,
             now,
-            Some(row.vendor()?),
+            Some(row.vendor_id),
             "customer.reveal_encryption_key",
             "customer",
             Some(id.to_db()),

@@ -120,20 +120,13 @@ impl Services {
         };
         let ts = |v: Option<i64>| v.map(crate::domain::rfc3339);
         Ok(Invite {
-            id: r.invite_id()?,
-            license_id: r
-                .license_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt license id"))?,
-            customer_id: r
-                .customer_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt customer id"))?,
+            id: r.id,
+            license_id: r.license_id,
+            customer_id: r.customer_id,
             customer_name: r.customer_name,
             username: r.username,
             email: r.email,
-            software_type: SoftwareType::parse(&r.software_type)
-                .map_err(|_| anyhow::anyhow!("corrupt software type"))?,
+            software_type: r.software_type,
             store_deleted_days: r.store_deleted_days,
             activation_code: code,
             created_at: crate::domain::rfc3339(r.created_at),
@@ -245,7 +238,7 @@ impl Services {
         let rows = store::invites::get_many(&mut c, ids).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            if actor.can_see(r.vendor()?) {
+            if actor.can_see(r.vendor_id) {
                 out.push(self.invite_view(actor, r)?);
             }
         }
@@ -257,7 +250,7 @@ impl Services {
         let row = store::invites::get(&mut c, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         self.invite_view(actor, row)
@@ -286,7 +279,7 @@ impl Services {
         let row = store::invites::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         if !store::invites::revoke(&mut tx, id, now).await? {
@@ -299,7 +292,7 @@ impl Services {
             &mut tx,
             actor,
             now,
-            Some(row.vendor()?),
+            Some(row.vendor_id),
             "invite.revoke",
             "invite",
             Some(id.to_db()),
@@ -339,41 +332,41 @@ impl Services {
             let row = store::invites::get(&mut tx, id)
                 .await?
                 .ok_or(ServiceError::NotFound)?;
-            if !actor.can_see(row.vendor()?) {
+            if !actor.can_see(row.vendor_id) {
                 return Err(ServiceError::NotFound);
             }
             if row.used_at.is_some() || row.revoked_at.is_some() {
                 report.skipped.push(id);
                 continue;
             }
-            if store::outbox::invite_in_flight(&mut tx, &row.id).await? {
+            if store::outbox::invite_in_flight(&mut tx, row.id).await? {
                 report.already_queued.push(id);
                 continue;
             }
             store::outbox::enqueue(
                 &mut tx,
-                &MessageId::new().to_db(),
+                MessageId::new(),
                 "invite",
-                Some(&row.id),
+                Some(row.id),
                 &row.email,
                 None,
                 now,
             )
             .await?;
-            store::invites::set_delivery(&mut tx, &row.id, "queued", None, None, None).await?;
+            store::invites::set_delivery(&mut tx, row.id, "queued", None, None, None).await?;
             let resend = row.sent_at.is_some();
             super::audit(
                 &mut tx,
                 actor,
                 now,
-                Some(row.vendor()?),
+                Some(row.vendor_id),
                 if resend {
                     "invite.resend"
                 } else {
                     "invite.send"
                 },
                 "invite",
-                Some(row.id.clone()),
+                Some(row.id.to_db()),
                 None,
                 Some(json!({"email": row.email})),
             )
@@ -424,7 +417,7 @@ impl Services {
         let row = store::invites::get(&mut c, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         let code = self.key.decrypt(&row.code_enc)?;
@@ -443,16 +436,7 @@ impl Services {
         let id = MessageId::new();
         let payload = json!({"subject": "Command Center test e-mail", "text": format!("This is a test e-mail from Command Center at {}.\nIf you can read it, mail delivery works.\n", self.config.public_url)}).to_string();
         let mut tx = self.store.begin().await?;
-        store::outbox::enqueue(
-            &mut tx,
-            &id.to_db(),
-            "test",
-            None,
-            to.as_str(),
-            Some(&payload),
-            now,
-        )
-        .await?;
+        store::outbox::enqueue(&mut tx, id, "test", None, to.as_str(), Some(&payload), now).await?;
         super::audit(
             &mut tx,
             actor,

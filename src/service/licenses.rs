@@ -41,16 +41,16 @@ impl License {
         let corrupt = |what: &str| {
             ServiceError::Internal(anyhow::anyhow!("stored license {} has a bad {what}", r.id))
         };
-        let saved_state = LicenseState::parse(&r.state).map_err(|_| corrupt("state"))?;
+        let saved_state = r.state;
         let valid_to =
             rules::parse_date("valid_to", &r.valid_to).map_err(|_| corrupt("valid_to"))?;
         Ok(License {
-            id: r.license_id()?,
-            number: r.id.clone(),
-            customer_id: r.customer_id.parse().map_err(|_| corrupt("customer id"))?,
+            id: r.id,
+            number: r.id.to_db(),
+            customer_id: r.customer_id,
             customer_name: r.customer_name.clone(),
-            vendor_id: r.vendor_id.parse().map_err(|_| corrupt("vendor id"))?,
-            r#type: LicenseType::parse(&r.r#type).map_err(|_| corrupt("type"))?,
+            vendor_id: r.vendor_id,
+            r#type: r.r#type,
             state: LicenseState::effective(saved_state, valid_to, rules::today()),
             saved_state,
             standard_seats: r.standard_seats,
@@ -264,7 +264,7 @@ impl Services {
         let owner = store::customers::get(&mut c, customer)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(owner.vendor()?) {
+        if !actor.can_see(owner.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         let space = self.seat_space();
@@ -313,7 +313,7 @@ impl Services {
         let owner = store::customers::get(&mut tx, customer)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(owner.vendor()?) {
+        if !actor.can_see(owner.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         store::licenses::insert(&mut tx, id, customer, &fields(&v), now).await?;

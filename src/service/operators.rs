@@ -25,9 +25,9 @@ impl TryFrom<OperatorRow> for Operator {
     type Error = ServiceError;
     fn try_from(r: OperatorRow) -> Result<Operator> {
         Ok(Operator {
-            id: r.operator_id()?,
-            role: r.role()?,
-            vendor_id: r.vendor()?,
+            id: r.id,
+            role: r.role,
+            vendor_id: r.vendor_id,
             email: r.email,
             name: r.name,
             vendor_name: r.vendor_name,

@@ -27,7 +27,7 @@ impl TryFrom<VendorRow> for Vendor {
     type Error = ServiceError;
     fn try_from(r: VendorRow) -> Result<Vendor> {
         Ok(Vendor {
-            id: r.vendor_id()?,
+            id: r.id,
             name: r.name,
             alert_email: r.alert_email,
             alert_language: r.alert_language,
@@ -133,7 +133,7 @@ impl Services {
     pub async fn ensure_default_vendor(&self) -> Result<VendorId> {
         let mut tx = self.store.begin().await?;
         if let Some(v) = store::vendors::get_default(&mut tx).await? {
-            return Ok(v.vendor_id()?);
+            return Ok(v.id);
         }
         let id = VendorId::new();
         let now = now_millis();
@@ -170,7 +170,7 @@ impl Services {
         let mut c = self.store.read().await?;
         let rows = store::vendors::list(&mut c).await?;
         rows.into_iter()
-            .filter(|r| r.vendor_id().is_ok_and(|id| actor.can_see(id)))
+            .filter(|r| actor.can_see(r.id))
             .map(Vendor::try_from)
             .collect()
     }

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 use super::{Result, StoreError};
 use crate::domain::invite::SoftwareType;
 use crate::domain::license::{LicenseState, LicenseType};
-use crate::domain::{CustomerId, InstallationId, LicenseId, Millis, VendorId};
+use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
 
 /// An installation with what its policy and its operators need. Ids and
 /// enumerations decode into their domain types here, once.
@@ -138,7 +138,7 @@ pub async fn use_invites(
 pub struct NewInstallationRow<'a> {
     pub id: InstallationId,
     pub license_id: LicenseId,
-    pub invite_id: Option<&'a str>,
+    pub invite_id: Option<InviteId>,
     pub username: &'a str,
     pub software_type: SoftwareType,
     pub hostname: &'a str,
@@ -174,7 +174,7 @@ pub async fn insert_many(
             (
                 r.id.to_db(),
                 r.license_id.to_db(),
-                r.invite_id,
+                r.invite_id.map(|i| i.to_db()),
                 r.username,
                 r.software_type.as_str(),
                 r.hostname,

@@ -2,17 +2,18 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, StoreError};
-use crate::domain::{CustomerId, LicenseId, Millis};
+use super::Result;
+use crate::domain::license::{LicenseState, LicenseType};
+use crate::domain::{CustomerId, LicenseId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicenseRow {
-    pub id: String,
-    pub customer_id: String,
+    pub id: LicenseId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
-    pub vendor_id: String,
-    pub r#type: String,
-    pub state: String,
+    pub vendor_id: VendorId,
+    pub r#type: LicenseType,
+    pub state: LicenseState,
     pub standard_seats: i64,
     pub standard_used: i64,
     pub server_seats: i64,
@@ -26,24 +27,16 @@ pub struct LicenseRow {
     pub updated_at: i64,
 }
 
-impl LicenseRow {
-    pub fn license_id(&self) -> Result<LicenseId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
-    }
-}
-
 /// What an activation needs of a license, read beside its invite (the
 /// columns are named apart from the invite's: see [`TERMS_COLUMNS`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicenseTerms {
     #[sqlx(rename = "l_id")]
-    pub id: String,
+    pub id: LicenseId,
     #[sqlx(rename = "l_type")]
-    pub r#type: String,
+    pub r#type: LicenseType,
     #[sqlx(rename = "l_state")]
-    pub state: String,
+    pub state: LicenseState,
     #[sqlx(rename = "l_valid_to")]
     pub valid_to: String,
     #[sqlx(rename = "l_standard_seats")]
@@ -58,14 +51,6 @@ pub struct LicenseTerms {
     pub extra_space_gb: i64,
     #[sqlx(rename = "l_client_limit_gb")]
     pub client_limit_gb: i64,
-}
-
-impl LicenseTerms {
-    pub fn license_id(&self) -> Result<LicenseId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
-    }
 }
 
 /// [`LicenseTerms`]' columns of a license `l`.

@@ -94,7 +94,7 @@ impl Services {
         let owner = store::customers::get(&mut tx, holder)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        client_audit(&mut tx, now, owner.vendor()?, &format!("{}@{hostname}", email.as_str()), "installation.trial", &id, json!({"email": email.as_str(), "hostname": hostname, "software_type": software_type, "license_id": license_id}), ip).await?;
+        client_audit(&mut tx, now, owner.vendor_id, &format!("{}@{hostname}", email.as_str()), "installation.trial", &id, json!({"email": email.as_str(), "hostname": hostname, "software_type": software_type, "license_id": license_id}), ip).await?;
         let row = store::installations::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
@@ -119,7 +119,7 @@ impl Services {
         let vendor = store::vendors::get_default(tx)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no default vendor"))?
-            .vendor_id()?;
+            .id;
         let id = CustomerId::new();
         store::customers::insert(
             tx,
