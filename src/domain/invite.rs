@@ -40,6 +40,44 @@ impl SoftwareType {
     }
 }
 
+/// Where an invite's e-mail is: never queued, waiting in the outbox, sent,
+/// waiting for a retry after a temporary failure, or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    NotSent,
+    Queued,
+    Sent,
+    Retrying,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryState::NotSent => "not_sent",
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "not_sent" => Some(DeliveryState::NotSent),
+            "queued" => Some(DeliveryState::Queued),
+            "sent" => Some(DeliveryState::Sent),
+            "retrying" => Some(DeliveryState::Retrying),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+    /// Whether a message is on its way (the page keeps polling).
+    pub fn in_flight(&self) -> bool {
+        matches!(self, DeliveryState::Queued | DeliveryState::Retrying)
+    }
+}
+
 /// A username: lower-cased; a–z, 0–9 and `. - _ @ +`; 1–100 characters;
 /// the customer's prefix put in front when it is not there yet.
 pub fn parse_username(raw: &str, prefix: Option<&str>) -> Result<String, FieldError> {

@@ -10,6 +10,7 @@ pub mod history;
 pub mod ids;
 pub mod invite;
 pub mod license;
+pub mod message;
 pub mod password;
 pub mod role;
 pub mod secret;
@@ -95,7 +96,7 @@ stored_enum!(
     license::LicenseState,
     license::LicenseType
 );
-stored_enum!(option: health::Health, history::RunStatus);
+stored_enum!(option: health::Health, history::RunStatus, invite::DeliveryState);
 
 impl TryFrom<String> for Role {
     type Error = FieldError;

@@ -274,7 +274,7 @@ mod tests {
             created_at: 0,
             expires_at: 0,
             sent_at: None,
-            delivery_state: "queued".into(),
+            delivery_state: crate::domain::invite::DeliveryState::Queued,
             delivery_error: None,
             next_attempt_at: None,
             used_at: None,

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use super::{Rendered, SendError, Transport, build_message, render_invite};
 use crate::config::Config;
+use crate::domain::invite::DeliveryState;
+use crate::domain::message::MessageKind;
 use crate::domain::{Millis, now_millis};
 use crate::keys::ServerKey;
 use crate::store::{self, outbox::OutboxRow};
@@ -203,8 +205,8 @@ impl Worker {
     }
 
     async fn render(&self, row: &OutboxRow) -> anyhow::Result<Option<Rendered>> {
-        match row.kind.as_str() {
-            "invite" => {
+        match MessageKind::parse(&row.kind) {
+            Some(MessageKind::Invite) => {
                 let id = row
                     .invite_id
                     .ok_or_else(|| anyhow::anyhow!("invite message without invite"))?;
@@ -223,7 +225,7 @@ impl Worker {
                 )?))
             }
             // Rendered when queued (they carry no secret).
-            "test" | "alert" | "digest" => {
+            Some(MessageKind::Test | MessageKind::Alert | MessageKind::Digest) => {
                 let p: serde_json::Value =
                     serde_json::from_str(row.payload.as_deref().unwrap_or("{}"))?;
                 Ok(Some(Rendered {
@@ -235,7 +237,7 @@ impl Worker {
                     html: None,
                 }))
             }
-            other => anyhow::bail!("unknown message kind {other}"),
+            None => anyhow::bail!("unknown message kind {}", row.kind),
         }
     }
 }
@@ -251,20 +253,36 @@ async fn record(
         Outcome::Sent => {
             store::outbox::mark_sent(conn, row.id, now).await?;
             if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "sent", None, None, Some(now)).await?;
+                store::invites::set_delivery(conn, i, DeliveryState::Sent, None, None, Some(now))
+                    .await?;
             }
         }
         Outcome::Retry { at, reason } => {
             store::outbox::mark_retry(conn, row.id, *at, reason).await?;
             if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "retrying", Some(reason), Some(*at), None)
-                    .await?;
+                store::invites::set_delivery(
+                    conn,
+                    i,
+                    DeliveryState::Retrying,
+                    Some(reason),
+                    Some(*at),
+                    None,
+                )
+                .await?;
             }
         }
         Outcome::Failed { reason } => {
             store::outbox::mark_failed(conn, row.id, reason).await?;
             if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "failed", Some(reason), None, None).await?;
+                store::invites::set_delivery(
+                    conn,
+                    i,
+                    DeliveryState::Failed,
+                    Some(reason),
+                    None,
+                    None,
+                )
+                .await?;
             }
         }
         Outcome::Dropped { reason } => store::outbox::mark_failed(conn, row.id, reason).await?,

@@ -21,6 +21,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Result, Services};
+use crate::domain::message::MessageKind;
 use crate::domain::{MessageId, Millis, now_millis};
 use crate::mail::{AlertItem, AlertMail, render_alerts};
 use crate::store::{
@@ -337,7 +338,7 @@ impl Services {
                     digest: false,
                     items,
                 })?;
-                enqueue(&mut tx, "alert", to, &r).await?;
+                enqueue(&mut tx, MessageKind::Alert, to, &r).await?;
                 pass.emails += 1;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
@@ -398,7 +399,7 @@ impl Services {
                     digest: true,
                     items,
                 })?;
-                enqueue(&mut tx, "digest", to, &r).await?;
+                enqueue(&mut tx, MessageKind::Digest, to, &r).await?;
                 emails += 1;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
@@ -434,7 +435,7 @@ fn recipients(
 /// may be another moment in tests).
 async fn enqueue(
     tx: &mut store::Tx,
-    kind: &str,
+    kind: MessageKind,
     to: &str,
     r: &crate::mail::Rendered,
 ) -> Result<()> {

@@ -6,7 +6,8 @@ use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Checks, Result, Scope, ServiceError, Services};
-use crate::domain::invite::{self as rules, SoftwareType};
+use crate::domain::invite::{self as rules, DeliveryState, SoftwareType};
+use crate::domain::message::MessageKind;
 use crate::domain::{CustomerId, Email, InviteId, LicenseId, MessageId, Secret, now_millis};
 use crate::keys::random_bytes;
 use crate::store::{self, invites::InviteRow};
@@ -30,7 +31,8 @@ pub struct Invite {
     /// When the SMTP server last accepted the invitation; null = not sent.
     pub sent_at: Option<String>,
     /// not_sent, queued, retrying, sent or failed.
-    pub delivery_state: String,
+    #[schema(value_type = String)]
+    pub delivery_state: DeliveryState,
     /// The mail server's reason for the last failure.
     pub delivery_error: Option<String>,
     /// When a retry is due (state retrying).
@@ -58,7 +60,7 @@ impl Invite {
     }
     /// Whether the page should keep polling for this invite's state.
     pub fn in_flight(&self) -> bool {
-        matches!(self.delivery_state.as_str(), "queued" | "retrying")
+        self.delivery_state.in_flight()
     }
 }
 
@@ -346,14 +348,15 @@ impl Services {
             store::outbox::enqueue(
                 &mut tx,
                 MessageId::new(),
-                "invite",
+                MessageKind::Invite,
                 Some(row.id),
                 &row.email,
                 None,
                 now,
             )
             .await?;
-            store::invites::set_delivery(&mut tx, row.id, "queued", None, None, None).await?;
+            store::invites::set_delivery(&mut tx, row.id, DeliveryState::Queued, None, None, None)
+                .await?;
             let resend = row.sent_at.is_some();
             super::audit(
                 &mut tx,
@@ -436,7 +439,16 @@ impl Services {
         let id = MessageId::new();
         let payload = json!({"subject": "Command Center test e-mail", "text": format!("This is a test e-mail from Command Center at {}.\nIf you can read it, mail delivery works.\n", self.config.public_url)}).to_string();
         let mut tx = self.store.begin().await?;
-        store::outbox::enqueue(&mut tx, id, "test", None, to.as_str(), Some(&payload), now).await?;
+        store::outbox::enqueue(
+            &mut tx,
+            id,
+            MessageKind::Test,
+            None,
+            to.as_str(),
+            Some(&payload),
+            now,
+        )
+        .await?;
         super::audit(
             &mut tx,
             actor,

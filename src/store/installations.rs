@@ -3,6 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::{Result, StoreError};
+use crate::domain::history::RunStatus;
 use crate::domain::invite::SoftwareType;
 use crate::domain::license::{LicenseState, LicenseType};
 use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
@@ -585,7 +586,7 @@ pub async fn touch(conn: &mut AnyConnection, id: InstallationId, now: Millis) ->
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
     pub finished_at: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub bytes_total: i64,
 }
 

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 use super::installations::InstallationRow;
 use super::{Result, StoreError};
 use crate::domain::activation;
-use crate::domain::invite::SoftwareType;
+use crate::domain::invite::{DeliveryState, SoftwareType};
 use crate::domain::license::{self, Seats};
 use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
 
@@ -28,7 +28,7 @@ pub struct InviteRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub sent_at: Option<i64>,
-    pub delivery_state: String,
+    pub delivery_state: DeliveryState,
     pub delivery_error: Option<String>,
     pub next_attempt_at: Option<i64>,
     pub used_at: Option<i64>,
@@ -283,7 +283,7 @@ pub async fn revoke(conn: &mut AnyConnection, id: InviteId, now: Millis) -> Resu
 pub async fn set_delivery(
     conn: &mut AnyConnection,
     id: InviteId,
-    state: &str,
+    state: DeliveryState,
     error: Option<&str>,
     next_attempt_at: Option<Millis>,
     sent_at: Option<Millis>,
@@ -293,7 +293,7 @@ pub async fn set_delivery(
          sent_at = COALESCE($5, sent_at) WHERE id = $1",
     )
     .bind(id.to_db())
-    .bind(state)
+    .bind(state.as_str())
     .bind(error)
     .bind(next_attempt_at)
     .bind(sent_at)

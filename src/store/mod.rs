@@ -150,6 +150,7 @@ text_column!(
     d::Role,
     d::health::Health,
     d::history::RunStatus,
+    d::invite::DeliveryState,
 );
 
 /// Options for opening the store.

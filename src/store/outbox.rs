@@ -4,8 +4,12 @@
 use sqlx::AnyConnection;
 
 use super::{Backend, Result};
+use crate::domain::message::MessageKind;
 use crate::domain::{InviteId, MessageId, Millis};
 
+/// A claimed message. `kind` stays text on purpose: a row of an unknown
+/// kind must fail alone in the worker (it parses it per message), not make
+/// every claim of the batch fail and stall the queue behind it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: MessageId,
@@ -19,7 +23,7 @@ pub struct OutboxRow {
 pub async fn enqueue(
     conn: &mut AnyConnection,
     id: MessageId,
-    kind: &str,
+    kind: MessageKind,
     invite_id: Option<InviteId>,
     recipient: &str,
     payload: Option<&str>,
@@ -30,7 +34,7 @@ pub async fn enqueue(
          VALUES ($1, $2, $3, $4, 'pending', $5, $6, $5)",
     )
     .bind(id.to_db())
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(invite_id.map(|i| i.to_db()))
     .bind(recipient)
     .bind(now)
