@@ -1,6 +1,36 @@
 //! Types and rules of the product. No I/O, no SQL, no HTTP: everything here
 //! is pure and unit-tested.
 
+/// Parses every field of an input and binds the parsed values, or returns
+/// all the field errors at once (a form shows every mistake, not the first):
+///
+/// ```ignore
+/// parse_fields! {
+///     name = text("name", &raw.name, 200, true),
+///     country = parse_country(&raw.country),
+///     // a later field may look at an earlier one, still a Result here
+///     postal_code = parse_postal_code(&raw.postal_code, country.as_deref().unwrap_or("FI")),
+/// }
+/// Ok(NewThing { name, country, postal_code })
+/// ```
+///
+/// The enclosing function returns `Result<_, Vec<FieldError>>`. Once every
+/// field parsed, the names are bound to the values: no "checked but absent"
+/// state exists, so there is no impossible branch to handle.
+macro_rules! parse_fields {
+    ($($name:ident = $e:expr),+ $(,)?) => {
+        $(let $name: Result<_, $crate::domain::FieldError> = $e;)+
+        let ($($name,)+) = match ($($name,)+) {
+            ($(Ok($name),)+) => ($($name,)+),
+            ($($name,)+) => {
+                let mut errors: Vec<$crate::domain::FieldError> = Vec::new();
+                $(if let Err(e) = $name { errors.push(e); })+
+                return Err(errors);
+            }
+        };
+    };
+}
+
 pub mod activation;
 pub mod conflict;
 pub mod customer;
@@ -69,6 +99,29 @@ impl FieldError {
 }
 
 impl std::error::Error for FieldError {}
+
+/// A free-text field: trimmed, at most `max` characters, no control
+/// characters but line breaks and tabs; `required` refuses it empty.
+pub fn text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldError> {
+    let s = raw.trim();
+    if required && s.is_empty() {
+        return Err(FieldError::new(field, "error.required"));
+    }
+    if s.chars().count() > max {
+        return Err(FieldError::new(field, "error.too_long"));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::new(field, "error.control_chars"));
+    }
+    Ok(s.to_string())
+}
 
 /// Enumerations stored as their lower-case word decode through their
 /// parser (`#[sqlx(try_from = "String")]` on a row's field).

@@ -253,24 +253,6 @@ pub(crate) async fn audit(
     Ok(())
 }
 
-/// Trims a free-text field and bounds its length.
-pub(crate) fn text(
-    field: &'static str,
-    raw: &str,
-    max: usize,
-    required: bool,
-) -> std::result::Result<String, FieldError> {
-    let s = raw.trim();
-    if required && s.is_empty() {
-        return Err(FieldError::new(field, "error.required"));
-    }
-    if s.chars().count() > max {
-        return Err(FieldError::new(field, "error.too_long"));
-    }
-    if s.chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(FieldError::new(field, "error.control_chars"));
-    }
-    Ok(s.to_string())
-}
+/// Trims a free-text field and bounds its length (the rule lives in
+/// `domain`; services still call it by this name).
+pub(crate) use crate::domain::text;
