@@ -73,7 +73,7 @@ pub struct NewInvite {
     pub email: String,
     #[serde(default)]
     pub software_type: String,
-    #[serde(default, deserialize_with = "super::licenses::num_or_str")]
+    #[serde(default, deserialize_with = "crate::domain::license::num_or_str")]
     #[schema(value_type = Option<i64>)]
     pub store_deleted_days: Option<String>,
 }

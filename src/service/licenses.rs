@@ -3,7 +3,7 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Result, ServiceError, Services};
+use super::{Actor, Result, ServiceError, Services};
 use crate::domain::license::{self as rules, LicenseState, LicenseType, SeatSpace};
 use crate::domain::{CustomerId, FieldError, LicenseId, VendorId, now_millis};
 use crate::store::{self, licenses::LicenseRow};
@@ -80,164 +80,18 @@ impl License {
     }
 }
 
-/// Accepts a JSON number or a string (the form sends strings).
-pub(crate) fn num_or_str<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum V {
-        N(i64),
-        S(String),
-        F(f64),
-    }
-    Ok(match Option::<V>::deserialize(d)? {
-        None => None,
-        Some(V::N(n)) => Some(n.to_string()),
-        Some(V::S(s)) => Some(s),
-        Some(V::F(f)) => Some(f.to_string()),
-    })
-}
+pub use crate::domain::license::{LicenseBase, LicenseInput, NewLicense};
 
-use serde::Deserialize as _;
-
-/// A create or edit request. Missing fields: on create the defaults (0
-/// seats, purchased, active, created today, valid one year), on edit the
-/// saved values.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct LicenseInput {
-    #[serde(default)]
-    pub r#type: Option<String>,
-    #[serde(default)]
-    pub state: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub standard_seats: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub server_seats: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub extra_space_gb: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub client_limit_gb: Option<String>,
-    #[serde(default)]
-    pub created: Option<String>,
-    #[serde(default)]
-    pub valid_to: Option<String>,
-    #[serde(default)]
-    pub comments: Option<String>,
-}
-
-struct Valid {
-    r#type: LicenseType,
-    state: LicenseState,
-    standard_seats: i64,
-    server_seats: i64,
-    extra_space_gb: i64,
-    client_limit_gb: i64,
-    created: String,
-    valid_to: String,
-    comments: String,
-}
-
-/// Checks an input against the current values (`base`).
-fn check(input: &LicenseInput, base: &Valid) -> Result<Valid> {
-    let mut c = Checks::default();
-    let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
-    let r#type = c.take(LicenseType::parse(&pick(
-        &input.r#type,
-        base.r#type.as_str().into(),
-    )));
-    let state = c.take(LicenseState::parse(&pick(
-        &input.state,
-        base.state.as_str().into(),
-    )));
-    let standard_seats = c.take(rules::parse_count(
-        "standard_seats",
-        &pick(&input.standard_seats, base.standard_seats.to_string()),
-    ));
-    let server_seats = c.take(rules::parse_count(
-        "server_seats",
-        &pick(&input.server_seats, base.server_seats.to_string()),
-    ));
-    let extra_space_gb = c.take(rules::parse_count(
-        "extra_space_gb",
-        &pick(&input.extra_space_gb, base.extra_space_gb.to_string()),
-    ));
-    let client_limit_gb = c.take(rules::parse_count(
-        "client_limit_gb",
-        &pick(&input.client_limit_gb, base.client_limit_gb.to_string()),
-    ));
-    let created = c.take(rules::parse_date(
-        "created",
-        &pick(&input.created, base.created.clone()),
-    ));
-    let valid_to = c.take(rules::parse_date(
-        "valid_to",
-        &pick(&input.valid_to, base.valid_to.clone()),
-    ));
-    let comments = c.take(super::text(
-        "comments",
-        &pick(&input.comments, base.comments.clone()),
-        4000,
-        false,
-    ));
-    if let (Some(a), Some(b)) = (created, valid_to)
-        && b < a
-    {
-        c.push(FieldError::new("valid_to", "error.valid_to_before_created"));
-    }
-    c.finish()?;
-    match (
-        r#type,
-        state,
-        standard_seats,
-        server_seats,
-        extra_space_gb,
-        client_limit_gb,
-        created,
-        valid_to,
-        comments,
-    ) {
-        (
-            Some(r#type),
-            Some(state),
-            Some(standard_seats),
-            Some(server_seats),
-            Some(extra_space_gb),
-            Some(client_limit_gb),
-            Some(created),
-            Some(valid_to),
-            Some(comments),
-        ) => Ok(Valid {
-            r#type,
-            state,
-            standard_seats,
-            server_seats,
-            extra_space_gb,
-            client_limit_gb,
-            created: rules::format_date(created),
-            valid_to: rules::format_date(valid_to),
-            comments,
-        }),
-        _ => Err(ServiceError::Internal(anyhow::anyhow!(
-            "checks passed without values"
-        ))),
-    }
-}
-
-fn fields(v: &Valid) -> store::licenses::LicenseFields<'_> {
+fn fields(v: &NewLicense) -> store::licenses::LicenseFields<'_> {
     store::licenses::LicenseFields {
-        r#type: v.r#type.as_str(),
-        state: v.state.as_str(),
+        r#type: v.r#type,
+        state: v.state,
         standard_seats: v.standard_seats,
         server_seats: v.server_seats,
         extra_space_gb: v.extra_space_gb,
         client_limit_gb: v.client_limit_gb,
-        created: &v.created,
-        valid_to: &v.valid_to,
+        created: rules::format_date(v.created),
+        valid_to: rules::format_date(v.valid_to),
         comments: &v.comments,
     }
 }
@@ -294,19 +148,8 @@ impl Services {
         input: &LicenseInput,
     ) -> Result<License> {
         actor.require_write()?;
-        let today = rules::today();
-        let base = Valid {
-            r#type: LicenseType::Purchased,
-            state: LicenseState::Active,
-            standard_seats: 0,
-            server_seats: 0,
-            extra_space_gb: 0,
-            client_limit_gb: 0,
-            created: rules::format_date(today),
-            valid_to: rules::format_date(rules::default_valid_to(today)),
-            comments: String::new(),
-        };
-        let v = check(input, &base)?;
+        let base = LicenseBase::new_license(rules::today());
+        let v = NewLicense::parse(input, &base).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let id = LicenseId(uuid::Uuid::new_v4());
         let mut tx = self.store.begin().await?;
@@ -360,7 +203,7 @@ impl Services {
         if !actor.can_see(before.vendor_id) {
             return Err(ServiceError::NotFound);
         }
-        let base = Valid {
+        let base = LicenseBase {
             r#type: before.r#type,
             state: before.saved_state,
             standard_seats: before.standard_seats,
@@ -371,7 +214,7 @@ impl Services {
             valid_to: before.valid_to.clone(),
             comments: before.comments.clone(),
         };
-        let v = check(input, &base)?;
+        let v = NewLicense::parse(input, &base).map_err(ServiceError::Invalid)?;
         if !store::licenses::update_if_seats_cover_use(&mut tx, id, &fields(&v), now).await? {
             let mut errors = Vec::new();
             if v.standard_seats < before.standard_used {

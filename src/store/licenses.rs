@@ -66,14 +66,15 @@ const SELECT: &str = "SELECT l.id, l.customer_id, c.name AS customer_name, c.ven
 
 /// The editable fields of a license.
 pub struct LicenseFields<'a> {
-    pub r#type: &'a str,
-    pub state: &'a str,
+    pub r#type: LicenseType,
+    pub state: LicenseState,
     pub standard_seats: i64,
     pub server_seats: i64,
     pub extra_space_gb: i64,
     pub client_limit_gb: i64,
-    pub created: &'a str,
-    pub valid_to: &'a str,
+    /// ISO dates (`domain::license::format_date`).
+    pub created: String,
+    pub valid_to: String,
     pub comments: &'a str,
 }
 
@@ -112,14 +113,14 @@ pub async fn insert(
     )
     .bind(id.to_db())
     .bind(customer.to_db())
-    .bind(f.r#type)
-    .bind(f.state)
+    .bind(f.r#type.as_str())
+    .bind(f.state.as_str())
     .bind(f.standard_seats)
     .bind(f.server_seats)
     .bind(f.extra_space_gb)
     .bind(f.client_limit_gb)
-    .bind(f.created)
-    .bind(f.valid_to)
+    .bind(f.created.as_str())
+    .bind(f.valid_to.as_str())
     .bind(f.comments)
     .bind(now)
     .execute(&mut *conn)
@@ -142,14 +143,14 @@ pub async fn update_if_seats_cover_use(
          WHERE id = $1 AND standard_used <= $4 AND server_used <= $5",
     )
     .bind(id.to_db())
-    .bind(f.r#type)
-    .bind(f.state)
+    .bind(f.r#type.as_str())
+    .bind(f.state.as_str())
     .bind(f.standard_seats)
     .bind(f.server_seats)
     .bind(f.extra_space_gb)
     .bind(f.client_limit_gb)
-    .bind(f.created)
-    .bind(f.valid_to)
+    .bind(f.created.as_str())
+    .bind(f.valid_to.as_str())
     .bind(f.comments)
     .bind(now)
     .execute(&mut *conn)
