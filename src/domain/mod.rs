@@ -44,6 +44,7 @@ pub mod message;
 pub mod password;
 pub mod role;
 pub mod secret;
+pub mod vendor;
 
 pub use conflict::Conflict;
 pub use email::Email;
