@@ -41,6 +41,7 @@ pub mod ids;
 pub mod invite;
 pub mod license;
 pub mod message;
+pub mod operator;
 pub mod password;
 pub mod role;
 pub mod secret;

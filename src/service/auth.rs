@@ -336,16 +336,12 @@ impl Services {
         password: &str,
         ip: Option<String>,
     ) -> Result<OperatorId> {
-        let mut checks = super::Checks::default();
-        let email = checks.take(Email::parse("email", email));
-        let password = checks.take(Password::parse("password", password));
-        let name = checks.take(super::text("name", name, 200, false));
-        checks.finish()?;
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let crate::domain::operator::FirstAdmin {
+            email,
+            name,
+            password,
+        } = crate::domain::operator::FirstAdmin::parse(email, name, password)
+            .map_err(ServiceError::Invalid)?;
         let hash = hash_password(&password).await?;
         let now = now_millis();
         let token_hash = self.key.lookup_hash("setup", token);
