@@ -136,6 +136,24 @@ pub fn format_date(d: Date) -> String {
     d.format(&f).unwrap_or_default()
 }
 
+/// A stored ISO date (a license's Created and Valid to): decodes from its
+/// column, so nothing downstream re-parses the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub Date);
+
+impl TryFrom<String> for Day {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Day, FieldError> {
+        parse_date("date", &s).map(Day)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_date(self.0))
+    }
+}
+
 /// Today in UTC.
 pub fn today() -> Date {
     time::OffsetDateTime::now_utc().date()

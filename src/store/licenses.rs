@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::Result;
-use crate::domain::license::{LicenseState, LicenseType};
+use crate::domain::license::{Day, LicenseState, LicenseType};
 use crate::domain::{CustomerId, LicenseId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,8 +20,8 @@ pub struct LicenseRow {
     pub server_used: i64,
     pub extra_space_gb: i64,
     pub client_limit_gb: i64,
-    pub created: String,
-    pub valid_to: String,
+    pub created: Day,
+    pub valid_to: Day,
     pub comments: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -38,7 +38,7 @@ pub struct LicenseTerms {
     #[sqlx(rename = "l_state")]
     pub state: LicenseState,
     #[sqlx(rename = "l_valid_to")]
-    pub valid_to: String,
+    pub valid_to: Day,
     #[sqlx(rename = "l_standard_seats")]
     pub standard_seats: i64,
     #[sqlx(rename = "l_standard_used")]

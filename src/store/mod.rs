@@ -147,6 +147,7 @@ text_column!(
     d::invite::SoftwareType,
     d::license::LicenseState,
     d::license::LicenseType,
+    d::license::Day,
     d::Role,
     d::health::Health,
     d::history::RunStatus,
