@@ -164,7 +164,7 @@ pub async fn update(
     if r.rows_affected() != 1 {
         return Ok(false);
     }
-    super::installations::sync_customer(conn, &id.to_db()).await?;
+    super::installations::sync_customer(conn, id).await?;
     Ok(true)
 }
 

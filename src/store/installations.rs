@@ -319,11 +319,14 @@ pub(crate) const HEALTH_BASE: &str = "CASE WHEN last_backup_at IS NULL THEN 2 WH
      THEN 1 ELSE 0 END";
 
 /// After a license's client limit changed: its clients' stored health.
-pub async fn refresh_health_for_license(conn: &mut AnyConnection, license: &str) -> Result<()> {
+pub async fn refresh_health_for_license(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE installations SET health_base = {HEALTH_BASE} WHERE license_id = $1 AND deactivated_at IS NULL"
     )))
-    .bind(license)
+    .bind(license.to_db())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -331,13 +334,14 @@ pub async fn refresh_health_for_license(conn: &mut AnyConnection, license: &str)
 
 /// After a customer's name or vendor changed: the copies its clients keep
 /// for the monitoring view.
-pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<()> {
+pub async fn sync_customer(conn: &mut AnyConnection, customer: CustomerId) -> Result<()> {
+    let customer = customer.to_db();
     sqlx::query(
         "UPDATE installations SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1), \
          sort_name = (SELECT lower(c.name) FROM customers c WHERE c.id = $1) \
          WHERE customer_id = $1 AND deactivated_at IS NULL",
     )
-    .bind(customer)
+    .bind(&customer)
     .execute(&mut *conn)
     .await?;
     // A customer moved to another vendor takes its alerts along.
@@ -345,7 +349,7 @@ pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<(
         "UPDATE alerts SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1) \
          WHERE customer_id = $1 AND vendor_id <> (SELECT c.vendor_id FROM customers c WHERE c.id = $1)",
     )
-    .bind(customer)
+    .bind(&customer)
     .execute(&mut *conn)
     .await?;
     Ok(())

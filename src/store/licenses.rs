@@ -159,6 +159,6 @@ pub async fn update_if_seats_cover_use(
         return Ok(false);
     }
     // The client limit may have moved: its clients' stored health follows.
-    super::installations::refresh_health_for_license(conn, &id.to_db()).await?;
+    super::installations::refresh_health_for_license(conn, id).await?;
     Ok(true)
 }
