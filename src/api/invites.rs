@@ -10,7 +10,7 @@ use crate::domain::{InviteId, LicenseId};
 use crate::http::AppState;
 use crate::http::{ApiResult, Body, ProblemDocument};
 use crate::service::Page;
-use crate::service::invites::{Invite, NewInvite, SendReport};
+use crate::service::invites::{Invite, InviteInput, SendReport};
 use crate::service::path_id;
 
 #[utoipa::path(get, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "A license's invites, newest first",
@@ -32,14 +32,14 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "Add an invite; the answer carries its activation_code. No e-mail is sent.",
-    params(("id" = String, Path, description = "License id")), request_body = NewInvite,
+    params(("id" = String, Path, description = "License id")), request_body = InviteInput,
     responses((status = 201, description = "Created", body = Invite), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "The username is taken (code username_taken)", body = ProblemDocument), (status = 422, description = "Invalid input", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     who: ApiActor,
     Path(id): Path<String>,
-    Body(input): Body<NewInvite>,
+    Body(input): Body<InviteInput>,
 ) -> ApiResult<Response> {
     let (mut invite, code) = state
         .services

@@ -5,7 +5,7 @@
 
 pub mod scale;
 
-use crate::domain::{OperatorId, Role, Secret};
+use crate::domain::{Role, Secret};
 use crate::service::clients::{ActivateRequest, ReportInput};
 use crate::service::customers::CustomerInput;
 use crate::service::invites::NewInvite;
@@ -36,11 +36,11 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
         let mut c = s.store.read().await?;
         let rows = crate::store::operators::list(&mut c, None).await?;
         rows.into_iter()
-            .find(|r| r.role == "admin")
+            .find(|r| r.role == Role::Admin)
             .ok_or_else(|| anyhow::anyhow!("no administrator"))?
     };
     let actor = Actor {
-        operator_id: admin_row.id.parse::<OperatorId>()?,
+        operator_id: admin_row.id,
         email: admin_row.email.clone(),
         name: admin_row.name.clone(),
         role: Role::Admin,

@@ -1,7 +1,7 @@
 //! Customer fields: VAT id / business id, postal code, username prefix,
 //! country and e-mail language.
 
-use super::FieldError;
+use super::{Email, FieldError, Secret, VendorId, text};
 
 /// Checks the check digit of a Finnish business id's first seven digits.
 fn fi_check_digit(seven: &[u32]) -> Option<u32> {
@@ -132,6 +132,110 @@ pub fn parse_language(raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A customer as typed (API body or form): strings, checked by
+/// [`NewCustomer::parse`]. `encryption_key`: absent keeps the current key,
+/// empty clears it, anything else replaces it.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct CustomerInput {
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub vat_id: String,
+    #[serde(default)]
+    pub street_address: String,
+    #[serde(default)]
+    pub postal_code: String,
+    #[serde(default)]
+    pub postal_area: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub encryption_key: Option<Secret<String>>,
+    #[serde(default)]
+    pub username_prefix: Option<String>,
+}
+
+/// What a save does to the customer's encryption key.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    Keep,
+    Clear,
+    Set(Secret<String>),
+}
+
+/// A customer to create or save: every field parsed.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    /// The vendor named, if any (who may name which is the service's
+    /// decision).
+    pub vendor_id: Option<VendorId>,
+    pub name: String,
+    pub vat_id: String,
+    pub street_address: String,
+    pub postal_code: String,
+    pub postal_area: String,
+    pub country: String,
+    pub language: String,
+    pub contact_email: Option<Email>,
+    pub encryption_key: KeyChange,
+    pub username_prefix: Option<String>,
+}
+
+impl NewCustomer {
+    /// Parses a customer as typed; every field error at once.
+    pub fn parse(raw: &CustomerInput) -> Result<NewCustomer, Vec<FieldError>> {
+        parse_fields! {
+            name = text("name", &raw.name, 200, true),
+            vat_id = parse_vat_id(&raw.vat_id),
+            street_address = text("street_address", &raw.street_address, 200, false),
+            country = parse_country(&raw.country),
+            postal_code = parse_postal_code(
+                &raw.postal_code,
+                country.as_deref().unwrap_or("FI"),
+            ),
+            postal_area = text("postal_area", &raw.postal_area, 100, false),
+            language = parse_language(&raw.language),
+            contact_email = match raw.contact_email.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(e) => Email::parse("contact_email", e).map(Some),
+            },
+            encryption_key = match raw.encryption_key.as_ref().map(|k| k.expose().trim()) {
+                None => Ok(KeyChange::Keep),
+                Some("") => Ok(KeyChange::Clear),
+                Some(k) => text("encryption_key", k, 256, true).map(|k| KeyChange::Set(Secret::new(k))),
+            },
+            username_prefix = parse_username_prefix(raw.username_prefix.as_deref().unwrap_or("")),
+            vendor_id = match raw.vendor_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => s
+                    .parse::<VendorId>()
+                    .map(Some)
+                    .map_err(|_| FieldError::new("vendor_id", "error.vendor_unknown")),
+            },
+        }
+        Ok(NewCustomer {
+            vendor_id,
+            name,
+            vat_id,
+            street_address,
+            postal_code,
+            postal_area,
+            country,
+            language,
+            contact_email,
+            encryption_key,
+            username_prefix,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +277,45 @@ mod tests {
         assert!(parse_postal_code("2190", "FI").is_err());
         assert!(parse_postal_code("0219A", "FI").is_err());
         assert_eq!(parse_postal_code("sw1a 1aa", "GB").unwrap(), "SW1A 1AA");
+    }
+
+    #[test]
+    fn a_customer_reports_every_field_error_at_once() {
+        let raw = CustomerInput {
+            name: " ".into(),
+            postal_code: "2190".into(),
+            language: "sv".into(),
+            contact_email: Some("not-an-address".into()),
+            vendor_id: Some("nope".into()),
+            ..CustomerInput::default()
+        };
+        let fields: Vec<&str> = NewCustomer::parse(&raw)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "postal_code",
+                "language",
+                "contact_email",
+                "vendor_id"
+            ]
+        );
+        let ok = NewCustomer::parse(&CustomerInput {
+            name: " Testiasiakas Oy ".into(),
+            encryption_key: Some(Secret::new(" ".into())),
+            ..CustomerInput::default()
+        });
+        assert!(
+            ok.as_ref().is_ok_and(|c| c.name == "Testiasiakas Oy"
+                && c.country == "FI"
+                && matches!(c.encryption_key, KeyChange::Clear)),
+            "{ok:?}"
+        );
     }
 
     #[test]

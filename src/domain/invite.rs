@@ -1,8 +1,8 @@
 //! Invites: usernames, software types, store-deleted days and the
 //! activation code format.
 
-use super::FieldError;
 use super::customer::username_char;
+use super::{Email, FieldError};
 
 /// Standard (workstation) or Server.
 #[derive(
@@ -37,6 +37,44 @@ impl SoftwareType {
             "server" => Ok(SoftwareType::Server),
             _ => Err(FieldError::new("software_type", "error.software_type")),
         }
+    }
+}
+
+/// Where an invite's e-mail is: never queued, waiting in the outbox, sent,
+/// waiting for a retry after a temporary failure, or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    NotSent,
+    Queued,
+    Sent,
+    Retrying,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryState::NotSent => "not_sent",
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "not_sent" => Some(DeliveryState::NotSent),
+            "queued" => Some(DeliveryState::Queued),
+            "sent" => Some(DeliveryState::Sent),
+            "retrying" => Some(DeliveryState::Retrying),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+    /// Whether a message is on its way (the page keeps polling).
+    pub fn in_flight(&self) -> bool {
+        matches!(self, DeliveryState::Queued | DeliveryState::Retrying)
     }
 }
 
@@ -110,6 +148,52 @@ pub fn normalize_code(raw: &str) -> String {
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(|c| c.to_uppercase())
         .collect()
+}
+
+/// An invite as typed (API body or form), checked by [`NewInvite::parse`].
+/// The API document keeps calling it `NewInvite`, its name before the
+/// parsed type took that name.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = NewInvite)]
+pub struct InviteInput {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub software_type: String,
+    #[serde(default, deserialize_with = "super::license::num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub store_deleted_days: Option<String>,
+}
+
+/// An invite to create, every field parsed.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    /// With the customer's prefix in front.
+    pub username: String,
+    pub email: Email,
+    pub software_type: SoftwareType,
+    pub store_deleted_days: i64,
+}
+
+impl NewInvite {
+    /// Parses an invite for a customer with this username prefix; every
+    /// field error at once.
+    pub fn parse(raw: &InviteInput, prefix: Option<&str>) -> Result<NewInvite, Vec<FieldError>> {
+        parse_fields! {
+            username = parse_username(&raw.username, prefix),
+            email = Email::parse("email", &raw.email),
+            software_type = SoftwareType::parse(&raw.software_type),
+            store_deleted_days = parse_store_deleted(raw.store_deleted_days.as_deref().unwrap_or("")),
+        }
+        Ok(NewInvite {
+            username,
+            email,
+            software_type,
+            store_deleted_days,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use time::Date;
 
-use super::FieldError;
+use super::{FieldError, text};
 
 /// Purchased or Trial.
 #[derive(
@@ -136,6 +136,24 @@ pub fn format_date(d: Date) -> String {
     d.format(&f).unwrap_or_default()
 }
 
+/// A stored ISO date (a license's Created and Valid to): decodes from its
+/// column, so nothing downstream re-parses the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub Date);
+
+impl TryFrom<String> for Day {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Day, FieldError> {
+        parse_date("date", &s).map(Day)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_date(self.0))
+    }
+}
+
 /// Today in UTC.
 pub fn today() -> Date {
     time::OffsetDateTime::now_utc().date()
@@ -156,10 +174,184 @@ pub fn default_valid_to(created: Date) -> Date {
     next.previous_day().unwrap_or(next)
 }
 
+/// Accepts a JSON number or a string (the form sends strings).
+pub fn num_or_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize as _;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        N(i64),
+        S(String),
+        F(f64),
+    }
+    Ok(match Option::<V>::deserialize(d)? {
+        None => None,
+        Some(V::N(n)) => Some(n.to_string()),
+        Some(V::S(s)) => Some(s),
+        Some(V::F(f)) => Some(f.to_string()),
+    })
+}
+
+/// A license as typed (API body or form), checked by [`NewLicense::parse`].
+/// Missing fields: on create the defaults (0 seats, purchased, active,
+/// created today, valid one year), on edit the saved values.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct LicenseInput {
+    #[serde(default)]
+    pub r#type: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub standard_seats: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub server_seats: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub extra_space_gb: Option<String>,
+    #[serde(default, deserialize_with = "num_or_str")]
+    #[schema(value_type = Option<i64>)]
+    pub client_limit_gb: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub valid_to: Option<String>,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+/// The editable terms of a license, every field parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLicense {
+    pub r#type: LicenseType,
+    pub state: LicenseState,
+    pub standard_seats: i64,
+    pub server_seats: i64,
+    pub extra_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub created: Date,
+    pub valid_to: Date,
+    pub comments: String,
+}
+
+/// The text a license's fields start from: the defaults of a new license,
+/// or the saved values of one being edited.
+#[derive(Debug, Clone)]
+pub struct LicenseBase {
+    pub r#type: LicenseType,
+    pub state: LicenseState,
+    pub standard_seats: i64,
+    pub server_seats: i64,
+    pub extra_space_gb: i64,
+    pub client_limit_gb: i64,
+    pub created: String,
+    pub valid_to: String,
+    pub comments: String,
+}
+
+impl LicenseBase {
+    /// A new license: purchased, active, no seats, valid a year from today.
+    pub fn new_license(today: Date) -> LicenseBase {
+        LicenseBase {
+            r#type: LicenseType::Purchased,
+            state: LicenseState::Active,
+            standard_seats: 0,
+            server_seats: 0,
+            extra_space_gb: 0,
+            client_limit_gb: 0,
+            created: format_date(today),
+            valid_to: format_date(default_valid_to(today)),
+            comments: String::new(),
+        }
+    }
+}
+
+impl NewLicense {
+    /// Parses what was sent over `base` (a field not sent keeps the base's
+    /// value); every field error at once.
+    pub fn parse(raw: &LicenseInput, base: &LicenseBase) -> Result<NewLicense, Vec<FieldError>> {
+        let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
+        parse_fields! {
+            r#type = LicenseType::parse(&pick(&raw.r#type, base.r#type.as_str().into())),
+            state = LicenseState::parse(&pick(&raw.state, base.state.as_str().into())),
+            standard_seats = parse_count(
+                "standard_seats",
+                &pick(&raw.standard_seats, base.standard_seats.to_string()),
+            ),
+            server_seats = parse_count(
+                "server_seats",
+                &pick(&raw.server_seats, base.server_seats.to_string()),
+            ),
+            extra_space_gb = parse_count(
+                "extra_space_gb",
+                &pick(&raw.extra_space_gb, base.extra_space_gb.to_string()),
+            ),
+            client_limit_gb = parse_count(
+                "client_limit_gb",
+                &pick(&raw.client_limit_gb, base.client_limit_gb.to_string()),
+            ),
+            created = parse_date("created", &pick(&raw.created, base.created.clone())),
+            valid_to = parse_date("valid_to", &pick(&raw.valid_to, base.valid_to.clone()))
+                .and_then(|v| match &created {
+                    Ok(c) if v < *c => Err(FieldError::new("valid_to", "error.valid_to_before_created")),
+                    _ => Ok(v),
+                }),
+            comments = text("comments", &pick(&raw.comments, base.comments.clone()), 4000, false),
+        }
+        Ok(NewLicense {
+            r#type,
+            state,
+            standard_seats,
+            server_seats,
+            extra_space_gb,
+            client_limit_gb,
+            created,
+            valid_to,
+            comments,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn a_license_change_keeps_what_was_not_sent() {
+        let base = LicenseBase::new_license(date!(2026 - 01 - 10));
+        let raw = LicenseInput {
+            standard_seats: Some("5".into()),
+            ..LicenseInput::default()
+        };
+        let l = NewLicense::parse(&raw, &base);
+        assert!(
+            l.as_ref().is_ok_and(|l| l.standard_seats == 5
+                && l.state == LicenseState::Active
+                && l.created == date!(2026 - 01 - 10)),
+            "{l:?}"
+        );
+        let raw = LicenseInput {
+            state: Some("sold".into()),
+            server_seats: Some("-1".into()),
+            valid_to: Some("2025-12-31".into()),
+            ..LicenseInput::default()
+        };
+        let errors = NewLicense::parse(&raw, &base).err().unwrap_or_default();
+        let got: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("state", "error.license_state"),
+                ("server_seats", "error.negative"),
+                ("valid_to", "error.valid_to_before_created"),
+            ]
+        );
+    }
 
     #[test]
     fn the_seeds_total_space() {

@@ -1,6 +1,36 @@
 //! Types and rules of the product. No I/O, no SQL, no HTTP: everything here
 //! is pure and unit-tested.
 
+/// Parses every field of an input and binds the parsed values, or returns
+/// all the field errors at once (a form shows every mistake, not the first):
+///
+/// ```ignore
+/// parse_fields! {
+///     name = text("name", &raw.name, 200, true),
+///     country = parse_country(&raw.country),
+///     // a later field may look at an earlier one, still a Result here
+///     postal_code = parse_postal_code(&raw.postal_code, country.as_deref().unwrap_or("FI")),
+/// }
+/// Ok(NewThing { name, country, postal_code })
+/// ```
+///
+/// The enclosing function returns `Result<_, Vec<FieldError>>`. Once every
+/// field parsed, the names are bound to the values: no "checked but absent"
+/// state exists, so there is no impossible branch to handle.
+macro_rules! parse_fields {
+    ($($name:ident = $e:expr),+ $(,)?) => {
+        $(let $name: Result<_, $crate::domain::FieldError> = $e;)+
+        let ($($name,)+) = match ($($name,)+) {
+            ($(Ok($name),)+) => ($($name,)+),
+            ($($name,)+) => {
+                let mut errors: Vec<$crate::domain::FieldError> = Vec::new();
+                $(if let Err(e) = $name { errors.push(e); })+
+                return Err(errors);
+            }
+        };
+    };
+}
+
 pub mod activation;
 pub mod client;
 pub mod conflict;
@@ -11,10 +41,13 @@ pub mod history;
 pub mod ids;
 pub mod invite;
 pub mod license;
+pub mod message;
+pub mod operator;
 pub mod password;
 pub mod repository;
 pub mod role;
 pub mod secret;
+pub mod vendor;
 
 pub use conflict::Conflict;
 pub use email::Email;
@@ -71,14 +104,46 @@ impl FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// A free-text field: trimmed, at most `max` characters, no control
+/// characters but line breaks and tabs; `required` refuses it empty.
+pub fn text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldError> {
+    let s = raw.trim();
+    if required && s.is_empty() {
+        return Err(FieldError::new(field, "error.required"));
+    }
+    if s.chars().count() > max {
+        return Err(FieldError::new(field, "error.too_long"));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::new(field, "error.control_chars"));
+    }
+    Ok(s.to_string())
+}
+
 /// Enumerations stored as their lower-case word decode through their
 /// parser (`#[sqlx(try_from = "String")]` on a row's field).
+/// `option:` marks parsers that answer `Option` (no field to blame).
 macro_rules! stored_enum {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
             type Error = FieldError;
             fn try_from(s: String) -> Result<Self, FieldError> {
                 <$t>::parse(&s)
+            }
+        }
+    )*};
+    (option: $($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = FieldError;
+            fn try_from(s: String) -> Result<Self, FieldError> {
+                <$t>::parse(&s).ok_or_else(|| FieldError::new("stored", format!("unknown word {s:?}")))
             }
         }
     )*};
@@ -110,6 +175,14 @@ stored_enum!(
     license::LicenseState,
     license::LicenseType
 );
+stored_enum!(option: health::Health, history::RunStatus, invite::DeliveryState);
+
+impl TryFrom<String> for Role {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Self, FieldError> {
+        Role::parse("role", &s)
+    }
+}
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

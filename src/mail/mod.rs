@@ -58,7 +58,7 @@ pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::
         fi: row.customer_language == "fi",
         username: &row.username,
         code,
-        software_type: &row.software_type,
+        software_type: row.software_type.as_str(),
         store_deleted_days: row.store_deleted_days,
         vendor_name: &row.vendor_name,
         customer_name: &row.customer_name,
@@ -254,25 +254,27 @@ mod tests {
     use super::*;
 
     fn row(lang: &str) -> InviteRow {
+        use crate::domain::invite::SoftwareType;
+        use crate::domain::{CustomerId, InviteId, LicenseId, VendorId};
         InviteRow {
-            id: "i".into(),
-            license_id: "l".into(),
-            customer_id: "c".into(),
+            id: InviteId::new(),
+            license_id: LicenseId::new(),
+            customer_id: CustomerId::new(),
             customer_name: "Testiasiakas Oy".into(),
             customer_language: lang.into(),
             encryption_key_enc: None,
-            vendor_id: "v".into(),
+            vendor_id: VendorId::new(),
             vendor_name: "Nexetic <Partner>".into(),
             username: "timo.virtanen@testiasiakas.fi".into(),
             email: "timo.virtanen@testiasiakas.fi".into(),
-            software_type: "standard".into(),
+            software_type: SoftwareType::Standard,
             store_deleted_days: 30,
             code_enc: String::new(),
             code_hash: String::new(),
             created_at: 0,
             expires_at: 0,
             sent_at: None,
-            delivery_state: "queued".into(),
+            delivery_state: crate::domain::invite::DeliveryState::Queued,
             delivery_error: None,
             next_attempt_at: None,
             used_at: None,

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use super::{Rendered, SendError, Transport, build_message, render_invite};
 use crate::config::Config;
+use crate::domain::invite::DeliveryState;
+use crate::domain::message::MessageKind;
 use crate::domain::{Millis, now_millis};
 use crate::keys::ServerKey;
 use crate::store::{self, outbox::OutboxRow};
@@ -175,11 +177,16 @@ impl Worker {
                 );
             }
         };
-        let msg = match build_message(&self.config.mail_from, &row.recipient, &rendered, &row.id) {
+        let msg = match build_message(
+            &self.config.mail_from,
+            &row.recipient,
+            &rendered,
+            &row.id.to_db(),
+        ) {
             Ok(m) => m,
             Err(e) => return self.outcome(row, e),
         };
-        match self.transport.send(&row.id, msg).await {
+        match self.transport.send(&row.id.to_db(), msg).await {
             Ok(()) => Outcome::Sent,
             Err(e) => self.outcome(row, e),
         }
@@ -200,14 +207,13 @@ impl Worker {
     }
 
     async fn render(&self, row: &OutboxRow) -> anyhow::Result<Option<Rendered>> {
-        match row.kind.as_str() {
-            "invite" => {
+        match MessageKind::parse(&row.kind) {
+            Some(MessageKind::Invite) => {
                 let id = row
                     .invite_id
-                    .as_deref()
                     .ok_or_else(|| anyhow::anyhow!("invite message without invite"))?;
                 let mut c = self.store.read().await?;
-                let Some(inv) = store::invites::get(&mut c, id.parse()?).await? else {
+                let Some(inv) = store::invites::get(&mut c, id).await? else {
                     return Ok(None);
                 };
                 if inv.used_at.is_some() || inv.revoked_at.is_some() {
@@ -221,7 +227,7 @@ impl Worker {
                 )?))
             }
             // Rendered when queued (they carry no secret).
-            "test" | "alert" | "digest" => {
+            Some(MessageKind::Test | MessageKind::Alert | MessageKind::Digest) => {
                 let p: serde_json::Value =
                     serde_json::from_str(row.payload.as_deref().unwrap_or("{}"))?;
                 Ok(Some(Rendered {
@@ -233,7 +239,7 @@ impl Worker {
                     html: None,
                 }))
             }
-            other => anyhow::bail!("unknown message kind {other}"),
+            None => anyhow::bail!("unknown message kind {}", row.kind),
         }
     }
 }
@@ -244,28 +250,44 @@ async fn record(
     outcome: &Outcome,
     now: Millis,
 ) -> store::Result<()> {
-    let invite = row.invite_id.as_deref();
+    let invite = row.invite_id;
     match outcome {
         Outcome::Sent => {
-            store::outbox::mark_sent(conn, &row.id, now).await?;
+            store::outbox::mark_sent(conn, row.id, now).await?;
             if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "sent", None, None, Some(now)).await?;
-            }
-        }
-        Outcome::Retry { at, reason } => {
-            store::outbox::mark_retry(conn, &row.id, *at, reason).await?;
-            if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "retrying", Some(reason), Some(*at), None)
+                store::invites::set_delivery(conn, i, DeliveryState::Sent, None, None, Some(now))
                     .await?;
             }
         }
-        Outcome::Failed { reason } => {
-            store::outbox::mark_failed(conn, &row.id, reason).await?;
+        Outcome::Retry { at, reason } => {
+            store::outbox::mark_retry(conn, row.id, *at, reason).await?;
             if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, "failed", Some(reason), None, None).await?;
+                store::invites::set_delivery(
+                    conn,
+                    i,
+                    DeliveryState::Retrying,
+                    Some(reason),
+                    Some(*at),
+                    None,
+                )
+                .await?;
             }
         }
-        Outcome::Dropped { reason } => store::outbox::mark_failed(conn, &row.id, reason).await?,
+        Outcome::Failed { reason } => {
+            store::outbox::mark_failed(conn, row.id, reason).await?;
+            if let Some(i) = invite {
+                store::invites::set_delivery(
+                    conn,
+                    i,
+                    DeliveryState::Failed,
+                    Some(reason),
+                    None,
+                    None,
+                )
+                .await?;
+            }
+        }
+        Outcome::Dropped { reason } => store::outbox::mark_failed(conn, row.id, reason).await?,
     }
     Ok(())
 }

@@ -21,7 +21,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Result, Services};
-use crate::domain::{MessageId, Millis, now_millis};
+use crate::domain::message::MessageKind;
+use crate::domain::{AlertId, MessageId, Millis, VendorId, now_millis};
 use crate::mail::{AlertItem, AlertMail, render_alerts};
 use crate::store::{
     self,
@@ -124,12 +125,11 @@ impl Services {
         limit: i64,
     ) -> Result<Vec<Alert>> {
         let vendor = match actor.scope() {
-            super::Scope::All => vendor.map(|v| v.to_db()),
-            super::Scope::Vendor(v) => Some(v.to_db()),
+            super::Scope::All => vendor,
+            super::Scope::Vendor(v) => Some(v),
         };
         let mut c = self.store.read().await?;
-        let rows =
-            store::alerts::list_open(&mut c, vendor.as_deref(), limit.clamp(1, 1000)).await?;
+        let rows = store::alerts::list_open(&mut c, vendor, limit.clamp(1, 1000)).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -148,9 +148,9 @@ impl Services {
                     link: String::new(),
                 });
                 Alert {
-                    id: r.id,
+                    id: r.id.to_db(),
                     kind: r.kind,
-                    customer_id: r.customer_id,
+                    customer_id: r.customer_id.to_db(),
                     customer_name: item.customer,
                     subject_id: r.subject_id,
                     hostname: item.host,
@@ -202,7 +202,7 @@ impl Services {
             link: format!(
                 "{}{}",
                 self.config.public_url,
-                console_path(kind, &c.customer_id, &c.subject_id)
+                console_path(kind, &c.customer_id.to_db(), &c.subject_id)
             ),
         }
     }
@@ -260,8 +260,8 @@ impl Services {
             )
         };
         let conditions = self.alert_conditions(now).await?;
-        let vendors: HashMap<String, VendorAlerting> =
-            vendors.into_iter().map(|v| (v.id.clone(), v)).collect();
+        let vendors: HashMap<VendorId, VendorAlerting> =
+            vendors.into_iter().map(|v| (v.id, v)).collect();
         let holding: HashSet<(&str, &str)> = conditions
             .iter()
             .map(|(k, c, _)| (*k, c.subject_id.as_str()))
@@ -270,12 +270,12 @@ impl Services {
             .iter()
             .map(|a| (a.kind.as_str(), a.subject_id.as_str()))
             .collect();
-        let to_close: Vec<&str> = open
+        let to_close: Vec<AlertId> = open
             .iter()
             .filter(|a| {
                 a.opened_at < now && !holding.contains(&(a.kind.as_str(), a.subject_id.as_str()))
             })
-            .map(|a| a.id.as_str())
+            .map(|a| a.id)
             .collect();
         let to_open: Vec<&(&'static str, Candidate, bool)> = conditions
             .iter()
@@ -285,7 +285,7 @@ impl Services {
         for chunk in to_close.chunks(BATCH) {
             let mut tx = self.store.begin().await?;
             for id in chunk {
-                store::alerts::close(&mut tx, id, now).await?;
+                store::alerts::close(&mut tx, *id, now).await?;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
             pass.closed += chunk.len();
@@ -299,15 +299,15 @@ impl Services {
             for (kind, c, _) in chunk {
                 let item = self.alert_item(kind, c, today);
                 let detail = serde_json::to_string(&item).map_err(anyhow::Error::from)?;
-                let id = crate::domain::AlertId::new().to_db();
+                let id = AlertId::new();
                 let vendor = vendors.get(&c.vendor_id);
                 let at_once = vendor.is_some_and(|v| v.alert_digest == 0);
                 let opened = store::alerts::open(
                     &mut tx,
                     &NewAlert {
-                        id: &id,
-                        vendor_id: &c.vendor_id,
-                        customer_id: &c.customer_id,
+                        id,
+                        vendor_id: c.vendor_id,
+                        customer_id: c.customer_id,
                         kind,
                         subject_id: &c.subject_id,
                         detail: &detail,
@@ -337,7 +337,7 @@ impl Services {
                     digest: false,
                     items,
                 })?;
-                enqueue(&mut tx, "alert", to, &r).await?;
+                enqueue(&mut tx, MessageKind::Alert, to, &r).await?;
                 pass.emails += 1;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
@@ -373,10 +373,10 @@ impl Services {
                 continue;
             }
             let mut tx = self.store.begin().await?;
-            if !store::alerts::claim_digest(&mut tx, &v.id, due, now).await? {
+            if !store::alerts::claim_digest(&mut tx, v.id, due, now).await? {
                 continue;
             }
-            let alerts = store::alerts::claim_for_digest(&mut tx, &v.id, now).await?;
+            let alerts = store::alerts::claim_for_digest(&mut tx, v.id, now).await?;
             // recipient → (language, items)
             let mut by_recipient: Vec<(String, String, Vec<AlertItem>)> = Vec::new();
             for a in &alerts {
@@ -398,7 +398,7 @@ impl Services {
                     digest: true,
                     items,
                 })?;
-                enqueue(&mut tx, "digest", to, &r).await?;
+                enqueue(&mut tx, MessageKind::Digest, to, &r).await?;
                 emails += 1;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
@@ -434,14 +434,14 @@ fn recipients(
 /// may be another moment in tests).
 async fn enqueue(
     tx: &mut store::Tx,
-    kind: &str,
+    kind: MessageKind,
     to: &str,
     r: &crate::mail::Rendered,
 ) -> Result<()> {
     let payload = serde_json::json!({"subject": r.subject, "text": r.text}).to_string();
     store::outbox::enqueue(
         tx,
-        &MessageId::new().to_db(),
+        MessageId::new(),
         kind,
         None,
         to,

@@ -49,10 +49,10 @@ impl Services {
                     .after_json
                     .as_deref()
                     .and_then(|s| serde_json::from_str(s).ok()),
-                id: r.id,
+                id: r.id.to_db(),
                 actor_kind: r.actor_kind,
                 actor: r.actor_label,
-                vendor_id: r.vendor_id,
+                vendor_id: r.vendor_id.map(|v| v.to_db()),
                 action: r.action,
                 target_kind: r.target_kind,
                 target_id: r.target_id,

@@ -62,18 +62,11 @@ impl Services {
         ip: Option<String>,
     ) -> Result<Actor> {
         Ok(Actor {
-            operator_id: p
-                .operator_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt operator id"))?,
+            operator_id: p.operator_id,
             email: p.email,
             name: p.name,
-            role: Role::parse("role", &p.role).map_err(|_| anyhow::anyhow!("corrupt role"))?,
-            vendor_id: p
-                .vendor_id
-                .map(|v| v.parse())
-                .transpose()
-                .map_err(|_| anyhow::anyhow!("corrupt vendor id"))?,
+            role: p.role,
+            vendor_id: p.vendor_id,
             vendor_name: p.vendor_name,
             ip,
         })
@@ -119,7 +112,7 @@ impl Services {
         let mut tx = self.store.begin().await?;
         match (usable, row) {
             (true, Some(r)) => {
-                let id = r.operator_id()?;
+                let id = r.id;
                 store::ratelimit::clear(&mut tx, &account_key).await?;
                 store::ratelimit::release(&mut tx, &address_key).await?;
                 store::audit::insert(
@@ -129,7 +122,7 @@ impl Services {
                         actor_kind: "operator",
                         actor_id: Some(id.to_db()),
                         actor_label: &r.email,
-                        vendor_id: r.vendor()?,
+                        vendor_id: r.vendor_id,
                         action: "signin.success",
                         target_kind: "operator",
                         target_id: Some(id.to_db()),
@@ -144,8 +137,8 @@ impl Services {
                     operator_id: id,
                     email: r.email.clone(),
                     name: r.name.clone(),
-                    role: r.role()?,
-                    vendor_id: r.vendor()?,
+                    role: r.role,
+                    vendor_id: r.vendor_id,
                     vendor_name: r.vendor_name.clone(),
                     ip,
                 };
@@ -160,10 +153,10 @@ impl Services {
                         actor_kind: "anonymous",
                         actor_id: None,
                         actor_label: &email_key,
-                        vendor_id: row.as_ref().and_then(|r| r.vendor().ok().flatten()),
+                        vendor_id: row.as_ref().and_then(|r| r.vendor_id),
                         action: "signin.failure",
                         target_kind: "operator",
-                        target_id: row.as_ref().map(|r| r.id.clone()),
+                        target_id: row.as_ref().map(|r| r.id.to_db()),
                         before: None,
                         after: None,
                         ip,
@@ -333,16 +326,12 @@ impl Services {
         password: &str,
         ip: Option<String>,
     ) -> Result<OperatorId> {
-        let mut checks = super::Checks::default();
-        let email = checks.take(Email::parse("email", email));
-        let password = checks.take(Password::parse("password", password));
-        let name = checks.take(super::text("name", name, 200, false));
-        checks.finish()?;
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let crate::domain::operator::FirstAdmin {
+            email,
+            name,
+            password,
+        } = crate::domain::operator::FirstAdmin::parse(email, name, password)
+            .map_err(ServiceError::Invalid)?;
         let hash = hash_password(&password).await?;
         let now = now_millis();
         let token_hash = self.key.lookup_hash("setup", token);

@@ -3,8 +3,7 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Page, Result, Scope, ServiceError, Services};
-use crate::domain::customer as rules;
+use super::{Actor, Page, Result, Scope, ServiceError, Services};
 use crate::domain::{CustomerId, Email, FieldError, Secret, VendorId, now_millis};
 use crate::store::{self, customers::CustomerRow};
 
@@ -33,8 +32,8 @@ impl TryFrom<CustomerRow> for Customer {
     type Error = ServiceError;
     fn try_from(r: CustomerRow) -> Result<Customer> {
         Ok(Customer {
-            id: r.customer_id()?,
-            vendor_id: r.vendor()?,
+            id: r.id,
+            vendor_id: r.vendor_id,
             vendor_name: r.vendor_name,
             name: r.name,
             vat_id: r.vat_id,
@@ -63,148 +62,26 @@ impl Customer {
     }
 }
 
-/// A create or full-edit request. `encryption_key`: absent keeps the
-/// current key, empty clears it, anything else replaces it.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct CustomerInput {
-    #[serde(default)]
-    pub vendor_id: Option<String>,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub vat_id: String,
-    #[serde(default)]
-    pub street_address: String,
-    #[serde(default)]
-    pub postal_code: String,
-    #[serde(default)]
-    pub postal_area: String,
-    #[serde(default)]
-    pub country: String,
-    #[serde(default)]
-    pub language: String,
-    #[serde(default)]
-    pub contact_email: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub encryption_key: Option<Secret<String>>,
-    #[serde(default)]
-    pub username_prefix: Option<String>,
-}
+pub use crate::domain::customer::{CustomerInput, KeyChange, NewCustomer};
 
-struct Valid {
-    name: String,
-    vat_id: String,
-    street_address: String,
-    postal_code: String,
-    postal_area: String,
-    country: String,
-    language: String,
-    contact_email: Option<String>,
-    /// None: keep; Some(None): clear; Some(Some(k)): set.
-    encryption_key: Option<Option<Secret<String>>>,
-    username_prefix: Option<String>,
-}
-
-fn check(input: &CustomerInput) -> Result<Valid> {
-    let mut c = Checks::default();
-    let name = c.take(super::text("name", &input.name, 200, true));
-    let vat_id = c.take(rules::parse_vat_id(&input.vat_id));
-    let street_address = c.take(super::text(
-        "street_address",
-        &input.street_address,
-        200,
-        false,
-    ));
-    let country = c.take(rules::parse_country(&input.country));
-    let postal_code = c.take(rules::parse_postal_code(
-        &input.postal_code,
-        country.as_deref().unwrap_or("FI"),
-    ));
-    let postal_area = c.take(super::text("postal_area", &input.postal_area, 100, false));
-    let language = c.take(rules::parse_language(&input.language));
-    let contact_email = match input.contact_email.as_deref().map(str::trim) {
-        None | Some("") => Some(None),
-        Some(e) => c
-            .take(Email::parse("contact_email", e))
-            .map(|e| Some(e.as_str().to_string())),
-    };
-    let encryption_key = match input
-        .encryption_key
-        .as_ref()
-        .map(|k| k.expose().trim().to_string())
-    {
-        None => Some(None),
-        Some(k) if k.is_empty() => Some(Some(None)),
-        Some(k) => c
-            .take(super::text("encryption_key", &k, 256, true))
-            .map(|k| Some(Some(Secret::new(k)))),
-    };
-    let username_prefix = c.take(rules::parse_username_prefix(
-        input.username_prefix.as_deref().unwrap_or(""),
-    ));
-    c.finish()?;
-    match (
-        name,
-        vat_id,
-        street_address,
-        postal_code,
-        postal_area,
-        country,
-        language,
-        contact_email,
-        encryption_key,
-        username_prefix,
-    ) {
-        (
-            Some(name),
-            Some(vat_id),
-            Some(street_address),
-            Some(postal_code),
-            Some(postal_area),
-            Some(country),
-            Some(language),
-            Some(contact_email),
-            Some(encryption_key),
-            Some(username_prefix),
-        ) => Ok(Valid {
-            name,
-            vat_id,
-            street_address,
-            postal_code,
-            postal_area,
-            country,
-            language,
-            contact_email,
-            encryption_key,
-            username_prefix,
-        }),
-        _ => Err(ServiceError::Internal(anyhow::anyhow!(
-            "checks passed without values"
-        ))),
-    }
-}
-
-impl Valid {
-    /// The row to store, with the owning vendor and the encrypted key.
-    fn fields<'a>(
-        &'a self,
-        vendor_id: VendorId,
-        key_enc: Option<&'a str>,
-    ) -> store::customers::CustomerFields<'a> {
-        store::customers::CustomerFields {
-            vendor_id,
-            name: &self.name,
-            vat_id: &self.vat_id,
-            street_address: &self.street_address,
-            postal_code: &self.postal_code,
-            postal_area: &self.postal_area,
-            country: &self.country,
-            language: &self.language,
-            contact_email: self.contact_email.as_deref(),
-            encryption_key_enc: key_enc,
-            username_prefix: self.username_prefix.as_deref(),
-        }
+/// The row to store, with the owning vendor and the encrypted key.
+fn fields<'a>(
+    c: &'a NewCustomer,
+    vendor_id: VendorId,
+    key_enc: Option<&'a str>,
+) -> store::customers::CustomerFields<'a> {
+    store::customers::CustomerFields {
+        vendor_id,
+        name: &c.name,
+        vat_id: &c.vat_id,
+        street_address: &c.street_address,
+        postal_code: &c.postal_code,
+        postal_area: &c.postal_area,
+        country: &c.country,
+        language: &c.language,
+        contact_email: c.contact_email.as_ref().map(Email::as_str),
+        encryption_key_enc: key_enc,
+        username_prefix: c.username_prefix.as_deref(),
     }
 }
 
@@ -213,7 +90,7 @@ async fn visible(conn: &mut store::Conn, actor: &Actor, id: CustomerId) -> Resul
     let row = store::customers::get(conn, id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    if !actor.can_see(row.vendor()?) {
+    if !actor.can_see(row.vendor_id) {
         return Err(ServiceError::NotFound);
     }
     Ok(row)
@@ -243,16 +120,9 @@ impl Services {
     async fn owning_vendor(
         &self,
         actor: &Actor,
-        requested: Option<&str>,
+        requested: Option<VendorId>,
         conn: &mut store::Conn,
     ) -> Result<VendorId> {
-        let requested = match requested.map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(
-                s.parse::<VendorId>()
-                    .map_err(|_| ServiceError::invalid("vendor_id", "error.vendor_unknown"))?,
-            ),
-        };
         match (actor.scope(), requested) {
             (Scope::Vendor(own), None) => Ok(own),
             (Scope::Vendor(own), Some(v)) if v == own => Ok(own),
@@ -262,7 +132,7 @@ impl Services {
                 None => Err(ServiceError::invalid("vendor_id", "error.vendor_unknown")),
             },
             (Scope::All, None) => match store::vendors::get_default(conn).await? {
-                Some(v) => Ok(v.vendor_id()?),
+                Some(v) => Ok(v.id),
                 None => Err(ServiceError::Internal(anyhow::anyhow!("no default vendor"))),
             },
         }
@@ -314,20 +184,20 @@ impl Services {
         row.try_into()
     }
 
+    /// Creates a customer. The input is parsed after the permission check
+    /// (a viewer is refused whatever it sent).
     pub async fn create_customer(&self, actor: &Actor, input: &CustomerInput) -> Result<Customer> {
         actor.require_write()?;
-        let v = check(input)?;
+        let v = NewCustomer::parse(input).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let id = CustomerId::new();
         let key_enc = match &v.encryption_key {
-            Some(Some(k)) => Some(self.key.encrypt(k.expose())?),
-            _ => None,
+            KeyChange::Set(k) => Some(self.key.encrypt(k.expose())?),
+            KeyChange::Keep | KeyChange::Clear => None,
         };
         let mut tx = self.store.begin().await?;
-        let vendor_id = self
-            .owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
-            .await?;
-        let fields = v.fields(vendor_id, key_enc.as_deref());
+        let vendor_id = self.owning_vendor(actor, v.vendor_id, &mut tx).await?;
+        let fields = fields(&v, vendor_id, key_enc.as_deref());
         store::customers::insert(&mut tx, id, &fields, now)
             .await
             .map_err(|e| match e {
@@ -361,26 +231,18 @@ impl Services {
         input: &CustomerInput,
     ) -> Result<Customer> {
         actor.require_write()?;
-        let v = check(input)?;
+        let v = NewCustomer::parse(input).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let new_key_enc = match &v.encryption_key {
-            Some(Some(k)) => Some(Some(self.key.encrypt(k.expose())?)),
-            Some(None) => Some(None),
-            None => None,
+            KeyChange::Set(k) => Some(Some(self.key.encrypt(k.expose())?)),
+            KeyChange::Clear => Some(None),
+            KeyChange::Keep => None,
         };
         let mut tx = self.store.begin().await?;
         let before_row = visible(&mut tx, actor, id).await?;
-        let vendor_id = match input
-            .vendor_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => before_row.vendor()?,
-            Some(_) => {
-                self.owning_vendor(actor, input.vendor_id.as_deref(), &mut tx)
-                    .await?
-            }
+        let vendor_id = match v.vendor_id {
+            None => before_row.vendor_id,
+            Some(named) => self.owning_vendor(actor, Some(named), &mut tx).await?,
         };
         let key_enc = match new_key_enc {
             None => before_row.encryption_key_enc.clone(),
@@ -388,7 +250,7 @@ impl Services {
         };
         let key_changed = key_enc != before_row.encryption_key_enc;
         let before: Customer = before_row.try_into()?;
-        let fields = v.fields(vendor_id, key_enc.as_deref());
+        let fields = fields(&v, vendor_id, key_enc.as_deref());
         store::customers::update(&mut tx, id, &fields, now)
             .await
             .map_err(|e| match e {
@@ -430,7 +292,7 @@ impl Services {
         let now = now_millis();
         let mut tx = self.store.begin().await?;
         let row = visible(&mut tx, actor, id).await?;
-        let vendor = row.vendor()?;
+        let vendor = row.vendor_id;
         let before: Customer = row.try_into()?;
         if !store::customers::delete_if_unused(&mut tx, id).await? {
             let n = store::customers::seats_in_use(&mut tx, id).await?;
@@ -477,7 +339,7 @@ impl Services {
             &mut tx,
             actor,
             now,
-            Some(row.vendor()?),
+            Some(row.vendor_id),
             "customer.reveal_encryption_key",
             "customer",
             Some(id.to_db()),

@@ -4,7 +4,7 @@
 use super::clients::{Installation, Policy};
 use super::{Actor, Result, Services};
 use crate::domain::health::Health;
-use crate::domain::history::{self, DayBucket, Run, RunStatus};
+use crate::domain::history::{self, DayBucket, Run};
 use crate::domain::{InstallationId, InviteId, Millis, now_millis, rfc3339};
 use crate::store;
 
@@ -103,15 +103,12 @@ impl Services {
         let rows = store::installations::runs_since(&mut c, id, since, HISTORY_MAX_RUNS).await?;
         let runs = rows
             .into_iter()
-            .map(|r| {
-                Ok(Run {
-                    finished_at: r.finished_at,
-                    status: RunStatus::parse(&r.status)
-                        .ok_or_else(|| anyhow::anyhow!("corrupt report status"))?,
-                    bytes_total: r.bytes_total,
-                })
+            .map(|r| Run {
+                finished_at: r.finished_at,
+                status: r.status,
+                bytes_total: r.bytes_total,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         let days = history::buckets(&runs, now, HISTORY_DAYS);
         Ok(History {
             installation_id: id,

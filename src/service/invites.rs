@@ -5,8 +5,9 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Result, Scope, ServiceError, Services};
-use crate::domain::invite::{self as rules, SoftwareType};
+use super::{Actor, Result, Scope, ServiceError, Services};
+use crate::domain::invite::{self as rules, DeliveryState, SoftwareType};
+use crate::domain::message::MessageKind;
 use crate::domain::{CustomerId, Email, InviteId, LicenseId, MessageId, Secret, now_millis};
 use crate::keys::random_bytes;
 use crate::store::{self, invites::InviteRow};
@@ -30,7 +31,8 @@ pub struct Invite {
     /// When the SMTP server last accepted the invitation; null = not sent.
     pub sent_at: Option<String>,
     /// not_sent, queued, retrying, sent or failed.
-    pub delivery_state: String,
+    #[schema(value_type = String)]
+    pub delivery_state: DeliveryState,
     /// The mail server's reason for the last failure.
     pub delivery_error: Option<String>,
     /// When a retry is due (state retrying).
@@ -58,23 +60,14 @@ impl Invite {
     }
     /// Whether the page should keep polling for this invite's state.
     pub fn in_flight(&self) -> bool {
-        matches!(self.delivery_state.as_str(), "queued" | "retrying")
+        self.delivery_state.in_flight()
     }
 }
 
-/// A new invite as typed.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct NewInvite {
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub software_type: String,
-    #[serde(default, deserialize_with = "super::licenses::num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub store_deleted_days: Option<String>,
-}
+pub use crate::domain::invite::InviteInput;
+/// The raw input under its old name, for src/demo (another room's code);
+/// new code says `InviteInput`.
+pub use crate::domain::invite::InviteInput as NewInvite;
 
 /// What a send request did.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
@@ -120,20 +113,13 @@ impl Services {
         };
         let ts = |v: Option<i64>| v.map(crate::domain::rfc3339);
         Ok(Invite {
-            id: r.invite_id()?,
-            license_id: r
-                .license_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt license id"))?,
-            customer_id: r
-                .customer_id
-                .parse()
-                .map_err(|_| anyhow::anyhow!("corrupt customer id"))?,
+            id: r.id,
+            license_id: r.license_id,
+            customer_id: r.customer_id,
             customer_name: r.customer_name,
             username: r.username,
             email: r.email,
-            software_type: SoftwareType::parse(&r.software_type)
-                .map_err(|_| anyhow::anyhow!("corrupt software type"))?,
+            software_type: r.software_type,
             store_deleted_days: r.store_deleted_days,
             activation_code: code,
             created_at: crate::domain::rfc3339(r.created_at),
@@ -154,7 +140,7 @@ impl Services {
         &self,
         actor: &Actor,
         license: LicenseId,
-        input: &NewInvite,
+        input: &InviteInput,
     ) -> Result<(Invite, Secret<String>)> {
         actor.require_write()?;
         let lic = self.get_license(actor, license).await?;
@@ -162,21 +148,12 @@ impl Services {
             .get_customer(actor, lic.customer_id)
             .await?
             .username_prefix;
-        let mut c = Checks::default();
-        let username = c.take(rules::parse_username(&input.username, prefix.as_deref()));
-        let email = c.take(Email::parse("email", &input.email));
-        let software_type = c.take(SoftwareType::parse(&input.software_type));
-        let store_deleted = c.take(rules::parse_store_deleted(
-            input.store_deleted_days.as_deref().unwrap_or(""),
-        ));
-        c.finish()?;
-        let (Some(username), Some(email), Some(software_type), Some(store_deleted)) =
-            (username, email, software_type, store_deleted)
-        else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let rules::NewInvite {
+            username,
+            email,
+            software_type,
+            store_deleted_days: store_deleted,
+        } = rules::NewInvite::parse(input, prefix.as_deref()).map_err(ServiceError::Invalid)?;
         let code = code_from_os()?;
         let code_enc = self.key.encrypt(&code)?;
         let code_hash = self
@@ -245,7 +222,7 @@ impl Services {
         let rows = store::invites::get_many(&mut c, ids).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            if actor.can_see(r.vendor()?) {
+            if actor.can_see(r.vendor_id) {
                 out.push(self.invite_view(actor, r)?);
             }
         }
@@ -257,7 +234,7 @@ impl Services {
         let row = store::invites::get(&mut c, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         self.invite_view(actor, row)
@@ -286,7 +263,7 @@ impl Services {
         let row = store::invites::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         if !store::invites::revoke(&mut tx, id, now).await? {
@@ -299,7 +276,7 @@ impl Services {
             &mut tx,
             actor,
             now,
-            Some(row.vendor()?),
+            Some(row.vendor_id),
             "invite.revoke",
             "invite",
             Some(id.to_db()),
@@ -339,41 +316,42 @@ impl Services {
             let row = store::invites::get(&mut tx, id)
                 .await?
                 .ok_or(ServiceError::NotFound)?;
-            if !actor.can_see(row.vendor()?) {
+            if !actor.can_see(row.vendor_id) {
                 return Err(ServiceError::NotFound);
             }
             if row.used_at.is_some() || row.revoked_at.is_some() {
                 report.skipped.push(id);
                 continue;
             }
-            if store::outbox::invite_in_flight(&mut tx, &row.id).await? {
+            if store::outbox::invite_in_flight(&mut tx, row.id).await? {
                 report.already_queued.push(id);
                 continue;
             }
             store::outbox::enqueue(
                 &mut tx,
-                &MessageId::new().to_db(),
-                "invite",
-                Some(&row.id),
+                MessageId::new(),
+                MessageKind::Invite,
+                Some(row.id),
                 &row.email,
                 None,
                 now,
             )
             .await?;
-            store::invites::set_delivery(&mut tx, &row.id, "queued", None, None, None).await?;
+            store::invites::set_delivery(&mut tx, row.id, DeliveryState::Queued, None, None, None)
+                .await?;
             let resend = row.sent_at.is_some();
             super::audit(
                 &mut tx,
                 actor,
                 now,
-                Some(row.vendor()?),
+                Some(row.vendor_id),
                 if resend {
                     "invite.resend"
                 } else {
                     "invite.send"
                 },
                 "invite",
-                Some(row.id.clone()),
+                Some(row.id.to_db()),
                 None,
                 Some(json!({"email": row.email})),
             )
@@ -424,7 +402,7 @@ impl Services {
         let row = store::invites::get(&mut c, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(row.vendor()?) {
+        if !actor.can_see(row.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         let code = self.key.decrypt(&row.code_enc)?;
@@ -445,8 +423,8 @@ impl Services {
         let mut tx = self.store.begin().await?;
         store::outbox::enqueue(
             &mut tx,
-            &id.to_db(),
-            "test",
+            id,
+            MessageKind::Test,
             None,
             to.as_str(),
             Some(&payload),

@@ -3,7 +3,7 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Result, ServiceError, Services};
+use super::{Actor, Result, ServiceError, Services};
 use crate::domain::license::{self as rules, LicenseState, LicenseType, SeatSpace};
 use crate::domain::{CustomerId, FieldError, LicenseId, VendorId, now_millis};
 use crate::store::{self, licenses::LicenseRow};
@@ -37,20 +37,16 @@ pub struct License {
 }
 
 impl License {
-    fn from_row(r: LicenseRow, space: SeatSpace) -> Result<License> {
-        let corrupt = |what: &str| {
-            ServiceError::Internal(anyhow::anyhow!("stored license {} has a bad {what}", r.id))
-        };
-        let saved_state = LicenseState::parse(&r.state).map_err(|_| corrupt("state"))?;
-        let valid_to =
-            rules::parse_date("valid_to", &r.valid_to).map_err(|_| corrupt("valid_to"))?;
-        Ok(License {
-            id: r.license_id()?,
-            number: r.id.clone(),
-            customer_id: r.customer_id.parse().map_err(|_| corrupt("customer id"))?,
+    fn from_row(r: LicenseRow, space: SeatSpace) -> License {
+        let saved_state = r.state;
+        let valid_to = r.valid_to.0;
+        License {
+            id: r.id,
+            number: r.id.to_db(),
+            customer_id: r.customer_id,
             customer_name: r.customer_name.clone(),
-            vendor_id: r.vendor_id.parse().map_err(|_| corrupt("vendor id"))?,
-            r#type: LicenseType::parse(&r.r#type).map_err(|_| corrupt("type"))?,
+            vendor_id: r.vendor_id,
+            r#type: r.r#type,
             state: LicenseState::effective(saved_state, valid_to, rules::today()),
             saved_state,
             standard_seats: r.standard_seats,
@@ -65,12 +61,12 @@ impl License {
                 r.extra_space_gb,
             ),
             client_limit_gb: r.client_limit_gb,
-            created: r.created.clone(),
-            valid_to: r.valid_to.clone(),
+            created: r.created.to_string(),
+            valid_to: r.valid_to.to_string(),
             comments: r.comments.clone(),
             created_at: crate::domain::rfc3339(r.created_at),
             updated_at: crate::domain::rfc3339(r.updated_at),
-        })
+        }
     }
 
     /// Whether Valid to has passed while the saved state still says
@@ -80,164 +76,18 @@ impl License {
     }
 }
 
-/// Accepts a JSON number or a string (the form sends strings).
-pub(crate) fn num_or_str<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum V {
-        N(i64),
-        S(String),
-        F(f64),
-    }
-    Ok(match Option::<V>::deserialize(d)? {
-        None => None,
-        Some(V::N(n)) => Some(n.to_string()),
-        Some(V::S(s)) => Some(s),
-        Some(V::F(f)) => Some(f.to_string()),
-    })
-}
+pub use crate::domain::license::{LicenseBase, LicenseInput, NewLicense};
 
-use serde::Deserialize as _;
-
-/// A create or edit request. Missing fields: on create the defaults (0
-/// seats, purchased, active, created today, valid one year), on edit the
-/// saved values.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct LicenseInput {
-    #[serde(default)]
-    pub r#type: Option<String>,
-    #[serde(default)]
-    pub state: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub standard_seats: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub server_seats: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub extra_space_gb: Option<String>,
-    #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
-    pub client_limit_gb: Option<String>,
-    #[serde(default)]
-    pub created: Option<String>,
-    #[serde(default)]
-    pub valid_to: Option<String>,
-    #[serde(default)]
-    pub comments: Option<String>,
-}
-
-struct Valid {
-    r#type: LicenseType,
-    state: LicenseState,
-    standard_seats: i64,
-    server_seats: i64,
-    extra_space_gb: i64,
-    client_limit_gb: i64,
-    created: String,
-    valid_to: String,
-    comments: String,
-}
-
-/// Checks an input against the current values (`base`).
-fn check(input: &LicenseInput, base: &Valid) -> Result<Valid> {
-    let mut c = Checks::default();
-    let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
-    let r#type = c.take(LicenseType::parse(&pick(
-        &input.r#type,
-        base.r#type.as_str().into(),
-    )));
-    let state = c.take(LicenseState::parse(&pick(
-        &input.state,
-        base.state.as_str().into(),
-    )));
-    let standard_seats = c.take(rules::parse_count(
-        "standard_seats",
-        &pick(&input.standard_seats, base.standard_seats.to_string()),
-    ));
-    let server_seats = c.take(rules::parse_count(
-        "server_seats",
-        &pick(&input.server_seats, base.server_seats.to_string()),
-    ));
-    let extra_space_gb = c.take(rules::parse_count(
-        "extra_space_gb",
-        &pick(&input.extra_space_gb, base.extra_space_gb.to_string()),
-    ));
-    let client_limit_gb = c.take(rules::parse_count(
-        "client_limit_gb",
-        &pick(&input.client_limit_gb, base.client_limit_gb.to_string()),
-    ));
-    let created = c.take(rules::parse_date(
-        "created",
-        &pick(&input.created, base.created.clone()),
-    ));
-    let valid_to = c.take(rules::parse_date(
-        "valid_to",
-        &pick(&input.valid_to, base.valid_to.clone()),
-    ));
-    let comments = c.take(super::text(
-        "comments",
-        &pick(&input.comments, base.comments.clone()),
-        4000,
-        false,
-    ));
-    if let (Some(a), Some(b)) = (created, valid_to)
-        && b < a
-    {
-        c.push(FieldError::new("valid_to", "error.valid_to_before_created"));
-    }
-    c.finish()?;
-    match (
-        r#type,
-        state,
-        standard_seats,
-        server_seats,
-        extra_space_gb,
-        client_limit_gb,
-        created,
-        valid_to,
-        comments,
-    ) {
-        (
-            Some(r#type),
-            Some(state),
-            Some(standard_seats),
-            Some(server_seats),
-            Some(extra_space_gb),
-            Some(client_limit_gb),
-            Some(created),
-            Some(valid_to),
-            Some(comments),
-        ) => Ok(Valid {
-            r#type,
-            state,
-            standard_seats,
-            server_seats,
-            extra_space_gb,
-            client_limit_gb,
-            created: rules::format_date(created),
-            valid_to: rules::format_date(valid_to),
-            comments,
-        }),
-        _ => Err(ServiceError::Internal(anyhow::anyhow!(
-            "checks passed without values"
-        ))),
-    }
-}
-
-fn fields(v: &Valid) -> store::licenses::LicenseFields<'_> {
+fn fields(v: &NewLicense) -> store::licenses::LicenseFields<'_> {
     store::licenses::LicenseFields {
-        r#type: v.r#type.as_str(),
-        state: v.state.as_str(),
+        r#type: v.r#type,
+        state: v.state,
         standard_seats: v.standard_seats,
         server_seats: v.server_seats,
         extra_space_gb: v.extra_space_gb,
         client_limit_gb: v.client_limit_gb,
-        created: &v.created,
-        valid_to: &v.valid_to,
+        created: rules::format_date(v.created),
+        valid_to: rules::format_date(v.valid_to),
         comments: &v.comments,
     }
 }
@@ -264,15 +114,15 @@ impl Services {
         let owner = store::customers::get(&mut c, customer)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(owner.vendor()?) {
+        if !actor.can_see(owner.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         let space = self.seat_space();
-        store::licenses::list_for_customer(&mut c, customer)
+        Ok(store::licenses::list_for_customer(&mut c, customer)
             .await?
             .into_iter()
             .map(|r| License::from_row(r, space))
-            .collect()
+            .collect())
     }
 
     pub async fn get_license(&self, actor: &Actor, id: LicenseId) -> Result<License> {
@@ -280,7 +130,7 @@ impl Services {
         let row = store::licenses::get(&mut c, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let l = License::from_row(row, self.seat_space())?;
+        let l = License::from_row(row, self.seat_space());
         if !actor.can_see(l.vendor_id) {
             return Err(ServiceError::NotFound);
         }
@@ -294,26 +144,15 @@ impl Services {
         input: &LicenseInput,
     ) -> Result<License> {
         actor.require_write()?;
-        let today = rules::today();
-        let base = Valid {
-            r#type: LicenseType::Purchased,
-            state: LicenseState::Active,
-            standard_seats: 0,
-            server_seats: 0,
-            extra_space_gb: 0,
-            client_limit_gb: 0,
-            created: rules::format_date(today),
-            valid_to: rules::format_date(rules::default_valid_to(today)),
-            comments: String::new(),
-        };
-        let v = check(input, &base)?;
+        let base = LicenseBase::new_license(rules::today());
+        let v = NewLicense::parse(input, &base).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let id = LicenseId::new();
         let mut tx = self.store.begin().await?;
         let owner = store::customers::get(&mut tx, customer)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !actor.can_see(owner.vendor()?) {
+        if !actor.can_see(owner.vendor_id) {
             return Err(ServiceError::NotFound);
         }
         store::licenses::insert(&mut tx, id, customer, &fields(&v), now).await?;
@@ -322,7 +161,7 @@ impl Services {
                 .await?
                 .ok_or(ServiceError::NotFound)?,
             self.seat_space(),
-        )?;
+        );
         super::audit(
             &mut tx,
             actor,
@@ -356,11 +195,11 @@ impl Services {
                 .await?
                 .ok_or(ServiceError::NotFound)?,
             space,
-        )?;
+        );
         if !actor.can_see(before.vendor_id) {
             return Err(ServiceError::NotFound);
         }
-        let base = Valid {
+        let base = LicenseBase {
             r#type: before.r#type,
             state: before.saved_state,
             standard_seats: before.standard_seats,
@@ -371,7 +210,7 @@ impl Services {
             valid_to: before.valid_to.clone(),
             comments: before.comments.clone(),
         };
-        let v = check(input, &base)?;
+        let v = NewLicense::parse(input, &base).map_err(ServiceError::Invalid)?;
         if !store::licenses::update_if_seats_cover_use(&mut tx, id, &fields(&v), now).await? {
             let mut errors = Vec::new();
             if v.standard_seats < before.standard_used {
@@ -402,7 +241,7 @@ impl Services {
                 .await?
                 .ok_or(ServiceError::NotFound)?,
             space,
-        )?;
+        );
         super::audit(
             &mut tx,
             actor,

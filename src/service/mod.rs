@@ -210,32 +210,6 @@ pub fn path_id<T: std::str::FromStr>(s: &str) -> Result<T> {
     s.parse().map_err(|_| ServiceError::NotFound)
 }
 
-/// Collects field errors so a form reports all of them at once.
-#[derive(Default)]
-pub struct Checks(Vec<FieldError>);
-
-impl Checks {
-    pub fn take<T>(&mut self, r: std::result::Result<T, FieldError>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.0.push(e);
-                None
-            }
-        }
-    }
-    pub fn push(&mut self, e: FieldError) {
-        self.0.push(e);
-    }
-    pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::Invalid(self.0))
-        }
-    }
-}
-
 /// Writes an audit row for a change made by `actor`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn audit(
@@ -268,28 +242,6 @@ pub(crate) async fn audit(
     )
     .await?;
     Ok(())
-}
-
-/// Trims a free-text field and bounds its length.
-pub(crate) fn text(
-    field: &'static str,
-    raw: &str,
-    max: usize,
-    required: bool,
-) -> std::result::Result<String, FieldError> {
-    let s = raw.trim();
-    if required && s.is_empty() {
-        return Err(FieldError::new(field, "error.required"));
-    }
-    if s.chars().count() > max {
-        return Err(FieldError::new(field, "error.too_long"));
-    }
-    if s.chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(FieldError::new(field, "error.control_chars"));
-    }
-    Ok(s.to_string())
 }
 
 #[cfg(test)]

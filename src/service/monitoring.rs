@@ -191,7 +191,7 @@ impl Services {
                 encode_cursor(&Cursor {
                     rank: r.health_rank,
                     name: r.sort_name.clone(),
-                    id: r.id.clone(),
+                    id: r.id.to_db(),
                 })
             })
         } else {
@@ -199,31 +199,23 @@ impl Services {
         };
         let items = rows
             .into_iter()
-            .map(|r| {
-                Ok(MonitoringEntry {
-                    installation_id: r
-                        .id
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("corrupt installation id"))?,
-                    customer_id: r
-                        .customer_id
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("corrupt customer id"))?,
-                    customer_name: r.customer_name,
-                    username: r.username,
-                    hostname: r.hostname,
-                    software_type: r.software_type,
-                    os: r.os,
-                    client_version: r.client_version,
-                    last_seen_at: r.last_seen_at.map(rfc3339),
-                    last_backup_at: r.last_backup_at.map(rfc3339),
-                    last_backup_status: r.last_backup_status,
-                    storage_used_bytes: r.storage_used_bytes,
-                    client_limit_bytes: r.client_limit_gb.saturating_mul(1_000_000_000),
-                    health: rank_health(r.health_rank),
-                })
+            .map(|r| MonitoringEntry {
+                installation_id: r.id,
+                customer_id: r.customer_id,
+                customer_name: r.customer_name,
+                username: r.username,
+                hostname: r.hostname,
+                software_type: r.software_type.as_str().to_string(),
+                os: r.os,
+                client_version: r.client_version,
+                last_seen_at: r.last_seen_at.map(rfc3339),
+                last_backup_at: r.last_backup_at.map(rfc3339),
+                last_backup_status: r.last_backup_status.map(|s| s.as_str().to_string()),
+                storage_used_bytes: r.storage_used_bytes,
+                client_limit_bytes: r.client_limit_gb.saturating_mul(1_000_000_000),
+                health: rank_health(r.health_rank),
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         Ok(Page { items, next_cursor })
     }
 

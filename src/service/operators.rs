@@ -3,8 +3,8 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Result, ServiceError, Services};
-use crate::domain::{Email, OperatorId, Password, Role, VendorId, now_millis};
+use super::{Actor, Result, ServiceError, Services};
+use crate::domain::{OperatorId, Role, VendorId, now_millis};
 use crate::store::{self, operators::OperatorRow};
 
 /// An operator as the faces show it (never the password hash).
@@ -25,9 +25,9 @@ impl TryFrom<OperatorRow> for Operator {
     type Error = ServiceError;
     fn try_from(r: OperatorRow) -> Result<Operator> {
         Ok(Operator {
-            id: r.operator_id()?,
-            role: r.role()?,
-            vendor_id: r.vendor()?,
+            id: r.id,
+            role: r.role,
+            vendor_id: r.vendor_id,
             email: r.email,
             name: r.name,
             vendor_name: r.vendor_name,
@@ -38,24 +38,7 @@ impl TryFrom<OperatorRow> for Operator {
     }
 }
 
-/// A create or edit request before checking. On edit, `email` is ignored
-/// (an operator's e-mail is its identity) and an empty `password` keeps
-/// the current one.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct OperatorInput {
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub password: Option<crate::domain::Secret<String>>,
-    pub role: String,
-    #[serde(default)]
-    pub vendor_id: Option<String>,
-    #[serde(default)]
-    pub disabled: Option<bool>,
-}
+pub use crate::domain::operator::{NewOperator, OperatorChange, OperatorInput};
 
 fn snapshot(o: &Operator) -> serde_json::Value {
     json!({"email": o.email, "name": o.name, "role": o.role, "vendor_id": o.vendor_id, "disabled": o.disabled})
@@ -81,69 +64,26 @@ impl Services {
             .try_into()
     }
 
-    /// Checks role and vendor together: admins have no vendor, everyone
-    /// else must name an existing one.
-    async fn check_role_vendor(
-        &self,
-        c: &mut Checks,
-        conn: &mut store::Conn,
-        input: &OperatorInput,
-    ) -> Result<Option<(Role, Option<VendorId>)>> {
-        let role = c.take(Role::parse("role", &input.role));
-        let vendor = match input.vendor_id.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(v) => match v.parse::<VendorId>() {
-                Ok(id) if store::vendors::get(conn, id).await?.is_some() => Some(id),
-                _ => {
-                    c.push(crate::domain::FieldError::new(
-                        "vendor_id",
-                        "error.vendor_unknown",
-                    ));
-                    return Ok(None);
-                }
-            },
+    /// Whether the vendor an input names exists (the one lookup its
+    /// parse needs).
+    async fn named_vendor_exists(&self, input: &OperatorInput) -> Result<Option<VendorId>> {
+        let Some(id) = input.named_vendor() else {
+            return Ok(None);
         };
-        Ok(match role {
-            Some(Role::Admin) => Some((Role::Admin, None)),
-            Some(r) => match vendor {
-                Some(v) => Some((r, Some(v))),
-                None => {
-                    c.push(crate::domain::FieldError::new(
-                        "vendor_id",
-                        "error.vendor_required",
-                    ));
-                    None
-                }
-            },
-            None => None,
-        })
+        let mut conn = self.store.read().await?;
+        Ok(store::vendors::get(&mut conn, id).await?.map(|_| id))
     }
 
     pub async fn create_operator(&self, actor: &Actor, input: &OperatorInput) -> Result<Operator> {
         actor.require_admin()?;
-        let mut c = Checks::default();
-        let email = c.take(Email::parse("email", &input.email));
-        let name = c.take(super::text("name", &input.name, 200, false));
-        let password = c.take(Password::parse(
-            "password",
-            input
-                .password
-                .as_ref()
-                .map(|p| p.expose().as_str())
-                .unwrap_or(""),
-        ));
-        let role_vendor = {
-            let mut conn = self.store.read().await?;
-            self.check_role_vendor(&mut c, &mut conn, input).await?
-        };
-        c.finish()?;
-        let (Some(email), Some(name), Some(password), Some((role, vendor_id))) =
-            (email, name, password, role_vendor)
-        else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let known = self.named_vendor_exists(input).await?;
+        let NewOperator {
+            email,
+            name,
+            password,
+            role,
+            vendor_id,
+        } = NewOperator::parse(input, &|id| Some(id) == known).map_err(ServiceError::Invalid)?;
         let hash = super::auth::hash_password(&password).await?;
         let id = OperatorId::new();
         let now = now_millis();
@@ -197,23 +137,14 @@ impl Services {
         input: &OperatorInput,
     ) -> Result<Operator> {
         actor.require_admin()?;
-        let mut c = Checks::default();
-        let name = c.take(super::text("name", &input.name, 200, false));
-        let password = match input.password.as_ref().map(|p| p.expose().as_str()) {
-            None | Some("") => Some(None),
-            Some(p) => c.take(Password::parse("password", p)).map(Some),
-        };
-        let role_vendor = {
-            let mut conn = self.store.read().await?;
-            self.check_role_vendor(&mut c, &mut conn, input).await?
-        };
-        c.finish()?;
-        let (Some(name), Some(password), Some((role, vendor_id))) = (name, password, role_vendor)
-        else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "checks passed without values"
-            )));
-        };
+        let known = self.named_vendor_exists(input).await?;
+        let OperatorChange {
+            name,
+            password,
+            role,
+            vendor_id,
+            disabled,
+        } = OperatorChange::parse(input, &|id| Some(id) == known).map_err(ServiceError::Invalid)?;
         let hash = match &password {
             Some(p) => Some(super::auth::hash_password(p).await?),
             None => None,
@@ -224,7 +155,7 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound)?;
         let before: Operator = before_row.clone().try_into()?;
-        let disabled = input.disabled.unwrap_or(before.disabled);
+        let disabled = disabled.unwrap_or(before.disabled);
         let disabled_at = match (disabled, before_row.disabled_at) {
             (true, Some(t)) => Some(t),
             (true, None) => Some(now),

@@ -3,7 +3,7 @@
 use crate::domain::Conflict;
 use serde_json::json;
 
-use super::{Actor, Checks, Result, ServiceError, Services};
+use super::{Actor, Result, ServiceError, Services};
 use crate::domain::{Email, Millis, VendorId, now_millis};
 use crate::store::{self, vendors::VendorRow};
 
@@ -27,7 +27,7 @@ impl TryFrom<VendorRow> for Vendor {
     type Error = ServiceError;
     fn try_from(r: VendorRow) -> Result<Vendor> {
         Ok(Vendor {
-            id: r.vendor_id()?,
+            id: r.id,
             name: r.name,
             alert_email: r.alert_email,
             alert_language: r.alert_language,
@@ -40,79 +40,22 @@ impl TryFrom<VendorRow> for Vendor {
     }
 }
 
-/// What a create or edit form carries, before checking.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-pub struct VendorInput {
-    pub name: String,
-    #[serde(default)]
-    pub alert_email: Option<String>,
-    /// en or fi; unchanged when left out (en for a new vendor).
-    #[serde(default)]
-    pub alert_language: Option<String>,
-    /// Unchanged when left out (false for a new vendor).
-    #[serde(default)]
-    pub alert_digest: Option<bool>,
-    #[serde(default)]
-    pub disabled: Option<bool>,
-}
+pub use crate::domain::vendor::{NewVendor, VendorInput};
 
-struct ValidVendor {
-    name: String,
-    alert_email: Option<String>,
-    alert_language: Option<String>,
-}
-
-impl ValidVendor {
-    fn fields<'a>(
-        &'a self,
-        input: &VendorInput,
-        before: Option<&'a VendorRow>,
-    ) -> store::vendors::VendorFields<'a> {
-        store::vendors::VendorFields {
-            name: &self.name,
-            alert_email: self.alert_email.as_deref(),
-            alert_language: self
-                .alert_language
-                .as_deref()
-                .or(before.map(|b| b.alert_language.as_str()))
-                .unwrap_or("en"),
-            alert_digest: input
-                .alert_digest
-                .unwrap_or(before.is_some_and(|b| b.alert_digest != 0)),
-        }
-    }
-}
-
-fn check(input: &VendorInput) -> Result<ValidVendor> {
-    let mut c = Checks::default();
-    let name = c.take(super::text("name", &input.name, 200, true));
-    let alert_email = match input.alert_email.as_deref().map(str::trim) {
-        None | Some("") => Some(None),
-        Some(e) => c
-            .take(Email::parse("alert_email", e))
-            .map(|e| Some(e.as_str().to_string())),
-    };
-    let alert_language = match input.alert_language.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(l @ ("en" | "fi")) => Some(l.to_string()),
-        Some(_) => {
-            c.push(crate::domain::FieldError::new(
-                "alert_language",
-                "error.language",
-            ));
-            None
-        }
-    };
-    c.finish()?;
-    match (name, alert_email) {
-        (Some(name), Some(alert_email)) => Ok(ValidVendor {
-            name,
-            alert_email,
-            alert_language,
-        }),
-        _ => Err(ServiceError::Internal(anyhow::anyhow!(
-            "checks passed without values"
-        ))),
+/// The row to store: what was sent over what is saved (or a new vendor's
+/// defaults: English, no digest).
+fn fields<'a>(v: &'a NewVendor, before: Option<&'a VendorRow>) -> store::vendors::VendorFields<'a> {
+    store::vendors::VendorFields {
+        name: &v.name,
+        alert_email: v.alert_email.as_ref().map(Email::as_str),
+        alert_language: v
+            .alert_language
+            .as_deref()
+            .or(before.map(|b| b.alert_language.as_str()))
+            .unwrap_or("en"),
+        alert_digest: v
+            .alert_digest
+            .unwrap_or(before.is_some_and(|b| b.alert_digest != 0)),
     }
 }
 
@@ -133,7 +76,7 @@ impl Services {
     pub async fn ensure_default_vendor(&self) -> Result<VendorId> {
         let mut tx = self.store.begin().await?;
         if let Some(v) = store::vendors::get_default(&mut tx).await? {
-            return Ok(v.vendor_id()?);
+            return Ok(v.id);
         }
         let id = VendorId::new();
         let now = now_millis();
@@ -170,7 +113,7 @@ impl Services {
         let mut c = self.store.read().await?;
         let rows = store::vendors::list(&mut c).await?;
         rows.into_iter()
-            .filter(|r| r.vendor_id().is_ok_and(|id| actor.can_see(id)))
+            .filter(|r| actor.can_see(r.id))
             .map(Vendor::try_from)
             .collect()
     }
@@ -188,11 +131,11 @@ impl Services {
 
     pub async fn create_vendor(&self, actor: &Actor, input: &VendorInput) -> Result<Vendor> {
         actor.require_admin()?;
-        let v = check(input)?;
+        let v = NewVendor::parse(input).map_err(ServiceError::Invalid)?;
         let id = VendorId::new();
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        let fields = v.fields(input, None);
+        let fields = fields(&v, None);
         store::vendors::insert(&mut tx, id, &fields, false, now)
             .await
             .map_err(|e| match e {
@@ -226,14 +169,14 @@ impl Services {
         input: &VendorInput,
     ) -> Result<Vendor> {
         actor.require_admin()?;
-        let v = check(input)?;
+        let v = NewVendor::parse(input).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let mut tx = self.store.begin().await?;
         let before = store::vendors::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
         let was_disabled = before.disabled_at.is_some();
-        let disabled = input.disabled.unwrap_or(was_disabled);
+        let disabled = v.disabled.unwrap_or(was_disabled);
         if disabled && before.is_default != 0 {
             return Err(ServiceError::invalid(
                 "disabled",
@@ -245,7 +188,7 @@ impl Services {
             (true, None) => Some(now),
             (false, _) => None,
         };
-        let fields = v.fields(input, Some(&before));
+        let fields = fields(&v, Some(&before));
         store::vendors::update(&mut tx, id, &fields, disabled_at, now)
             .await
             .map_err(|e| match e {

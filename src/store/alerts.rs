@@ -4,14 +4,15 @@
 use sqlx::AnyConnection;
 
 use super::Result;
-use crate::domain::Millis;
+use crate::domain::{AlertId, CustomerId, Millis, VendorId};
 
 /// A subject for which a condition holds now, with what its message needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Candidate {
+    /// An installation's id or a license's, by the kind of alert.
     pub subject_id: String,
-    pub vendor_id: String,
-    pub customer_id: String,
+    pub vendor_id: VendorId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
     pub customer_language: String,
     pub contact_email: Option<String>,
@@ -119,7 +120,7 @@ pub async fn expiring(conn: &mut AnyConnection, from: &str, to: &str) -> Result<
 /// An open alert.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenAlert {
-    pub id: String,
+    pub id: AlertId,
     pub kind: String,
     pub subject_id: String,
     pub opened_at: i64,
@@ -136,9 +137,9 @@ pub async fn open_alerts(conn: &mut AnyConnection) -> Result<Vec<OpenAlert>> {
 }
 
 pub struct NewAlert<'a> {
-    pub id: &'a str,
-    pub vendor_id: &'a str,
-    pub customer_id: &'a str,
+    pub id: AlertId,
+    pub vendor_id: VendorId,
+    pub customer_id: CustomerId,
     pub kind: &'a str,
     pub subject_id: &'a str,
     pub detail: &'a str,
@@ -153,9 +154,9 @@ pub async fn open(conn: &mut AnyConnection, a: &NewAlert<'_>, now: Millis) -> Re
         "INSERT INTO alerts (id, vendor_id, customer_id, kind, subject_id, detail, opened_at, notified_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
     )
-    .bind(a.id)
-    .bind(a.vendor_id)
-    .bind(a.customer_id)
+    .bind(a.id.to_db())
+    .bind(a.vendor_id.to_db())
+    .bind(a.customer_id.to_db())
     .bind(a.kind)
     .bind(a.subject_id)
     .bind(a.detail)
@@ -166,9 +167,9 @@ pub async fn open(conn: &mut AnyConnection, a: &NewAlert<'_>, now: Millis) -> Re
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn close(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+pub async fn close(conn: &mut AnyConnection, id: AlertId, now: Millis) -> Result<()> {
     sqlx::query("UPDATE alerts SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL")
-        .bind(id)
+        .bind(id.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -178,7 +179,7 @@ pub async fn close(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()
 /// How a vendor wants its alerts.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VendorAlerting {
-    pub id: String,
+    pub id: VendorId,
     pub name: String,
     pub alert_email: Option<String>,
     pub alert_language: String,
@@ -199,7 +200,7 @@ pub async fn vendors(conn: &mut AnyConnection) -> Result<Vec<VendorAlerting>> {
 /// instance or another).
 pub async fn claim_digest(
     conn: &mut AnyConnection,
-    vendor: &str,
+    vendor: VendorId,
     due: Millis,
     now: Millis,
 ) -> Result<bool> {
@@ -207,7 +208,7 @@ pub async fn claim_digest(
         "UPDATE vendors SET digest_sent_at = $3 WHERE id = $1 AND alert_digest = 1 \
          AND (digest_sent_at IS NULL OR digest_sent_at < $2)",
     )
-    .bind(vendor)
+    .bind(vendor.to_db())
     .bind(due)
     .bind(now)
     .execute(&mut *conn)
@@ -218,10 +219,10 @@ pub async fn claim_digest(
 /// An alert as a digest lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AlertRow {
-    pub id: String,
+    pub id: AlertId,
     pub kind: String,
     pub subject_id: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub detail: String,
     pub opened_at: i64,
     pub closed_at: Option<i64>,
@@ -234,11 +235,11 @@ pub struct AlertRow {
 /// that commits later is left for the next digest, never lost or repeated.
 pub async fn claim_for_digest(
     conn: &mut AnyConnection,
-    vendor: &str,
+    vendor: VendorId,
     now: Millis,
 ) -> Result<Vec<AlertRow>> {
     sqlx::query("UPDATE alerts SET notified_at = $2 WHERE vendor_id = $1 AND notified_at IS NULL")
-        .bind(vendor)
+        .bind(vendor.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -248,7 +249,7 @@ pub async fn claim_for_digest(
          FROM alerts a JOIN customers c ON c.id = a.customer_id \
          WHERE a.vendor_id = $1 AND a.notified_at = $2 ORDER BY a.opened_at, a.id",
     )
-    .bind(vendor)
+    .bind(vendor.to_db())
     .bind(now)
     .fetch_all(&mut *conn)
     .await?)
@@ -260,7 +261,7 @@ pub async fn claim_for_digest(
 /// SQLite; PostgreSQL plans it as the same inner join).
 pub async fn list_open(
     conn: &mut AnyConnection,
-    vendor: Option<&str>,
+    vendor: Option<VendorId>,
     limit: i64,
 ) -> Result<Vec<AlertRow>> {
     let sql = format!(
@@ -276,7 +277,7 @@ pub async fn list_open(
     );
     let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit);
     if let Some(v) = vendor {
-        q = q.bind(v);
+        q = q.bind(v.to_db());
     }
     Ok(q.fetch_all(&mut *conn).await?)
 }

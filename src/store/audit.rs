@@ -74,12 +74,12 @@ pub async fn insert_many(conn: &mut AnyConnection, rows: &[NewAudit<'_>]) -> Res
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct AuditRow {
-    pub id: String,
+    pub id: AuditId,
     pub at: i64,
     pub actor_kind: String,
     pub actor_id: Option<String>,
     pub actor_label: String,
-    pub vendor_id: Option<String>,
+    pub vendor_id: Option<VendorId>,
     pub action: String,
     pub target_kind: String,
     pub target_id: Option<String>,

@@ -2,13 +2,13 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::{CustomerId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerRow {
-    pub id: String,
-    pub vendor_id: String,
+    pub id: CustomerId,
+    pub vendor_id: VendorId,
     pub vendor_name: String,
     pub name: String,
     pub vat_id: String,
@@ -22,19 +22,6 @@ pub struct CustomerRow {
     pub username_prefix: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl CustomerRow {
-    pub fn customer_id(&self) -> Result<CustomerId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("customer id {:?}", self.id)))
-    }
-    pub fn vendor(&self) -> Result<VendorId> {
-        self.vendor_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
-    }
 }
 
 const SELECT: &str = "SELECT c.id, c.vendor_id, v.name AS vendor_name, c.name, c.vat_id, c.street_address, \
@@ -177,7 +164,7 @@ pub async fn update(
     if r.rows_affected() != 1 {
         return Ok(false);
     }
-    super::installations::sync_customer(conn, &id.to_db()).await?;
+    super::installations::sync_customer(conn, id).await?;
     Ok(true)
 }
 

@@ -3,9 +3,10 @@
 use sqlx::AnyConnection;
 
 use super::{Result, StoreError};
+use crate::domain::history::RunStatus;
 use crate::domain::invite::SoftwareType;
 use crate::domain::license::{LicenseState, LicenseType};
-use crate::domain::{CustomerId, InstallationId, LicenseId, Millis, VendorId};
+use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
 
 /// An installation with what its policy and its operators need. Ids and
 /// enumerations decode into their domain types here, once.
@@ -138,7 +139,7 @@ pub async fn use_invites(
 pub struct NewInstallationRow<'a> {
     pub id: InstallationId,
     pub license_id: LicenseId,
-    pub invite_id: Option<&'a str>,
+    pub invite_id: Option<InviteId>,
     pub username: &'a str,
     pub software_type: SoftwareType,
     pub hostname: &'a str,
@@ -174,7 +175,7 @@ pub async fn insert_many(
             (
                 r.id.to_db(),
                 r.license_id.to_db(),
-                r.invite_id,
+                r.invite_id.map(|i| i.to_db()),
                 r.username,
                 r.software_type.as_str(),
                 r.hostname,
@@ -318,11 +319,14 @@ pub(crate) const HEALTH_BASE: &str = "CASE WHEN last_backup_at IS NULL THEN 2 WH
      THEN 1 ELSE 0 END";
 
 /// After a license's client limit changed: its clients' stored health.
-pub async fn refresh_health_for_license(conn: &mut AnyConnection, license: &str) -> Result<()> {
+pub async fn refresh_health_for_license(
+    conn: &mut AnyConnection,
+    license: LicenseId,
+) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE installations SET health_base = {HEALTH_BASE} WHERE license_id = $1 AND deactivated_at IS NULL"
     )))
-    .bind(license)
+    .bind(license.to_db())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -330,13 +334,14 @@ pub async fn refresh_health_for_license(conn: &mut AnyConnection, license: &str)
 
 /// After a customer's name or vendor changed: the copies its clients keep
 /// for the monitoring view.
-pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<()> {
+pub async fn sync_customer(conn: &mut AnyConnection, customer: CustomerId) -> Result<()> {
+    let customer = customer.to_db();
     sqlx::query(
         "UPDATE installations SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1), \
          sort_name = (SELECT lower(c.name) FROM customers c WHERE c.id = $1) \
          WHERE customer_id = $1 AND deactivated_at IS NULL",
     )
-    .bind(customer)
+    .bind(&customer)
     .execute(&mut *conn)
     .await?;
     // A customer moved to another vendor takes its alerts along.
@@ -344,7 +349,7 @@ pub async fn sync_customer(conn: &mut AnyConnection, customer: &str) -> Result<(
         "UPDATE alerts SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1) \
          WHERE customer_id = $1 AND vendor_id <> (SELECT c.vendor_id FROM customers c WHERE c.id = $1)",
     )
-    .bind(customer)
+    .bind(&customer)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -589,7 +594,7 @@ pub async fn touch(conn: &mut AnyConnection, id: InstallationId, now: Millis) ->
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
     pub finished_at: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub bytes_total: i64,
 }
 

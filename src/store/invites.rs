@@ -2,50 +2,37 @@
 
 use sqlx::AnyConnection;
 
+use super::Result;
 use super::installations::InstallationRow;
-use super::{Result, StoreError};
 use crate::domain::activation;
-use crate::domain::invite::SoftwareType;
-use crate::domain::license::{self, LicenseState, LicenseType, Seats};
+use crate::domain::invite::{DeliveryState, SoftwareType};
+use crate::domain::license::Seats;
 use crate::domain::{CustomerId, InstallationId, InviteId, LicenseId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InviteRow {
-    pub id: String,
-    pub license_id: String,
-    pub customer_id: String,
+    pub id: InviteId,
+    pub license_id: LicenseId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
     pub customer_language: String,
     pub encryption_key_enc: Option<String>,
-    pub vendor_id: String,
+    pub vendor_id: VendorId,
     pub vendor_name: String,
     pub username: String,
     pub email: String,
-    pub software_type: String,
+    pub software_type: SoftwareType,
     pub store_deleted_days: i64,
     pub code_enc: String,
     pub code_hash: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub sent_at: Option<i64>,
-    pub delivery_state: String,
+    pub delivery_state: DeliveryState,
     pub delivery_error: Option<String>,
     pub next_attempt_at: Option<i64>,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
-}
-
-impl InviteRow {
-    pub fn invite_id(&self) -> Result<InviteId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("invite id {:?}", self.id)))
-    }
-    pub fn vendor(&self) -> Result<VendorId> {
-        self.vendor_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.vendor_id)))
-    }
 }
 
 macro_rules! invite_columns {
@@ -77,30 +64,25 @@ pub struct ActivationRow {
 
 impl ActivationRow {
     /// What the activation rule needs of this invite and its license.
+    /// (It cannot fail any more — the row decoded typed — but keeps its
+    /// `Result` while the activation writer, another room's code, calls it
+    /// that way.)
     pub fn terms(&self) -> Result<(activation::InviteTerms, activation::LicenseTerms)> {
-        let corrupt =
-            |what: &str| StoreError::Corrupt(format!("{what} of invite {}", self.invite.id));
         let l = &self.license;
         Ok((
             activation::InviteTerms {
-                id: self.invite.id.parse().map_err(|_| corrupt("id"))?,
+                id: self.invite.id,
                 username: self.invite.username.clone(),
                 code_hash: self.invite.code_hash.clone(),
                 used: self.invite.used_at.is_some(),
                 expires_at: self.invite.expires_at,
-                software_type: SoftwareType::parse(&self.invite.software_type)
-                    .map_err(|_| corrupt("software type"))?,
-                license_id: self
-                    .invite
-                    .license_id
-                    .parse()
-                    .map_err(|_| corrupt("license id"))?,
+                software_type: self.invite.software_type,
+                license_id: self.invite.license_id,
             },
             activation::LicenseTerms {
-                id: l.id.parse().map_err(|_| corrupt("license id"))?,
-                state: LicenseState::parse(&l.state).map_err(|_| corrupt("license state"))?,
-                valid_to: license::parse_date("valid_to", &l.valid_to)
-                    .map_err(|_| corrupt("valid_to"))?,
+                id: l.id,
+                state: l.state,
+                valid_to: l.valid_to.0,
                 standard: Seats {
                     seats: l.standard_seats,
                     used: l.standard_used,
@@ -125,28 +107,21 @@ impl ActivationRow {
         now: Millis,
     ) -> Result<InstallationRow> {
         let (invite, license) = self.terms()?;
-        let corrupt =
-            |what: &str| StoreError::Corrupt(format!("{what} of invite {}", self.invite.id));
         Ok(InstallationRow {
             id,
             license_id: invite.license_id,
-            license_type: LicenseType::parse(&self.license.r#type)
-                .map_err(|_| corrupt("license type"))?,
+            license_type: self.license.r#type,
             license_state: license.state,
-            valid_to: self.license.valid_to.clone(),
+            valid_to: self.license.valid_to.to_string(),
             standard_seats: self.license.standard_seats,
             server_seats: self.license.server_seats,
             extra_space_gb: self.license.extra_space_gb,
             client_limit_gb: self.license.client_limit_gb,
-            customer_id: self
-                .invite
-                .customer_id
-                .parse()
-                .map_err(|_| corrupt("customer id"))?,
+            customer_id: self.invite.customer_id,
             customer_name: self.invite.customer_name.clone(),
             encryption_key_enc: self.invite.encryption_key_enc.clone(),
-            vendor_id: self.vendor()?,
-            invite_id: Some(self.invite.id.clone()),
+            vendor_id: self.invite.vendor_id,
+            invite_id: Some(self.invite.id.to_db()),
             username: username.to_string(),
             software_type: invite.software_type,
             hostname: hostname.to_string(),
@@ -163,13 +138,6 @@ impl ActivationRow {
             failed_in_row: 0,
             storage_used_bytes: 0,
         })
-    }
-
-    pub fn vendor(&self) -> Result<VendorId> {
-        self.invite
-            .vendor_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("vendor of invite {}", self.invite.id)))
     }
 }
 
@@ -314,8 +282,8 @@ pub async fn revoke(conn: &mut AnyConnection, id: InviteId, now: Millis) -> Resu
 /// Sets the delivery state shown to operators.
 pub async fn set_delivery(
     conn: &mut AnyConnection,
-    id: &str,
-    state: &str,
+    id: InviteId,
+    state: DeliveryState,
     error: Option<&str>,
     next_attempt_at: Option<Millis>,
     sent_at: Option<Millis>,
@@ -324,8 +292,8 @@ pub async fn set_delivery(
         "UPDATE invites SET delivery_state = $2, delivery_error = $3, next_attempt_at = $4, \
          sent_at = COALESCE($5, sent_at) WHERE id = $1",
     )
-    .bind(id)
-    .bind(state)
+    .bind(id.to_db())
+    .bind(state.as_str())
     .bind(error)
     .bind(next_attempt_at)
     .bind(sent_at)

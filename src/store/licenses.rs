@@ -2,36 +2,29 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, StoreError};
-use crate::domain::{CustomerId, LicenseId, Millis};
+use super::Result;
+use crate::domain::license::{Day, LicenseState, LicenseType};
+use crate::domain::{CustomerId, LicenseId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicenseRow {
-    pub id: String,
-    pub customer_id: String,
+    pub id: LicenseId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
-    pub vendor_id: String,
-    pub r#type: String,
-    pub state: String,
+    pub vendor_id: VendorId,
+    pub r#type: LicenseType,
+    pub state: LicenseState,
     pub standard_seats: i64,
     pub standard_used: i64,
     pub server_seats: i64,
     pub server_used: i64,
     pub extra_space_gb: i64,
     pub client_limit_gb: i64,
-    pub created: String,
-    pub valid_to: String,
+    pub created: Day,
+    pub valid_to: Day,
     pub comments: String,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl LicenseRow {
-    pub fn license_id(&self) -> Result<LicenseId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
-    }
 }
 
 /// What an activation needs of a license, read beside its invite (the
@@ -39,13 +32,13 @@ impl LicenseRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicenseTerms {
     #[sqlx(rename = "l_id")]
-    pub id: String,
+    pub id: LicenseId,
     #[sqlx(rename = "l_type")]
-    pub r#type: String,
+    pub r#type: LicenseType,
     #[sqlx(rename = "l_state")]
-    pub state: String,
+    pub state: LicenseState,
     #[sqlx(rename = "l_valid_to")]
-    pub valid_to: String,
+    pub valid_to: Day,
     #[sqlx(rename = "l_standard_seats")]
     pub standard_seats: i64,
     #[sqlx(rename = "l_standard_used")]
@@ -58,14 +51,6 @@ pub struct LicenseTerms {
     pub extra_space_gb: i64,
     #[sqlx(rename = "l_client_limit_gb")]
     pub client_limit_gb: i64,
-}
-
-impl LicenseTerms {
-    pub fn license_id(&self) -> Result<LicenseId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("license id {:?}", self.id)))
-    }
 }
 
 /// [`LicenseTerms`]' columns of a license `l`.
@@ -81,14 +66,15 @@ const SELECT: &str = "SELECT l.id, l.customer_id, c.name AS customer_name, c.ven
 
 /// The editable fields of a license.
 pub struct LicenseFields<'a> {
-    pub r#type: &'a str,
-    pub state: &'a str,
+    pub r#type: LicenseType,
+    pub state: LicenseState,
     pub standard_seats: i64,
     pub server_seats: i64,
     pub extra_space_gb: i64,
     pub client_limit_gb: i64,
-    pub created: &'a str,
-    pub valid_to: &'a str,
+    /// ISO dates (`domain::license::format_date`).
+    pub created: String,
+    pub valid_to: String,
     pub comments: &'a str,
 }
 
@@ -127,14 +113,14 @@ pub async fn insert(
     )
     .bind(id.to_db())
     .bind(customer.to_db())
-    .bind(f.r#type)
-    .bind(f.state)
+    .bind(f.r#type.as_str())
+    .bind(f.state.as_str())
     .bind(f.standard_seats)
     .bind(f.server_seats)
     .bind(f.extra_space_gb)
     .bind(f.client_limit_gb)
-    .bind(f.created)
-    .bind(f.valid_to)
+    .bind(f.created.as_str())
+    .bind(f.valid_to.as_str())
     .bind(f.comments)
     .bind(now)
     .execute(&mut *conn)
@@ -157,14 +143,14 @@ pub async fn update_if_seats_cover_use(
          WHERE id = $1 AND standard_used <= $4 AND server_used <= $5",
     )
     .bind(id.to_db())
-    .bind(f.r#type)
-    .bind(f.state)
+    .bind(f.r#type.as_str())
+    .bind(f.state.as_str())
     .bind(f.standard_seats)
     .bind(f.server_seats)
     .bind(f.extra_space_gb)
     .bind(f.client_limit_gb)
-    .bind(f.created)
-    .bind(f.valid_to)
+    .bind(f.created.as_str())
+    .bind(f.valid_to.as_str())
     .bind(f.comments)
     .bind(now)
     .execute(&mut *conn)
@@ -173,6 +159,6 @@ pub async fn update_if_seats_cover_use(
         return Ok(false);
     }
     // The client limit may have moved: its clients' stored health follows.
-    super::installations::refresh_health_for_license(conn, &id.to_db()).await?;
+    super::installations::refresh_health_for_license(conn, id).await?;
     Ok(true)
 }

@@ -110,6 +110,51 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Columns that hold a domain value as text — ids and the lower-case words
+/// of enumerations — decode straight into that type (and, being a plain
+/// `Decode`, into `Option<T>` for a nullable column). A value that does not
+/// parse is a decode error of its column: corruption fails loudly, once,
+/// here, and the service layer never re-parses row strings.
+macro_rules! text_column {
+    ($($t:ty),* $(,)?) => {$(
+        impl sqlx::Type<sqlx::Any> for $t {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $t {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+                let s = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(<$t>::try_from(s)?)
+            }
+        }
+    )*};
+}
+use crate::domain as d;
+text_column!(
+    d::VendorId,
+    d::OperatorId,
+    d::CustomerId,
+    d::LicenseId,
+    d::TokenId,
+    d::AuditId,
+    d::InviteId,
+    d::MessageId,
+    d::InstallationId,
+    d::AlertId,
+    d::invite::SoftwareType,
+    d::license::LicenseState,
+    d::license::LicenseType,
+    d::license::Day,
+    d::Role,
+    d::health::Health,
+    d::history::RunStatus,
+    d::invite::DeliveryState,
+);
+
 /// Options for opening the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {

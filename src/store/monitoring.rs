@@ -4,22 +4,24 @@
 use sqlx::AnyConnection;
 
 use super::Result;
-use crate::domain::{CustomerId, Millis, VendorId};
+use crate::domain::history::RunStatus;
+use crate::domain::invite::SoftwareType;
+use crate::domain::{CustomerId, InstallationId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MonitoringRow {
-    pub id: String,
-    pub customer_id: String,
+    pub id: InstallationId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
-    pub vendor_id: String,
+    pub vendor_id: VendorId,
     pub username: String,
     pub hostname: String,
-    pub software_type: String,
+    pub software_type: SoftwareType,
     pub client_version: String,
     pub os: String,
     pub last_seen_at: Option<i64>,
     pub last_backup_at: Option<i64>,
-    pub last_backup_status: Option<String>,
+    pub last_backup_status: Option<RunStatus>,
     pub storage_used_bytes: i64,
     pub client_limit_gb: i64,
     pub health_rank: i64,

@@ -2,43 +2,22 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::{Millis, OperatorId, Role, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OperatorRow {
-    pub id: String,
+    pub id: OperatorId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
-    pub role: String,
-    pub vendor_id: Option<String>,
+    pub role: Role,
+    pub vendor_id: Option<VendorId>,
     pub vendor_name: Option<String>,
     pub vendor_disabled_at: Option<i64>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl OperatorRow {
-    pub fn operator_id(&self) -> Result<OperatorId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("operator id {:?}", self.id)))
-    }
-    pub fn role(&self) -> Result<Role> {
-        Role::parse("role", &self.role)
-            .map_err(|_| StoreError::Corrupt(format!("operator role {:?}", self.role)))
-    }
-    pub fn vendor(&self) -> Result<Option<VendorId>> {
-        self.vendor_id
-            .as_deref()
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("vendor id {v:?}")))
-            })
-            .transpose()
-    }
 }
 
 const SELECT: &str = "SELECT o.id, o.email, o.name, o.password_hash, o.role, o.vendor_id, \

@@ -4,13 +4,17 @@
 use sqlx::AnyConnection;
 
 use super::{Backend, Result};
-use crate::domain::Millis;
+use crate::domain::message::MessageKind;
+use crate::domain::{InviteId, MessageId, Millis};
 
+/// A claimed message. `kind` stays text on purpose: a row of an unknown
+/// kind must fail alone in the worker (it parses it per message), not make
+/// every claim of the batch fail and stall the queue behind it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
-    pub id: String,
+    pub id: MessageId,
     pub kind: String,
-    pub invite_id: Option<String>,
+    pub invite_id: Option<InviteId>,
     pub recipient: String,
     pub attempts: i64,
     pub payload: Option<String>,
@@ -18,9 +22,9 @@ pub struct OutboxRow {
 
 pub async fn enqueue(
     conn: &mut AnyConnection,
-    id: &str,
-    kind: &str,
-    invite_id: Option<&str>,
+    id: MessageId,
+    kind: MessageKind,
+    invite_id: Option<InviteId>,
     recipient: &str,
     payload: Option<&str>,
     now: Millis,
@@ -29,9 +33,9 @@ pub async fn enqueue(
         "INSERT INTO outbox (id, kind, invite_id, recipient, state, next_attempt_at, payload, created_at) \
          VALUES ($1, $2, $3, $4, 'pending', $5, $6, $5)",
     )
-    .bind(id)
-    .bind(kind)
-    .bind(invite_id)
+    .bind(id.to_db())
+    .bind(kind.as_str())
+    .bind(invite_id.map(|i| i.to_db()))
     .bind(recipient)
     .bind(now)
     .bind(payload)
@@ -41,11 +45,11 @@ pub async fn enqueue(
 }
 
 /// Whether an invite already has a message waiting or being sent.
-pub async fn invite_in_flight(conn: &mut AnyConnection, invite_id: &str) -> Result<bool> {
+pub async fn invite_in_flight(conn: &mut AnyConnection, invite_id: InviteId) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE invite_id = $1 AND state IN ('pending', 'sending')",
     )
-    .bind(invite_id)
+    .bind(invite_id.to_db())
     .fetch_one(&mut *conn)
     .await?;
     Ok(n > 0)
@@ -80,9 +84,9 @@ pub async fn claim(
     .await?)
 }
 
-pub async fn mark_sent(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+pub async fn mark_sent(conn: &mut AnyConnection, id: MessageId, now: Millis) -> Result<()> {
     sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
-        .bind(id)
+        .bind(id.to_db())
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -91,12 +95,12 @@ pub async fn mark_sent(conn: &mut AnyConnection, id: &str, now: Millis) -> Resul
 
 pub async fn mark_retry(
     conn: &mut AnyConnection,
-    id: &str,
+    id: MessageId,
     next_attempt_at: Millis,
     error: &str,
 ) -> Result<()> {
     sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1")
-        .bind(id)
+        .bind(id.to_db())
         .bind(next_attempt_at)
         .bind(error)
         .execute(&mut *conn)
@@ -104,11 +108,11 @@ pub async fn mark_retry(
     Ok(())
 }
 
-pub async fn mark_failed(conn: &mut AnyConnection, id: &str, error: &str) -> Result<()> {
+pub async fn mark_failed(conn: &mut AnyConnection, id: MessageId, error: &str) -> Result<()> {
     sqlx::query(
         "UPDATE outbox SET state = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
     )
-    .bind(id)
+    .bind(id.to_db())
     .bind(error)
     .execute(&mut *conn)
     .await?;

@@ -4,17 +4,17 @@
 use sqlx::AnyConnection;
 
 use super::Result;
-use crate::domain::{Millis, OperatorId, TokenId, VendorId};
+use crate::domain::{Millis, OperatorId, Role, TokenId, VendorId};
 
 /// Who a session or API token belongs to, loaded in one query on every
 /// authenticated request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PrincipalRow {
-    pub operator_id: String,
+    pub operator_id: OperatorId,
     pub email: String,
     pub name: String,
-    pub role: String,
-    pub vendor_id: Option<String>,
+    pub role: Role,
+    pub vendor_id: Option<VendorId>,
     pub vendor_name: Option<String>,
     pub csrf_token: String,
     pub expires_at: i64,

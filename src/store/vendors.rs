@@ -2,12 +2,12 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::{Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VendorRow {
-    pub id: String,
+    pub id: VendorId,
     pub name: String,
     pub alert_email: Option<String>,
     pub alert_language: String,
@@ -16,14 +16,6 @@ pub struct VendorRow {
     pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl VendorRow {
-    pub fn vendor_id(&self) -> Result<VendorId> {
-        self.id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("vendor id {:?}", self.id)))
-    }
 }
 
 const COLS: &str = "id, name, alert_email, alert_language, alert_digest, is_default, disabled_at, created_at, updated_at";

@@ -8,7 +8,7 @@ use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render
 use crate::domain::{CustomerId, InviteId, LicenseId};
 use crate::service::ServiceError;
 use crate::service::customers::Customer;
-use crate::service::invites::{Invite, NewInvite};
+use crate::service::invites::{Invite, InviteInput};
 use crate::service::licenses::License;
 use crate::service::path_id;
 
@@ -44,14 +44,16 @@ struct PreviewPage {
 pub struct InviteForm {
     #[serde(default)]
     pub license_id: String,
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub software_type: String,
-    #[serde(default)]
-    pub store_deleted_days: String,
+    /// The invite's own fields, as the service takes them.
+    #[serde(flatten)]
+    pub invite: InviteInput,
+}
+
+impl InviteForm {
+    /// Days to keep deleted files, as typed (the input's value).
+    pub fn store_deleted_days(&self) -> &str {
+        self.invite.store_deleted_days.as_deref().unwrap_or("")
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -109,9 +111,12 @@ async fn page(
 
 fn fresh_form() -> InviteForm {
     InviteForm {
-        software_type: "standard".into(),
-        store_deleted_days: "30".into(),
-        ..Default::default()
+        license_id: String::new(),
+        invite: InviteInput {
+            software_type: "standard".into(),
+            store_deleted_days: Some("30".into()),
+            ..Default::default()
+        },
     }
 }
 
@@ -153,15 +158,9 @@ pub async fn add(
     if lic.customer_id != id {
         return Err(ServiceError::NotFound.into());
     }
-    let input = NewInvite {
-        username: f.form.username.clone(),
-        email: f.form.email.clone(),
-        software_type: f.form.software_type.clone(),
-        store_deleted_days: Some(f.form.store_deleted_days.clone()),
-    };
     match state
         .services
-        .create_invite(&ctx.actor, license, &input)
+        .create_invite(&ctx.actor, license, &f.form.invite)
         .await
     {
         Ok((invite, _code)) => {

@@ -157,75 +157,63 @@ pub async fn search(
     })
 }
 
-/// The Basics form as typed.
+/// The Basics form as typed: the service's own input, plus the form's
+/// "remove key" box. Two form rules differ from the API: an empty key
+/// field keeps the saved key (the page never shows it), and removing it
+/// is the box.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct CustomerForm {
-    #[serde(default)]
-    pub vendor_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub vat_id: String,
-    #[serde(default)]
-    pub street_address: String,
-    #[serde(default)]
-    pub postal_code: String,
-    #[serde(default)]
-    pub postal_area: String,
-    #[serde(default)]
-    pub country: String,
-    #[serde(default)]
-    pub language: String,
-    #[serde(default)]
-    pub contact_email: String,
-    /// Empty keeps the saved key.
-    #[serde(default)]
-    pub encryption_key: String,
+    #[serde(flatten)]
+    pub customer: CustomerInput,
     #[serde(default)]
     pub remove_key: Option<String>,
-    #[serde(default)]
-    pub username_prefix: String,
 }
 
 impl CustomerForm {
     fn input(&self) -> CustomerInput {
+        let typed = self
+            .customer
+            .encryption_key
+            .as_ref()
+            .filter(|k| !k.expose().trim().is_empty());
         let key = if self.remove_key.is_some() {
             Some(Secret::new(String::new()))
-        } else if self.encryption_key.trim().is_empty() {
-            None
         } else {
-            Some(Secret::new(self.encryption_key.clone()))
+            typed.cloned()
         };
         CustomerInput {
-            vendor_id: Some(self.vendor_id.clone()),
-            name: self.name.clone(),
-            vat_id: self.vat_id.clone(),
-            street_address: self.street_address.clone(),
-            postal_code: self.postal_code.clone(),
-            postal_area: self.postal_area.clone(),
-            country: self.country.clone(),
-            language: self.language.clone(),
-            contact_email: Some(self.contact_email.clone()),
             encryption_key: key,
-            username_prefix: Some(self.username_prefix.clone()),
+            ..self.customer.clone()
         }
     }
 
     fn from_customer(c: &Customer) -> CustomerForm {
         CustomerForm {
-            vendor_id: c.vendor_id.to_string(),
-            name: c.name.clone(),
-            vat_id: c.vat_id.clone(),
-            street_address: c.street_address.clone(),
-            postal_code: c.postal_code.clone(),
-            postal_area: c.postal_area.clone(),
-            country: c.country.clone(),
-            language: c.language.clone(),
-            contact_email: c.contact_email.clone().unwrap_or_default(),
-            encryption_key: String::new(),
+            customer: CustomerInput {
+                vendor_id: Some(c.vendor_id.to_string()),
+                name: c.name.clone(),
+                vat_id: c.vat_id.clone(),
+                street_address: c.street_address.clone(),
+                postal_code: c.postal_code.clone(),
+                postal_area: c.postal_area.clone(),
+                country: c.country.clone(),
+                language: c.language.clone(),
+                contact_email: c.contact_email.clone(),
+                encryption_key: None,
+                username_prefix: c.username_prefix.clone(),
+            },
             remove_key: None,
-            username_prefix: c.username_prefix.clone().unwrap_or_default(),
         }
+    }
+
+    /// The vendor chosen, as typed.
+    pub fn vendor_id(&self) -> &str {
+        self.customer.vendor_id.as_deref().unwrap_or("")
+    }
+
+    /// The username prefix, as typed.
+    pub fn username_prefix(&self) -> &str {
+        self.customer.username_prefix.as_deref().unwrap_or("")
     }
 
     /// The plain text inputs of the Basics form, in the seed's order:
@@ -237,49 +225,49 @@ impl CustomerForm {
             (
                 "name",
                 "field.name",
-                self.name.as_str(),
+                self.customer.name.as_str(),
                 "text",
                 "organization",
             ),
             (
                 "vat_id",
                 "field.vat_id",
-                self.vat_id.as_str(),
+                self.customer.vat_id.as_str(),
                 "text",
                 "off",
             ),
             (
                 "street_address",
                 "field.street_address",
-                self.street_address.as_str(),
+                self.customer.street_address.as_str(),
                 "text",
                 "street-address",
             ),
             (
                 "postal_code",
                 "field.postal_code",
-                self.postal_code.as_str(),
+                self.customer.postal_code.as_str(),
                 "text",
                 "postal-code",
             ),
             (
                 "postal_area",
                 "field.postal_area",
-                self.postal_area.as_str(),
+                self.customer.postal_area.as_str(),
                 "text",
                 "address-level2",
             ),
             (
                 "country",
                 "field.country",
-                self.country.as_str(),
+                self.customer.country.as_str(),
                 "text",
                 "country",
             ),
             (
                 "contact_email",
                 "field.contact_email",
-                self.contact_email.as_str(),
+                self.customer.contact_email.as_deref().unwrap_or(""),
                 "email",
                 "email",
             ),
@@ -288,7 +276,7 @@ impl CustomerForm {
 
     /// Never echo a typed key back into the page.
     fn scrubbed(mut self) -> CustomerForm {
-        self.encryption_key.clear();
+        self.customer.encryption_key = None;
         self
     }
 }
@@ -304,9 +292,12 @@ async fn vendors_for(state: &AppState, ctx: &Ctx) -> WebResult<Vec<Vendor>> {
 pub async fn new_form(State(state): State<AppState>, ctx: Ctx) -> WebResult {
     let vendors = vendors_for(&state, &ctx).await?;
     let form = CustomerForm {
-        country: "FI".into(),
-        language: "fi".into(),
-        ..Default::default()
+        customer: CustomerInput {
+            country: "FI".into(),
+            language: "fi".into(),
+            ..Default::default()
+        },
+        remove_key: None,
     };
     render(&BasicsPage {
         page: Page::new(&ctx),

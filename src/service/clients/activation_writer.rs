@@ -261,7 +261,7 @@ impl Services {
                 store::installations::NewInstallationRow {
                     id: *id,
                     license_id: found[*f].0.license_id,
-                    invite_id: Some(&invite.id),
+                    invite_id: Some(invite.id),
                     username: &job.username,
                     software_type: found[*f].0.software_type,
                     hostname: &job.machine.hostname,
@@ -276,8 +276,8 @@ impl Services {
         store::installations::insert_many(tx, &new_rows, now).await?;
         let vendors = made
             .iter()
-            .map(|(_, f, ..)| rows[*f].vendor())
-            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+            .map(|(_, f, ..)| rows[*f].invite.vendor_id)
+            .collect::<Vec<_>>();
         let labels: Vec<String> = made
             .iter()
             .map(|(i, ..)| format!("{}@{}", jobs[*i].username, jobs[*i].machine.hostname))

@@ -62,14 +62,14 @@ impl Services {
             license_id,
             holder,
             &store::licenses::LicenseFields {
-                r#type: "trial",
-                state: "active",
+                r#type: crate::domain::license::LicenseType::Trial,
+                state: crate::domain::license::LicenseState::Active,
                 standard_seats: std_seats,
                 server_seats: srv_seats,
                 extra_space_gb: 0,
                 client_limit_gb: 0,
-                created: &lic::format_date(today),
-                valid_to: &lic::format_date(valid_to),
+                created: lic::format_date(today),
+                valid_to: lic::format_date(valid_to),
                 comments: &format!("Trial for {email}"),
             },
             now,
@@ -104,7 +104,7 @@ impl Services {
         let owner = store::customers::get(&mut tx, holder)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        client_audit(&mut tx, now, owner.vendor()?, &format!("{}@{hostname}", email.as_str()), "installation.trial", &id, json!({"email": email.as_str(), "hostname": hostname, "software_type": software_type, "license_id": license_id}), ip).await?;
+        client_audit(&mut tx, now, owner.vendor_id, &format!("{}@{hostname}", email.as_str()), "installation.trial", &id, json!({"email": email.as_str(), "hostname": hostname, "software_type": software_type, "license_id": license_id}), ip).await?;
         let row = store::installations::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
@@ -129,7 +129,7 @@ impl Services {
         let vendor = store::vendors::get_default(tx)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no default vendor"))?
-            .vendor_id()?;
+            .id;
         let id = CustomerId::new();
         store::customers::insert(
             tx,

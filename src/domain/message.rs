@@ -1,0 +1,53 @@
+//! Messages the outbox carries.
+
+/// What an outbox message is; the mail worker renders each kind its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// An invitation, rendered when sent (it carries the activation code,
+    /// which is never stored in the outbox).
+    Invite,
+    /// A test message from Settings.
+    Test,
+    /// One alert.
+    Alert,
+    /// A vendor's daily digest.
+    Digest,
+}
+
+impl MessageKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MessageKind::Invite => "invite",
+            MessageKind::Test => "test",
+            MessageKind::Alert => "alert",
+            MessageKind::Digest => "digest",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MessageKind> {
+        match s {
+            "invite" => Some(MessageKind::Invite),
+            "test" => Some(MessageKind::Test),
+            "alert" => Some(MessageKind::Alert),
+            "digest" => Some(MessageKind::Digest),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [
+            MessageKind::Invite,
+            MessageKind::Test,
+            MessageKind::Alert,
+            MessageKind::Digest,
+        ] {
+            assert_eq!(MessageKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(MessageKind::parse("fax"), None);
+    }
+}

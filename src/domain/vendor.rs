@@ -1,0 +1,87 @@
+//! Vendors (resellers): what their form carries.
+
+use super::{Email, FieldError, text};
+
+/// A vendor as typed (API body or form), checked by [`NewVendor::parse`].
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct VendorInput {
+    pub name: String,
+    #[serde(default)]
+    pub alert_email: Option<String>,
+    /// en or fi; unchanged when left out (en for a new vendor).
+    #[serde(default)]
+    pub alert_language: Option<String>,
+    /// Unchanged when left out (false for a new vendor).
+    #[serde(default)]
+    pub alert_digest: Option<bool>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// A vendor to create or save, every field parsed. `None` on the optional
+/// settings: keep what is saved (or the default of a new vendor).
+#[derive(Debug, Clone)]
+pub struct NewVendor {
+    pub name: String,
+    pub alert_email: Option<Email>,
+    pub alert_language: Option<String>,
+    pub alert_digest: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+impl NewVendor {
+    /// Parses a vendor as typed; every field error at once.
+    pub fn parse(raw: &VendorInput) -> Result<NewVendor, Vec<FieldError>> {
+        parse_fields! {
+            name = text("name", &raw.name, 200, true),
+            alert_email = match raw.alert_email.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(e) => Email::parse("alert_email", e).map(Some),
+            },
+            alert_language = match raw.alert_language.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(l @ ("en" | "fi")) => Ok(Some(l.to_string())),
+                Some(_) => Err(FieldError::new("alert_language", "error.language")),
+            },
+        }
+        Ok(NewVendor {
+            name,
+            alert_email,
+            alert_language,
+            alert_digest: raw.alert_digest,
+            disabled: raw.disabled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vendor_reports_every_field_error_at_once() {
+        let raw = VendorInput {
+            name: "".into(),
+            alert_email: Some("nope".into()),
+            alert_language: Some("sv".into()),
+            ..VendorInput::default()
+        };
+        let fields: Vec<&str> = NewVendor::parse(&raw)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["name", "alert_email", "alert_language"]);
+        let ok = NewVendor::parse(&VendorInput {
+            name: " Nexetic ".into(),
+            alert_email: Some(" ".into()),
+            ..VendorInput::default()
+        });
+        assert!(
+            ok.as_ref()
+                .is_ok_and(|v| v.name == "Nexetic" && v.alert_email.is_none()),
+            "{ok:?}"
+        );
+    }
+}
