@@ -44,17 +44,41 @@ pub enum AgentCommand {
     },
     /// Print the policy.
     Policy,
-    /// Send one simulated backup report.
+    /// Back up PATHs into the installation's repository, apply retention
+    /// (Store deleted days), and report the real figures.
+    Backup {
+        /// Files and folders to back up.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the repository's snapshots.
+    Snapshots,
+    /// Restore a snapshot into a folder (files keep their full original
+    /// path under it, as with `restic restore`).
+    Restore {
+        /// A snapshot id (or a unique prefix of one), or `latest`.
+        #[arg(long)]
+        snapshot: String,
+        /// Where to restore (created if missing).
+        #[arg(long)]
+        target: PathBuf,
+        /// Only these paths (as they were backed up) and what is under them.
+        paths: Vec<PathBuf>,
+    },
+    /// Send one simulated backup report (no data moves).
     Report {
         /// success, warning or failed.
         #[arg(long, default_value = "success")]
         status: String,
     },
-    /// Report on a schedule until stopped.
+    /// On a schedule until stopped: back up PATHs, or without PATHs send
+    /// simulated reports.
     Run {
         /// e.g. 30s, 5m, 1h.
         #[arg(long, default_value = "5m")]
         every: String,
+        /// Files and folders to back up; none: simulated reports.
+        paths: Vec<PathBuf>,
     },
     /// Leave and free the seat.
     Deactivate,
@@ -106,22 +130,74 @@ async fn run_agent(command: AgentCommand, state_path: &std::path::Path) -> anyho
             }
             println!("{}", serde_json::to_string_pretty(&shown)?);
         }
+        AgentCommand::Backup { paths } => {
+            let done = a.backup(state_path, &paths, progress()).await?;
+            print_backup(&done);
+            if let Some(e) = done.report_error {
+                anyhow::bail!("the backup worked but its report failed: {e}");
+            }
+        }
+        AgentCommand::Snapshots => {
+            let snaps = a.snapshots(state_path).await?;
+            if snaps.is_empty() {
+                println!("No snapshots yet.");
+            }
+            for s in snaps {
+                println!(
+                    "{}  {}  {}  {} files  {} added  {}",
+                    &s.id[..8.min(s.id.len())],
+                    s.time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    s.hostname,
+                    s.files,
+                    agent::engine::human_bytes(s.bytes_added),
+                    s.paths.join(", ")
+                );
+            }
+        }
+        AgentCommand::Restore {
+            snapshot,
+            target,
+            paths,
+        } => {
+            let files = a
+                .restore(state_path, &snapshot, &target, &paths, progress())
+                .await?;
+            println!(
+                "Restored {files} files of snapshot {snapshot} into {}.",
+                target.display()
+            );
+        }
         AgentCommand::Report { status } => {
             let mut s = agent::load(state_path)?;
             a.report(&mut s, &status).await?;
             agent::save(state_path, &s)?;
-            println!("Reported a {status} backup of {} bytes.", s.bytes_total);
+            println!(
+                "Reported a simulated {status} backup of {} bytes.",
+                s.bytes_total
+            );
         }
-        AgentCommand::Run { every } => {
+        AgentCommand::Run { every, paths } => {
             let every = agent::parse_every(&every)?;
-            let mut s = agent::load(state_path)?;
             loop {
-                match a.report(&mut s, "success").await {
-                    Ok(()) => {
-                        agent::save(state_path, &s)?;
-                        println!("Reported a backup of {} bytes.", s.bytes_total);
+                if paths.is_empty() {
+                    let mut s = agent::load(state_path)?;
+                    match a.report(&mut s, "success").await {
+                        Ok(()) => {
+                            agent::save(state_path, &s)?;
+                            println!("Reported a simulated backup of {} bytes.", s.bytes_total);
+                        }
+                        Err(e) => eprintln!("simulated report failed: {e}"),
                     }
-                    Err(e) => eprintln!("report failed: {e}"),
+                } else {
+                    match a.backup(state_path, &paths, progress()).await {
+                        Ok(done) => {
+                            print_backup(&done);
+                            if let Some(e) = done.report_error {
+                                eprintln!("the backup worked but its report failed: {e}");
+                            }
+                        }
+                        Err(e) => eprintln!("{e:#}"),
+                    }
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
@@ -137,6 +213,36 @@ async fn run_agent(command: AgentCommand, state_path: &std::path::Path) -> anyho
         }
     }
     Ok(())
+}
+
+/// Progress lines only for a person watching.
+fn progress() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+fn print_backup(done: &agent::BackupDone) {
+    let o = &done.outcome;
+    println!(
+        "Snapshot {} : {} files ({}), {} new, {} changed; {} added to the repository.",
+        &o.snapshot_id[..8.min(o.snapshot_id.len())],
+        o.files_total,
+        agent::engine::human_bytes(o.bytes_total),
+        o.files_new,
+        o.files_changed,
+        agent::engine::human_bytes(o.bytes_added),
+    );
+    for u in o.unreadable.iter().take(10) {
+        eprintln!("not readable: {u}");
+    }
+    if !done.forgotten.is_empty() {
+        println!(
+            "Forgot {} snapshots older than {} days and pruned.",
+            done.forgotten.len(),
+            done.store_deleted_days
+        );
+    }
+    println!("Reported {}.", done.report.status);
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,6 +1,8 @@
 //! The reference backup client of Command Center: activates with a
 //! username and code, keeps its token in a state file, fetches its policy,
-//! sends simulated backup reports, deactivates. It speaks only the client
+//! backs up for real into the installation's restic repository
+//! ([`engine`]) and reports what it did — or sends simulated reports for
+//! demos and benchmarks — and deactivates. It speaks only the client
 //! API (HTTP, the types of `command-center-wire`) — demos, tests and
 //! benchmarks use it, and a real client's authors can read it as the
 //! worked example. `command-center agent …` and `command-center-agent …`
@@ -10,6 +12,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
+pub mod engine;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,9 +22,9 @@ use command_center_wire::{
 };
 use serde::{Deserialize, Serialize};
 
-/// What the agent remembers between runs (the token is a secret: the file
-/// is created 0600).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the agent remembers between runs (the token and the key are
+/// secrets: the file is created 0600, `Debug` hides them).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct State {
     pub server: String,
     pub installation_id: String,
@@ -33,6 +36,26 @@ pub struct State {
     pub bytes_total: i64,
     #[serde(default)]
     pub files_total: i64,
+    /// The encryption key the repository opened with last time: when the
+    /// policy names another one, the agent moves the repository to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_key: Option<String>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("server", &self.server)
+            .field("installation_id", &self.installation_id)
+            .field("token", &"***")
+            .field("username", &self.username)
+            .field("hostname", &self.hostname)
+            .field(
+                "repository_key",
+                &self.repository_key.as_ref().map(|_| "***"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The agent's HTTP client.
@@ -141,6 +164,7 @@ impl Agent {
             hostname: hostname.to_string(),
             bytes_total: 0,
             files_total: 0,
+            repository_key: None,
         })
     }
 
@@ -174,6 +198,7 @@ impl Agent {
             hostname: hostname.to_string(),
             bytes_total: 0,
             files_total: 0,
+            repository_key: None,
         })
     }
 
@@ -223,6 +248,163 @@ impl Agent {
         Ok(())
     }
 
+    /// Posts one report.
+    pub async fn send_report(&self, s: &State, body: &ReportInput) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .post(format!("{}/client/v1/reports", s.server))
+            .bearer_auth(&s.token)
+            .json(body)
+            .send()
+            .await?;
+        check(resp).await?;
+        Ok(())
+    }
+
+    /// A real backup: policy, repository (moved to a new key if the
+    /// operator changed it), snapshot of `paths`, retention
+    /// (`store_deleted_days`, then prune), and a report with the real
+    /// figures — also when the backup failed. The state file records the
+    /// key in use.
+    pub async fn backup(
+        &self,
+        state_path: &Path,
+        paths: &[PathBuf],
+        progress: bool,
+    ) -> anyhow::Result<BackupDone> {
+        let mut s = load(state_path)?;
+        let policy = self.policy(&s).await?;
+        let started_at = now_rfc3339(0);
+        let engine = self.engine(&s, &policy, state_path, progress)?;
+        let key = policy_key(&policy)?;
+        let stored = s.repository_key.clone();
+        let days = policy.store_deleted_days;
+        let paths = paths.to_vec();
+        let (key_in_use, result) = tokio::task::spawn_blocking(move || {
+            let (key_in_use, repo) = engine.open_with_key(stored.as_deref(), &key);
+            let result = repo.and_then(|mut repo| {
+                let outcome = repo.backup(&paths, &engine::SnapshotSettings::default())?;
+                let forgotten = repo.forget_outside(days)?;
+                Ok((outcome, forgotten))
+            });
+            (key_in_use, result)
+        })
+        .await?;
+        if key_in_use != s.repository_key {
+            s.repository_key = key_in_use;
+            save(state_path, &s)?;
+        }
+        let secrets = [s.token.as_str(), s.repository_key.as_deref().unwrap_or("")];
+        let report = match &result {
+            Ok((o, _)) => ReportInput {
+                started_at,
+                finished_at: now_rfc3339(0),
+                status: if o.unreadable.is_empty() {
+                    "success".into()
+                } else {
+                    "warning".into()
+                },
+                bytes_total: clamp(o.bytes_total),
+                bytes_uploaded: clamp(o.bytes_added),
+                files_total: clamp(o.files_total),
+                files_changed: clamp(o.files_new + o.files_changed),
+                message: unreadable_message(&o.unreadable),
+            },
+            Err(e) => ReportInput {
+                started_at,
+                finished_at: now_rfc3339(0),
+                status: "failed".into(),
+                message: failure_message(&engine::redact(&format!("{e:#}"), &secrets)),
+                ..Default::default()
+            },
+        };
+        let sent = self.send_report(&s, &report).await;
+        match result {
+            Ok((outcome, forgotten)) => Ok(BackupDone {
+                outcome,
+                forgotten,
+                report,
+                report_error: sent.err().map(|e| e.to_string()),
+                store_deleted_days: days,
+            }),
+            Err(e) => {
+                let reason = engine::redact(&format!("{e:#}"), &secrets);
+                match sent {
+                    Ok(()) => anyhow::bail!("backup failed (reported): {reason}"),
+                    Err(r) => anyhow::bail!("backup failed: {reason}; the report failed too: {r}"),
+                }
+            }
+        }
+    }
+
+    /// The repository's snapshots, oldest first.
+    pub async fn snapshots(&self, state_path: &Path) -> anyhow::Result<Vec<engine::SnapshotInfo>> {
+        self.with_repository(state_path, false, |repo| repo.snapshots())
+            .await
+    }
+
+    /// Restores a snapshot (`latest` or an id) into `target`, optionally
+    /// only some paths. Returns the number of files written.
+    pub async fn restore(
+        &self,
+        state_path: &Path,
+        snapshot: &str,
+        target: &Path,
+        only: &[PathBuf],
+        progress: bool,
+    ) -> anyhow::Result<u64> {
+        let snapshot = snapshot.to_string();
+        let target = target.to_path_buf();
+        let only = only.to_vec();
+        self.with_repository(state_path, progress, move |repo| {
+            repo.restore(&snapshot, &target, &only)
+        })
+        .await
+    }
+
+    async fn with_repository<T: Send + 'static>(
+        &self,
+        state_path: &Path,
+        progress: bool,
+        f: impl FnOnce(&mut engine::Repo) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let mut s = load(state_path)?;
+        let policy = self.policy(&s).await?;
+        let engine = self.engine(&s, &policy, state_path, progress)?;
+        let key = policy_key(&policy)?;
+        let stored = s.repository_key.clone();
+        let (key_in_use, result) = tokio::task::spawn_blocking(move || {
+            let (key_in_use, repo) = engine.open_with_key(stored.as_deref(), &key);
+            (key_in_use, repo.and_then(|mut repo| f(&mut repo)))
+        })
+        .await?;
+        if key_in_use != s.repository_key {
+            s.repository_key = key_in_use;
+            save(state_path, &s)?;
+        }
+        let secrets = [s.token.as_str(), s.repository_key.as_deref().unwrap_or("")];
+        result.map_err(|e| anyhow::anyhow!(engine::redact(&format!("{e:#}"), &secrets)))
+    }
+
+    /// The engine for this installation's repository: the policy's REST
+    /// URL with HTTP Basic credentials (installation id, client token), a
+    /// cache next to the state file.
+    fn engine(
+        &self,
+        s: &State,
+        policy: &Policy,
+        state_path: &Path,
+        progress: bool,
+    ) -> anyhow::Result<engine::Engine> {
+        let url = policy.repository_url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("the policy names no repository (repository_url): the server does not store backups yet")
+        })?;
+        let location = engine::Location::rest_with_credentials(url, &s.installation_id, &s.token)?;
+        Ok(engine::Engine::new(location)
+            .cache_dir(state_path.with_extension("cache"))
+            .progress(progress))
+    }
+
     pub async fn deactivate(&self, s: &State) -> anyhow::Result<()> {
         let resp = self
             .http
@@ -233,6 +415,73 @@ impl Agent {
         check(resp).await?;
         Ok(())
     }
+}
+
+/// What `backup` did and reported.
+#[derive(Debug)]
+pub struct BackupDone {
+    pub outcome: engine::BackupOutcome,
+    /// Snapshots forgotten by retention.
+    pub forgotten: Vec<String>,
+    pub report: ReportInput,
+    /// The backup worked but the report did not reach the server.
+    pub report_error: Option<String>,
+    pub store_deleted_days: i64,
+}
+
+fn policy_key(policy: &Policy) -> anyhow::Result<String> {
+    match &policy.encryption_key {
+        Some(k) if !k.expose().is_empty() => Ok(k.expose().to_string()),
+        _ => anyhow::bail!(
+            "refusing to back up: the policy has no encryption key yet (the operator sets the customer's encryption key; it is the repository's password)"
+        ),
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The report's message for a backup that skipped unreadable entries.
+fn unreadable_message(unreadable: &[String]) -> String {
+    if unreadable.is_empty() {
+        return String::new();
+    }
+    let mut m = format!("{} entries could not be read: ", unreadable.len());
+    m.push_str(
+        &unreadable
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    truncate(m)
+}
+
+/// The report's message for a failed backup; the space limit in words.
+fn failure_message(reason: &str) -> String {
+    let m = if reason.contains("507") {
+        format!(
+            "the server refused the upload: space limit reached (507 Insufficient Storage). {reason}"
+        )
+    } else {
+        reason.to_string()
+    };
+    truncate(m)
+}
+
+fn truncate(mut m: String) -> String {
+    const MAX: usize = 1000;
+    if m.len() > MAX {
+        let mut end = MAX;
+        while !m.is_char_boundary(end) {
+            end -= 1;
+        }
+        m.truncate(end);
+        m.push('…');
+    }
+    m
 }
 
 /// Reads the state file.
@@ -307,9 +556,12 @@ mod tests {
             hostname: "h".into(),
             bytes_total: 1,
             files_total: 2,
+            repository_key: Some("k".into()),
         };
         save(&p, &s).unwrap();
         assert_eq!(load(&p).unwrap().token, "t");
+        assert_eq!(load(&p).unwrap().repository_key.as_deref(), Some("k"));
+        assert!(!format!("{s:?}").contains("\"t\""));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
