@@ -280,10 +280,15 @@ impl Agent {
         let stored = s.repository_key.clone();
         let days = policy.store_deleted_days;
         let paths = paths.to_vec();
+        // Snapshots carry the computer's name as the console knows it.
+        let settings = engine::SnapshotSettings {
+            host: Some(s.hostname.clone()).filter(|h| !h.is_empty()),
+            ..Default::default()
+        };
         let (key_in_use, result) = tokio::task::spawn_blocking(move || {
             let (key_in_use, repo) = engine.open_with_key(stored.as_deref(), &key);
             let result = repo.and_then(|mut repo| {
-                let outcome = repo.backup(&paths, &engine::SnapshotSettings::default())?;
+                let outcome = repo.backup(&paths, &settings)?;
                 let forgotten = repo.forget_outside(days)?;
                 Ok((outcome, forgotten))
             });

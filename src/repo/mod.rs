@@ -70,11 +70,6 @@ impl IntoResponse for RepoError {
             }
             RepoError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found."),
             RepoError::BadRequest(d) => Problem::new(StatusCode::BAD_REQUEST, "bad_request", d),
-            RepoError::LengthRequired => Problem::new(
-                StatusCode::LENGTH_REQUIRED,
-                "length_required",
-                "An upload needs a Content-Length.",
-            ),
             RepoError::Forbidden { code, detail } => {
                 Problem::new(StatusCode::FORBIDDEN, code, detail)
             }

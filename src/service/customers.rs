@@ -191,9 +191,13 @@ impl Services {
         let v = NewCustomer::parse(input).map_err(ServiceError::Invalid)?;
         let now = now_millis();
         let id = CustomerId::new();
+        // Every customer has a key: it is the password of its clients'
+        // backup repositories. Without one given, a random one.
         let key_enc = match &v.encryption_key {
             KeyChange::Set(k) => Some(self.key.encrypt(k.expose())?),
-            KeyChange::Keep | KeyChange::Clear => None,
+            KeyChange::Keep | KeyChange::Clear => {
+                Some(self.key.encrypt(crate::keys::random_token()?.expose())?)
+            }
         };
         let mut tx = self.store.begin().await?;
         let vendor_id = self.owning_vendor(actor, v.vendor_id, &mut tx).await?;
@@ -235,7 +239,11 @@ impl Services {
         let now = now_millis();
         let new_key_enc = match &v.encryption_key {
             KeyChange::Set(k) => Some(Some(self.key.encrypt(k.expose())?)),
-            KeyChange::Clear => Some(None),
+            // Clearing gives a new random key (the clients move their
+            // repositories to it at their next run): never none.
+            KeyChange::Clear => Some(Some(
+                self.key.encrypt(crate::keys::random_token()?.expose())?,
+            )),
             KeyChange::Keep => None,
         };
         let mut tx = self.store.begin().await?;

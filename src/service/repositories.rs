@@ -26,9 +26,6 @@ pub enum RepoError {
     /// A name that is not a file name, or a body that is not what it says (400).
     #[error("{0}")]
     BadRequest(String),
-    /// POST without Content-Length (411).
-    #[error("length required")]
-    LengthRequired,
     /// A client may not do this (403): `code` is `forbidden` or
     /// `retention_protected`.
     #[error("{detail}")]
@@ -146,10 +143,10 @@ impl Services {
             .collect())
     }
 
-    /// Stores an upload of `len` bytes. The bytes are reserved against the
-    /// Client limit and the license's Total space before anything is
-    /// written, and given back if the write fails; a file is never
-    /// replaced.
+    /// Stores an upload (of `len` bytes when the client said). The bytes
+    /// are reserved against the Client limit and the license's Total
+    /// space before the file gets its name, and given back if the write
+    /// fails; a file is never replaced.
     pub async fn repo_upload<B>(
         &self,
         n: &InstallationRow,
@@ -161,9 +158,15 @@ impl Services {
         B: HttpBody<Data = Bytes> + Unpin,
         B::Error: std::fmt::Display,
     {
-        let len = len.ok_or(RepoError::LengthRequired)?;
-        let size = i64::try_from(len)
-            .map_err(|_| RepoError::BadRequest("Content-Length is too large.".into()))?;
+        // With a Content-Length the bytes are reserved before anything is
+        // read; without one (chunked, as rustic sends) after the body is
+        // staged, before it gets its name. Either way the limits hold.
+        let known = len
+            .map(|l| {
+                i64::try_from(l)
+                    .map_err(|_| RepoError::BadRequest("Content-Length is too large.".into()))
+            })
+            .transpose()?;
         let dir = self.repo_dir(n.id);
         if !dir.exists().await? {
             return Err(RepoError::NotFound);
@@ -172,16 +175,31 @@ impl Services {
         // very upload (a retry). The config has no such name: it stays.
         if dir.stat(f).await?.is_some() {
             return match f {
-                RepoFile::Config => Err(RepoError::Forbidden {
-                    code: "forbidden",
-                    detail: "The repository's config is never replaced.".into(),
-                }),
+                RepoFile::Config => Err(config_stays()),
                 RepoFile::Named(..) => Ok(()),
             };
         }
-        self.reserve(n.id, size).await?;
+        if let Some(size) = known {
+            self.reserve(n.id, size).await?;
+        }
         let verify = matches!(f, RepoFile::Named(..));
-        match dir.write(f, len, body, verify).await {
+        let staged = match dir.stage(f, len, body, verify).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(size) = known {
+                    self.give_back(n.id, size).await?;
+                }
+                return Err(write_error(e));
+            }
+        };
+        let size = i64::try_from(staged.size).unwrap_or(i64::MAX);
+        if known.is_none()
+            && let Err(e) = self.reserve(n.id, size).await
+        {
+            staged.discard().await;
+            return Err(e);
+        }
+        match staged.publish().await {
             Ok(Written::Stored) => {
                 let mut tx = self.store.begin().await?;
                 store::repositories::stored(&mut tx, n.id, size).await?;
@@ -191,24 +209,13 @@ impl Services {
             Ok(Written::Exists) => {
                 self.give_back(n.id, size).await?;
                 match f {
-                    RepoFile::Config => Err(RepoError::Forbidden {
-                        code: "forbidden",
-                        detail: "The repository's config is never replaced.".into(),
-                    }),
+                    RepoFile::Config => Err(config_stays()),
                     RepoFile::Named(..) => Ok(()),
                 }
             }
             Err(e) => {
                 self.give_back(n.id, size).await?;
-                Err(match e {
-                    WriteError::Mismatch => RepoError::BadRequest(
-                        "The content's SHA-256 is not the file's name; nothing was stored.".into(),
-                    ),
-                    WriteError::Short { .. } | WriteError::Long | WriteError::Body(_) => {
-                        RepoError::BadRequest(format!("{e}; nothing was stored."))
-                    }
-                    WriteError::Io(e) => RepoError::Internal(anyhow::Error::new(e)),
-                })
+                Err(write_error(e))
             }
         }
     }
@@ -305,5 +312,24 @@ impl Services {
         let mut c = self.store.read().await?;
         let row = store::installations::get(&mut c, n.id).await?;
         Ok(row.map_or(n.store_deleted_days, |r| r.store_deleted_days))
+    }
+}
+
+fn config_stays() -> RepoError {
+    RepoError::Forbidden {
+        code: "forbidden",
+        detail: "The repository's config is never replaced.".into(),
+    }
+}
+
+fn write_error(e: WriteError) -> RepoError {
+    match e {
+        WriteError::Mismatch => RepoError::BadRequest(
+            "The content's SHA-256 is not the file's name; nothing was stored.".into(),
+        ),
+        WriteError::Short { .. } | WriteError::Long | WriteError::Body(_) => {
+            RepoError::BadRequest(format!("{e}; nothing was stored."))
+        }
+        WriteError::Io(e) => RepoError::Internal(anyhow::Error::new(e)),
     }
 }

@@ -33,6 +33,51 @@ pub enum Written {
     Exists,
 }
 
+/// An upload written to a temporary name, waiting to be published.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    target: PathBuf,
+    folder: PathBuf,
+    /// The bytes received.
+    pub size: u64,
+}
+
+impl Staged {
+    /// Gives the file its real name — a hard link, which fails when the
+    /// name exists, so a file is never replaced — and makes the name
+    /// durable (the folder fsynced).
+    pub async fn publish(self) -> Result<Written, WriteError> {
+        let linked = match tokio::fs::hard_link(&self.temp, &self.target).await {
+            Ok(()) => Ok(Written::Stored),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Written::Exists),
+            Err(e) => Err(WriteError::Io(e)),
+        };
+        remove_temp(&self.temp).await;
+        let written = linked?;
+        if written == Written::Stored {
+            let folder = self.folder.clone();
+            tokio::task::spawn_blocking(move || sync_dir(&folder))
+                .await
+                .map_err(std::io::Error::other)??;
+        }
+        Ok(written)
+    }
+
+    /// Drops the upload (refused after it was received).
+    pub async fn discard(self) {
+        remove_temp(&self.temp).await;
+    }
+}
+
+async fn remove_temp(temp: &Path) {
+    if let Err(e) = tokio::fs::remove_file(temp).await
+        && e.kind() != ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, "could not remove a temporary upload");
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("the content's SHA-256 is not its name")]
@@ -142,22 +187,25 @@ impl RepoDir {
         .map_err(std::io::Error::other)?
     }
 
-    /// Streams `body` (exactly `len` bytes) into the file `f`; with
-    /// `verify`, only if its SHA-256 is the file's name.
-    pub async fn write<B>(
+    /// Streams `body` into a temporary file beside `f` (exactly `len`
+    /// bytes when the client said how many; restic's REST clients may
+    /// also send chunked bodies without a length), fsynced; with
+    /// `verify`, only if its SHA-256 is the file's name. Nothing is
+    /// visible under the real name until [`Staged::publish`].
+    pub async fn stage<B>(
         &self,
         f: &RepoFile,
-        len: u64,
+        len: Option<u64>,
         mut body: B,
         verify: bool,
-    ) -> Result<Written, WriteError>
+    ) -> Result<Staged, WriteError>
     where
         B: HttpBody<Data = Bytes> + Unpin,
         B::Error: std::fmt::Display,
     {
         let folder = self.folder(f);
         tokio::fs::create_dir_all(&folder).await?;
-        let temp = folder.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let temp = folder.join(format!(".tmp-{}", uuid::Uuid::now_v7().simple()));
         let result = async {
             let mut file = tokio::fs::OpenOptions::new()
                 .write(true)
@@ -174,13 +222,15 @@ impl RepoDir {
                     continue;
                 };
                 got = got.saturating_add(chunk.len() as u64);
-                if got > len {
+                if len.is_some_and(|len| got > len) {
                     return Err(WriteError::Long);
                 }
                 hasher.update(&chunk);
                 file.write_all(&chunk).await?;
             }
-            if got != len {
+            if let Some(len) = len
+                && got != len
+            {
                 return Err(WriteError::Short { got, expected: len });
             }
             if verify {
@@ -194,31 +244,21 @@ impl RepoDir {
                 }
             }
             file.sync_all().await?;
-            drop(file);
-            // A hard link fails when the name exists: never a replacement.
-            let linked = match tokio::fs::hard_link(&temp, self.path(f)).await {
-                Ok(()) => Written::Stored,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Written::Exists,
-                Err(e) => return Err(e.into()),
-            };
-            Ok(linked)
+            Ok(got)
         }
         .await;
-        // The temporary name goes in every case.
-        let removed = tokio::fs::remove_file(&temp).await;
-        let written = result?;
-        if let Err(e) = removed
-            && e.kind() != ErrorKind::NotFound
-        {
-            tracing::warn!(error = %e, "could not remove a temporary upload");
+        match result {
+            Ok(size) => Ok(Staged {
+                temp,
+                target: self.path(f),
+                folder,
+                size,
+            }),
+            Err(e) => {
+                remove_temp(&temp).await;
+                Err(e)
+            }
         }
-        if written == Written::Stored {
-            let folder = folder.clone();
-            tokio::task::spawn_blocking(move || sync_dir(&folder))
-                .await
-                .map_err(std::io::Error::other)??;
-        }
-        Ok(written)
     }
 
     /// Deletes a file; answers its size, None if it was not there (or

@@ -394,7 +394,8 @@ async fn the_encryption_key_is_a_secret() {
         .await;
     assert!(!log.to_string().contains("another-key-value") && !log.to_string().contains(key));
     assert_eq!(log["items"][1]["after"]["encryption_key"], "changed");
-    // An empty key removes it.
+    // An empty key gives a new random one: a customer's repositories
+    // always have a password.
     let (_, c) = app
         .api(
             "PUT",
@@ -403,7 +404,17 @@ async fn the_encryption_key_is_a_secret() {
             Some(json!({"name": "Salainen Oy", "encryption_key": ""})),
         )
         .await;
-    assert_eq!(c["encryption_key_set"], false);
+    assert_eq!(c["encryption_key_set"], true);
+    let (_, shown) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{id}/encryption-key/reveal"),
+            &t,
+            None,
+        )
+        .await;
+    let fresh = shown["encryption_key"].as_str().unwrap();
+    assert!(fresh.len() >= 40 && fresh != "another-key-value", "{shown}");
     app.finish().await;
 }
 

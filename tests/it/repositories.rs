@@ -617,18 +617,19 @@ async fn names_are_checked_against_content_ranges_and_listings_served() {
     let r = post(&app, &id, &token, "data/%2e%2e%2f%2e%2e%2fconfig", &data).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    // Without Content-Length: 411.
+    // Chunked without a Content-Length (as rustic sends): checked and
+    // counted after it arrived — a wrong name is still refused.
     let name = sha(&data);
-    let status = raw_http(
-        &app,
-        &format!(
+    let chunked = |name: String| {
+        format!(
             "POST /repo/{id}/data/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
             basic(&id, &token)
-        ),
-        b"5\r\nhello\r\n0\r\n\r\n",
-    )
-    .await;
-    assert_eq!(status, 411);
+        )
+    };
+    let status = raw_http(&app, &chunked(name.clone()), b"5\r\nhello\r\n0\r\n\r\n").await;
+    assert_eq!(status, 400);
+    let status = raw_http(&app, &chunked(sha(b"hello")), b"5\r\nhello\r\n0\r\n\r\n").await;
+    assert_eq!(status, 200);
 
     assert_eq!(
         post(&app, &id, &token, &format!("data/{name}"), &data)
@@ -886,4 +887,175 @@ async fn parallel_bodies(
         out.push(r.unwrap());
     }
     out
+}
+
+/// The reference agent (its CLI, as a customer runs it) backs up through
+/// the console, twice, and restores both times' files; stock restic opens
+/// the same repository with the customer's key and sees the same
+/// snapshots; the report carries the real figures and storage used is the
+/// bytes on disk.
+// The agent runs as a child process while the server serves: threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_backs_up_through_the_console_and_restores() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 1, "standard", "pc").await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("agent.json");
+    let agent = |args: Vec<String>| {
+        let state = state.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_command-center"))
+                .arg("agent")
+                .arg("--state")
+                .arg(&state)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "agent {args:?}: {text}");
+            text
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    agent(s(&[
+        "activate",
+        "--server",
+        &app.base,
+        "--username",
+        &inv[0].0,
+        "--code",
+        &inv[0].1,
+        "--hostname",
+        "office-pc",
+    ]))
+    .await;
+    let tree = work.path().join("documents");
+    make_tree(&tree);
+    let first = work.path().join("first-copy");
+    copy_tree(&tree, &first);
+    agent(s(&["backup", tree.to_str().unwrap()])).await;
+    // Change, add and delete, then back up again.
+    std::fs::write(tree.join("a/b/päivä.txt"), "hyvää iltaa\n").unwrap();
+    std::fs::write(tree.join("uusi.txt"), noise(100_000, 3)).unwrap();
+    std::fs::remove_file(tree.join("a/b/small-3.txt")).unwrap();
+    agent(s(&["backup", tree.to_str().unwrap()])).await;
+    let listed = agent(s(&["snapshots"])).await;
+    assert!(listed.contains("office-pc"), "{listed}");
+
+    // Both snapshots come back: the latest, and the first by its id.
+    let latest = work.path().join("restore-latest");
+    agent(s(&[
+        "restore",
+        "--snapshot",
+        "latest",
+        "--target",
+        latest.to_str().unwrap(),
+    ]))
+    .await;
+    same_tree(&tree, &latest.join(tree.strip_prefix("/").unwrap()));
+
+    // Stock restic: same snapshots, the customer's key opens them.
+    let state_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = state_json["installation_id"].as_str().unwrap().to_string();
+    let token = state_json["token"].as_str().unwrap().to_string();
+    let (_, key) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{cid}/encryption-key/reveal"),
+            &t,
+            None,
+        )
+        .await;
+    let key = key["encryption_key"].as_str().unwrap().to_string();
+    let port = app.base.rsplit(':').next().unwrap();
+    let stock = |args: Vec<String>| {
+        let (id, token, key) = (id.clone(), token.clone(), key.clone());
+        let home = work.path().to_path_buf();
+        let port = port.to_string();
+        async move {
+            let out = tokio::process::Command::new("/usr/bin/restic")
+                .arg("--no-cache")
+                .args(&args)
+                .env(
+                    "RESTIC_REPOSITORY",
+                    format!("rest:http://{id}:{token}@127.0.0.1:{port}/repo/{id}/"),
+                )
+                .env("RESTIC_PASSWORD", key)
+                .env("HOME", home)
+                .output()
+                .await
+                .unwrap();
+            ok(&out, &format!("{args:?}"));
+            String::from_utf8_lossy(&out.stdout).to_string()
+        }
+    };
+    let snaps: Value = serde_json::from_str(&stock(s(&["snapshots", "--json"])).await).unwrap();
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    let first_id = snaps
+        .iter()
+        .min_by_key(|s| s["time"].as_str().unwrap().to_string())
+        .unwrap()["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_restic = work.path().join("restore-restic-first");
+    stock(s(&[
+        "restore",
+        &first_id,
+        "--target",
+        by_restic.to_str().unwrap(),
+    ]))
+    .await;
+    same_tree(&first, &by_restic.join(tree.strip_prefix("/").unwrap()));
+    let by_agent = work.path().join("restore-agent-first");
+    agent(s(&[
+        "restore",
+        "--snapshot",
+        &first_id,
+        "--target",
+        by_agent.to_str().unwrap(),
+    ]))
+    .await;
+    same_tree(&first, &by_agent.join(tree.strip_prefix("/").unwrap()));
+    stock(s(&["check"])).await;
+
+    // The console saw real runs, and counts the bytes it stores.
+    let (_, list) = app
+        .api(
+            "GET",
+            &format!("/api/v1/installations?license_id={lid}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(list["items"][0]["last_backup_status"], "success", "{list}");
+    assert_eq!(
+        monitoring_bytes(&app, &t, &id).await,
+        bytes_on_disk(&repo_dir(&app, &id)),
+        "storage used is the bytes on disk"
+    );
+    app.finish().await;
+}
+
+/// Copies a tree (files, folders, symlinks as links).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let m = std::fs::symlink_metadata(&src).unwrap();
+        if m.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if m.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }

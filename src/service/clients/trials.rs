@@ -131,6 +131,7 @@ impl Services {
             .ok_or_else(|| anyhow::anyhow!("no default vendor"))?
             .id;
         let id = CustomerId::new();
+        let trial_key = self.key.encrypt(crate::keys::random_token()?.expose())?;
         store::customers::insert(
             tx,
             id,
@@ -144,7 +145,8 @@ impl Services {
                 country: "FI",
                 language: "en",
                 contact_email: None,
-                encryption_key_enc: None,
+                // Trial clients back up too: their repositories need a key.
+                encryption_key_enc: Some(&trial_key),
                 username_prefix: None,
             },
             now,
