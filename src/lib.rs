@@ -241,12 +241,17 @@ pub fn router(state: AppState) -> Router {
         // Added after the 2 MiB limit, so it keeps its own (restic's packs).
         .nest("/repo", repo::router())
         .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), hsts))
+        // Pages and API answers carry customers' data, activation codes
+        // and state that changes: never kept by a browser or a proxy, and
+        // never shown stale from the history (static assets set their own).
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"),
+            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; object-src 'none'; base-uri 'none'"),
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings may carry tokens (setup links).
@@ -281,6 +286,19 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Browsers are told to use https only, when the console is served over
+/// https (`CC_PUBLIC_URL`).
+async fn hsts(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if state.services.config.secure_cookies() {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

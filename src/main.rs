@@ -189,7 +189,19 @@ fn return_big_allocations() {
     }
 }
 
+/// Everything the console writes — the database and its WAL, the server
+/// key, mail files holding activation codes, backup repositories — is for
+/// its own user only: files 0600, folders 0700.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    private_files();
     return_big_allocations();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -23,14 +23,19 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-/// The caller's address: the socket peer, or the first `X-Forwarded-For`
-/// entry when the operator said a trusted proxy sits in front.
+/// The caller's address: the socket peer, or — when the operator said a
+/// trusted proxy sits in front — the last `X-Forwarded-For` entry, the one
+/// that proxy appended. (The first entries are whatever the client wrote:
+/// trusting them would let anyone pick the address its rate limits count
+/// against.)
 pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
     let forwarded = parts
         .headers
-        .get("x-forwarded-for")
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(str::trim)
         .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
     if let (true, Some(first)) = (trust_forwarded_for, forwarded) {
@@ -80,6 +85,18 @@ mod tests {
             .unwrap()
             .into_parts()
             .0
+    }
+
+    #[test]
+    fn the_proxys_own_entry_counts() {
+        let p = axum::http::Request::builder()
+            .header("x-forwarded-for", "6.6.6.6, 10.0.0.7")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert_eq!(super::client_ip(&p, true).as_deref(), Some("10.0.0.7"));
+        assert_eq!(super::client_ip(&p, false), None);
     }
 
     #[test]

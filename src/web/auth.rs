@@ -63,9 +63,17 @@ fn session_cookie(
     ))
 }
 
-/// Only same-site paths are followed after sign-in.
+/// A same-origin path to go to after sign-in or a language switch, else
+/// `/`. Browsers drop tabs and line breaks from a URL and read `\` as
+/// `/`, so `/%09/evil.example` would become `//evil.example`: a single
+/// leading `/`, and no backslash, control character or space anywhere.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    let ok = next.starts_with('/')
+        && !next[1..].starts_with('/')
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if ok {
         next.to_string()
     } else {
         "/".to_string()
@@ -273,5 +281,8 @@ mod tests {
         assert_eq!(super::safe_next("//evil.example"), "/");
         assert_eq!(super::safe_next("https://evil.example"), "/");
         assert_eq!(super::safe_next("/\\evil.example"), "/");
+        assert_eq!(super::safe_next("/\t/evil.example/x"), "/");
+        assert_eq!(super::safe_next("/\n/evil.example"), "/");
+        assert_eq!(super::safe_next("/a\\b"), "/");
     }
 }

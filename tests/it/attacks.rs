@@ -186,3 +186,174 @@ async fn six_hundred_parallel_sign_ins_keep_memory_bounded() {
         drop_database(&name).await;
     }
 }
+
+/// Redirects after a language switch or sign-in stay on the console:
+/// encoded tabs, line breaks and backslashes (which browsers drop or read
+/// as `/`) lead home, not off-site.
+#[tokio::test]
+async fn redirects_never_leave_the_console() {
+    let app = TestApp::spawn().await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for back in [
+        "/%09/evil.example/x",
+        "/%0a/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example/",
+        "/%00",
+    ] {
+        let r = c
+            .get(app.url(&format!("/lang/en?back={back}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{back}: {}", r.status());
+        assert_eq!(r.headers()["location"], "/", "{back}");
+    }
+    let r = c
+        .get(app.url("/lang/fi?back=/licenses%3Fq%3Dx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/licenses?q=x");
+    // The sign-in page carries only a safe `next` into its form.
+    let page = c
+        .get(app.url("/login?next=/%09/evil.example"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("evil.example"), "{page}");
+    app.finish().await;
+}
+
+/// Answers that carry activation codes or customers' data are never
+/// stored by a browser; the CSP forbids plugins and a changed base.
+#[tokio::test]
+async fn responses_are_not_cached_and_the_csp_is_strict() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    invites(&app, &t, &lid, 1, "standard", "nc").await;
+    let r = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/licenses/{lid}/invites")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = reqwest::get(app.url("/login")).await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("object-src 'none'") && csp.contains("base-uri 'none'"),
+        "{csp}"
+    );
+    app.finish().await;
+}
+
+/// Naming another vendor's (non-trial) installation in "Connect trial
+/// client" says "not found", exactly like an id that does not exist.
+#[tokio::test]
+async fn connect_trial_does_not_reveal_another_vendors_installation() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let a = app.vendor(&admin, "Vendor A").await;
+    let b = app.vendor(&admin, "Vendor B").await;
+    app.operator(&admin, "op@a.example", "operator", Some(&a))
+        .await;
+    app.operator(&admin, "op@b.example", "operator", Some(&b))
+        .await;
+    let ta = app.token("op@a.example", PASSWORD).await;
+    let tb = app.token("op@b.example", PASSWORD).await;
+    let (_, la) = customer_with_license(&app, &ta, None).await;
+    let inv = invites(&app, &ta, &la, 1, "standard", "a").await;
+    let (s, act) = crate::clients::activate(&app, &inv[0].0, &inv[0].1).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, lb) = customer_with_license(&app, &tb, None).await;
+    let (s, body) = app
+        .api(
+            "POST",
+            &format!("/api/v1/licenses/{lb}/connect-trial"),
+            &tb,
+            Some(json!({"installation_id": act["installation_id"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    // Its own vendor's non-trial is still told apart.
+    let (s, body) = app
+        .api(
+            "POST",
+            &format!("/api/v1/licenses/{la}/connect-trial"),
+            &ta,
+            Some(json!({"installation_id": act["installation_id"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "not_a_trial");
+    app.finish().await;
+}
+
+/// The data dir of a running console holds nothing others can read: the
+/// database, its WAL, the key, mail files — 0600; folders 0700.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
+    let env: HashMap<String, String> = [
+        ("CC_DATA_DIR", dir.display().to_string()),
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut server = spawn_server(&env);
+    wait_healthy(&server.base).await;
+    // Some mail, so the outbox folder and a file exist.
+    let c = client();
+    let t: serde_json::Value = c
+        .post(format!("{}/api/v1/auth/token", server.base))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = t["token"].as_str().unwrap();
+    let r = c
+        .post(format!("{}/api/v1/settings/test-email", server.base))
+        .bearer_auth(t)
+        .json(&json!({"to": "someone@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let _ = r.status();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut seen = 0;
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            let mode = m.permissions().mode() & 0o777;
+            if m.is_dir() {
+                assert_eq!(mode, 0o700, "{}", e.path().display());
+                stack.push(e.path());
+            } else {
+                assert_eq!(mode & 0o077, 0, "{} is {mode:o}", e.path().display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the database, its WAL and the key at least");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

@@ -190,6 +190,12 @@ impl Services {
             || n.license_type != LicenseType::Trial
             || n.deactivated_at.is_some()
         {
+            // Trials belong to nobody until connected; any other
+            // installation of a vendor the actor cannot see does not exist
+            // for it (404, not a hint that the id is real).
+            if !actor.can_see(n.vendor_id) {
+                return Err(ServiceError::NotFound);
+            }
             return Err(err(Conflict::NotATrial));
         }
         if !store::installations::take_seat(&mut tx, license, n.software_type).await? {
