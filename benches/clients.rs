@@ -292,7 +292,10 @@ end
         app.count("SELECT COUNT(*) FROM reports").await
     );
     // How the group commits went (batch sizes and times, from /metrics).
-    let metrics = reqwest::get(app.url("/metrics"))
+    let metrics = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(&t)
+        .send()
         .await
         .unwrap()
         .text()

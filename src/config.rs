@@ -16,6 +16,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `CC_DATA_DIR`: SQLite database, server key and mail outbox (default `./data`).
     pub data_dir: PathBuf,
+    /// `CC_METRICS_LISTEN`: an address (e.g. a private interface) where
+    /// `/metrics` is served to anyone who can reach it; on the main
+    /// address it needs an administrator's bearer token.
+    pub metrics_listen: Option<SocketAddr>,
     /// `CC_REPOSITORY_DIR`: where the backup clients' restic repositories
     /// live, one folder per installation (default `DATA_DIR/repositories`).
     pub repository_dir: PathBuf,
@@ -135,6 +139,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_SERVER_SEAT_GB",
     "CC_LOG",
     "CC_REPOSITORY_DIR",
+    "CC_METRICS_LISTEN",
 ];
 
 /// The Levenshtein distance: how many single-character inserts, deletes
@@ -394,8 +399,17 @@ impl Config {
             .get("CC_REPOSITORY_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("repositories"));
+        let metrics_listen = match s.get("CC_METRICS_LISTEN") {
+            None => None,
+            Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|e| {
+                anyhow::anyhow!(
+                    "CC_METRICS_LISTEN={raw:?} is not an address like 127.0.0.1:9090: {e}"
+                )
+            })?),
+        };
         Ok(Config {
             listen,
+            metrics_listen,
             repository_dir,
             data_dir,
             database_url,

@@ -190,7 +190,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         services: services.clone(),
         metrics: metrics_handle(),
     };
-    let app = router(state);
+    let app = router(state.clone());
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(
         mail::worker::Worker {
@@ -204,6 +204,22 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     );
     let alerts = tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
     let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
+    if let Some(at) = config.metrics_listen {
+        let l = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on CC_METRICS_LISTEN {at}: {e}"))?;
+        let m = Router::new()
+            .route("/metrics", get(metrics_text))
+            .with_state(state.clone());
+        let mut stop = rx.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, m)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                })
+                .await;
+        });
+    }
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -236,7 +252,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/client", client_api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(metrics_guarded))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
         // Added after the 2 MiB limit, so it keeps its own (restic's packs).
         .nest("/repo", repo::router())
@@ -271,6 +287,29 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout").into_response(),
     }
+}
+
+/// `/metrics` on the main address: administrators only (bearer token).
+async fn metrics_guarded(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    let admin = match http::bearer_token(&parts) {
+        Some(t) => matches!(
+            state.services.token_actor(t, http::client_ip(&parts, state.services.config.trust_forwarded_for)).await,
+            Ok(Some(a)) if a.is_admin()
+        ),
+        None => false,
+    };
+    if !admin {
+        return http::Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Metrics need an administrator's bearer token, or CC_METRICS_LISTEN.",
+        )
+        .into_response();
+    }
+    metrics_text(State(state)).await
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

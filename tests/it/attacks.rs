@@ -357,3 +357,43 @@ async fn data_dir_files_are_private() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+/// `/metrics` is not for everyone: an administrator's token on the main
+/// address, or the address of CC_METRICS_LISTEN.
+#[tokio::test]
+async fn metrics_are_not_public() {
+    let port = free_port();
+    let at = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_METRICS_LISTEN", &at),
+    ])
+    .await;
+    let r = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (_, op) = {
+        let admin = app.admin_token().await;
+        let v = app.vendor(&admin, "V").await;
+        app.operator(&admin, "op@v.example", "operator", Some(&v))
+            .await;
+        (admin, app.token("op@v.example", PASSWORD).await)
+    };
+    let r = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "an operator is not enough"
+    );
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("cc_http_requests_total"));
+    app.finish().await;
+}

@@ -16,8 +16,15 @@ async fn health_ready_and_metrics() {
         c.get(app.url("/readyz")).send().await.unwrap().status(),
         StatusCode::OK
     );
+    // Metrics are for administrators on the main address.
+    assert_eq!(
+        c.get(app.url("/metrics")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let admin = app.admin_token().await;
     let m = c
         .get(app.url("/metrics"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap()
