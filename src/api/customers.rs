@@ -1,7 +1,9 @@
 //! `/api/v1/customers` and `/api/v1/licenses`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 

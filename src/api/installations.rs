@@ -1,7 +1,9 @@
 //! `/api/v1/installations` and trial connection.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::http::Query;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiActor;

@@ -169,7 +169,7 @@ pub struct AuditQuery {
 async fn audit(
     State(state): State<AppState>,
     who: ApiActor,
-    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+    crate::http::Query(q): crate::http::Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let rows = state

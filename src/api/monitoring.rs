@@ -1,7 +1,9 @@
 //! `/api/v1/monitoring` (JSON) and `/api/v1/monitoring.csv`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::http::Query;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiActor;

@@ -63,6 +63,25 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// A query string parsed into `T`; one that does not parse (`limit=abc`, a
+/// missing parameter) is a 400 problem document with code `bad_query`,
+/// not axum's plain text.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_query",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
 /// The token of `Authorization: Bearer <token>`. The scheme is
 /// case-insensitive (RFC 9110 §11.1), the same for both APIs.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {

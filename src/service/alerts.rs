@@ -124,9 +124,13 @@ impl Services {
         vendor: Option<crate::domain::VendorId>,
         limit: i64,
     ) -> Result<Vec<Alert>> {
-        let vendor = match actor.scope() {
-            super::Scope::All => vendor,
-            super::Scope::Vendor(v) => Some(v),
+        let vendor = match (actor.scope(), vendor) {
+            (super::Scope::All, v) => v,
+            (super::Scope::Vendor(own), None) => Some(own),
+            (super::Scope::Vendor(own), Some(v)) if v == own => Some(own),
+            // Another vendor does not exist for an operator, as on every
+            // other route (404).
+            (super::Scope::Vendor(_), Some(_)) => return Err(super::ServiceError::NotFound),
         };
         let mut c = self.store.read().await?;
         let rows = store::alerts::list_open(&mut c, vendor, limit.clamp(1, 1000)).await?;

@@ -397,3 +397,35 @@ async fn metrics_are_not_public() {
     assert!(r.text().await.unwrap().contains("cc_http_requests_total"));
     app.finish().await;
 }
+
+/// A query string that does not parse is a problem document with a code;
+/// another vendor's id in the alerts filter is "not found", as elsewhere.
+#[tokio::test]
+async fn query_errors_are_problems_and_alerts_hide_other_vendors() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/customers?limit=abc"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "bad_query");
+    let a = app.vendor(&admin, "Vendor A").await;
+    let b = app.vendor(&admin, "Vendor B").await;
+    app.operator(&admin, "op@a.example", "operator", Some(&a))
+        .await;
+    let ta = app.token("op@a.example", PASSWORD).await;
+    let (s, _) = app
+        .api("GET", &format!("/api/v1/alerts?vendor_id={b}"), &ta, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .api("GET", &format!("/api/v1/alerts?vendor_id={a}"), &ta, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.finish().await;
+}
