@@ -7,7 +7,9 @@ use super::{Email, FieldError, Millis};
 
 /// Counts above these are not physical (a client's bug or an attack that
 /// would overflow sums later): refused, not stored.
-pub const MAX_REPORT_BYTES: i64 = 1 << 53;
+/// 1 PB for one client: sums over a vendor's thousands of clients still
+/// fit in 64 bits.
+pub const MAX_REPORT_BYTES: i64 = 1_000_000_000_000_000;
 pub const MAX_REPORT_FILES: i64 = 1_000_000_000_000;
 
 /// A single line of client text: trimmed, at most `max` characters, no

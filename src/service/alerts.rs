@@ -211,35 +211,59 @@ impl Services {
         }
     }
 
-    /// Every condition that holds now: (kind, candidate, may open). A
-    /// candidate that may not open only keeps an open alert open
-    /// (storage between 85 % and 90 %).
-    async fn alert_conditions(&self, now: Millis) -> Result<Vec<(&'static str, Candidate, bool)>> {
+    /// Every condition that holds now: (kind, candidate, may open), and
+    /// the kinds whose check failed. A candidate that may not open only
+    /// keeps an open alert open (storage between 85 % and 90 %). One kind
+    /// failing (say, bad data in one client's numbers) is logged and
+    /// leaves the other kinds working; its open alerts stay as they are.
+    async fn alert_conditions(
+        &self,
+        now: Millis,
+    ) -> Result<(Vec<(&'static str, Candidate, bool)>, HashSet<&'static str>)> {
         let mut c = self.store.read().await?;
         let mut out = Vec::new();
-        for n in store::alerts::overdue(&mut c, now - self.overdue_ms()).await? {
+        let mut failed: HashSet<&'static str> = HashSet::new();
+        let mut take = |kinds: &[&'static str],
+                        r: std::result::Result<Vec<Candidate>, store::StoreError>|
+         -> Vec<Candidate> {
+            match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, kinds = ?kinds, "an alert check failed; the others go on");
+                    failed.extend(kinds);
+                    Vec::new()
+                }
+            }
+        };
+        let overdue = store::alerts::overdue(&mut c, now - self.overdue_ms()).await;
+        for n in take(&["overdue"], overdue) {
             out.push(("overdue", n, true));
         }
-        for n in store::alerts::failing(&mut c, self.config.alert_failed_runs).await? {
+        let failing = store::alerts::failing(&mut c, self.config.alert_failed_runs).await;
+        for n in take(&["failing"], failing) {
             out.push(("failing", n, true));
         }
-        for n in store::alerts::over_client_limit(&mut c).await? {
+        let over = store::alerts::over_client_limit(&mut c).await;
+        for n in take(&["client_limit"], over) {
             out.push(("client_limit", n, true));
         }
-        for n in store::alerts::storage_at_least(
+        let storage = store::alerts::storage_at_least(
             &mut c,
             STORAGE_CLOSE_PERCENT,
             self.config.standard_seat_gb,
             self.config.server_seat_gb,
         )
-        .await?
-        {
-            let opens = n.number.saturating_mul(100) >= STORAGE_OPEN_PERCENT * n.number2;
+        .await;
+        for n in take(&["storage_90"], storage) {
+            let opens =
+                n.number.saturating_mul(100) >= STORAGE_OPEN_PERCENT.saturating_mul(n.number2);
             out.push(("storage_90", n, opens));
         }
         let today = date_of(now);
         let in_30 = today + time::Duration::days(30);
-        for n in store::alerts::expiring(&mut c, &today.to_string(), &in_30.to_string()).await? {
+        let expiring =
+            store::alerts::expiring(&mut c, &today.to_string(), &in_30.to_string()).await;
+        for n in take(&["expires_7", "expires_30"], expiring) {
             let kind = if days_until(&n.extra, today) <= 7 {
                 "expires_7"
             } else {
@@ -247,7 +271,7 @@ impl Services {
             };
             out.push((kind, n, true));
         }
-        Ok(out)
+        Ok((out, failed))
     }
 
     /// One check: opens alerts whose condition started, closes those whose
@@ -263,7 +287,7 @@ impl Services {
                 store::alerts::vendors(&mut c).await?,
             )
         };
-        let conditions = self.alert_conditions(now).await?;
+        let (conditions, failed) = self.alert_conditions(now).await?;
         let vendors: HashMap<VendorId, VendorAlerting> =
             vendors.into_iter().map(|v| (v.id, v)).collect();
         let holding: HashSet<(&str, &str)> = conditions
@@ -277,7 +301,9 @@ impl Services {
         let to_close: Vec<AlertId> = open
             .iter()
             .filter(|a| {
-                a.opened_at < now && !holding.contains(&(a.kind.as_str(), a.subject_id.as_str()))
+                a.opened_at < now
+                    && !failed.contains(a.kind.as_str())
+                    && !holding.contains(&(a.kind.as_str(), a.subject_id.as_str()))
             })
             .map(|a| a.id)
             .collect();

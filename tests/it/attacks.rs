@@ -429,3 +429,64 @@ async fn query_errors_are_problems_and_alerts_hide_other_vendors() {
     assert_eq!(s, StatusCode::OK);
     app.finish().await;
 }
+
+/// A client cannot switch alerts off for everyone with an absurd number:
+/// it is refused (422), the largest sensible numbers from many clients
+/// still sum, and the alert check and the Monitoring page keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_client_numbers_are_refused_and_alerts_keep_working() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let inv = invites(&app, &t, &lid, 3, "standard", "big").await;
+    let mut tokens = Vec::new();
+    for (u, c) in &inv {
+        let (s, a) = crate::clients::activate(&app, u, c).await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        tokens.push(a["token"].as_str().unwrap().to_string());
+    }
+    let at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = |bytes: i64| {
+        json!({"started_at": at, "finished_at": at, "status": "success", "bytes_total": bytes,
+            "bytes_uploaded": 0, "files_total": 1, "files_changed": 0})
+    };
+    let (s, v, _) = app
+        .api_with_headers(
+            "POST",
+            "/client/v1/reports",
+            Some(&tokens[0]),
+            Some(body(i64::MAX)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["field"], "bytes_total");
+    // The largest accepted figure on every client: sums must not overflow.
+    for tok in &tokens {
+        crate::alerts::report(
+            &app,
+            tok,
+            "success",
+            command_center::domain::now_millis(),
+            1_000_000_000_000_000,
+        )
+        .await;
+    }
+    let s = app.running.as_ref().unwrap().services.clone();
+    let pass = s
+        .evaluate_alerts(command_center::domain::now_millis())
+        .await
+        .unwrap();
+    assert!(pass.opened >= 1, "the storage alert opens: {pass:?}");
+    let (st, _) = app
+        .api(
+            "GET",
+            &format!("/api/v1/monitoring?customer_id={cid}"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    app.finish().await;
+}
