@@ -630,6 +630,21 @@ async fn names_are_checked_against_content_ranges_and_listings_served() {
     assert_eq!(status, 400);
     let status = raw_http(&app, &chunked(sha(b"hello")), b"5\r\nhello\r\n0\r\n\r\n").await;
     assert_eq!(status, 200);
+    assert_eq!(
+        db_bytes(&app, &id).await,
+        (5, 5),
+        "a chunked upload is counted"
+    );
+    let r = call(
+        &app,
+        "DELETE",
+        &format!("/repo/{id}/data/{}", sha(b"hello")),
+        Some((&id, &token)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
 
     assert_eq!(
         post(&app, &id, &token, &format!("data/{name}"), &data)
