@@ -44,6 +44,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::installations::get,
         crate::api::installations::history,
         crate::api::installations::deactivate,
+        crate::api::installations::delete_backup_data,
         crate::api::installations::trials,
         crate::api::installations::connect_trial,
         crate::client_api::activate,

@@ -85,6 +85,34 @@ pub async fn deactivate(
     .into_response())
 }
 
+/// Deleting a deactivated installation's backups: type its computer name.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct DeleteBackupData {
+    /// The installation's hostname, exactly.
+    pub confirm_hostname: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/installations/{id}/delete-backup-data", tag = "installations", summary = "Delete a deactivated installation's backups for good (confirm with its hostname; audited)",
+    params(("id" = String, Path, description = "Installation id")),
+    request_body = DeleteBackupData,
+    responses((status = 200, description = "Deleted; storage used is 0", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "installation_active: deactivate it first", body = ProblemDocument), (status = 422, description = "The hostname does not match", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn delete_backup_data(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+    Body(req): Body<DeleteBackupData>,
+) -> ApiResult<Response> {
+    let id: InstallationId = path_id(&id)?;
+    Ok(Json(
+        state
+            .services
+            .delete_backup_data(&who.actor, id, &req.confirm_hostname)
+            .await?,
+    )
+    .into_response())
+}
+
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrialQuery {

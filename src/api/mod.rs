@@ -74,6 +74,10 @@ pub fn router() -> Router<AppState> {
             "/v1/installations/{id}/deactivate",
             post(installations::deactivate),
         )
+        .route(
+            "/v1/installations/{id}/delete-backup-data",
+            post(installations::delete_backup_data),
+        )
         .route("/v1/trials", get(installations::trials))
         .route(
             "/v1/licenses/{id}/connect-trial",

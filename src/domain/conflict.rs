@@ -21,6 +21,7 @@ pub enum Conflict {
     SeatsExhausted,
     NotATrial,
     InstallationInactive,
+    InstallationActive,
 }
 
 impl Conflict {
@@ -42,6 +43,7 @@ impl Conflict {
             Conflict::SeatsExhausted => "seats_exhausted",
             Conflict::NotATrial => "not_a_trial",
             Conflict::InstallationInactive => "installation_inactive",
+            Conflict::InstallationActive => "installation_active",
         }
     }
 
@@ -63,6 +65,9 @@ impl Conflict {
             Conflict::SeatsExhausted => "All seats of this type on the license are in use.",
             Conflict::NotATrial => "That installation is not a live trial client.",
             Conflict::InstallationInactive => "The installation has been deactivated already.",
+            Conflict::InstallationActive => {
+                "Deactivate the installation before deleting its backups."
+            }
         }
     }
 }

@@ -333,3 +333,74 @@ fn write_error(e: WriteError) -> RepoError {
         WriteError::Io(e) => RepoError::Internal(anyhow::Error::new(e)),
     }
 }
+
+impl Services {
+    /// An operator deletes a deactivated installation's backups for good,
+    /// confirming with the computer's name; audited. The repository is
+    /// first moved aside (one rename), the counts given back in a
+    /// transaction, then the files removed: a failure never leaves counts
+    /// without files or files a client could still reach.
+    pub async fn delete_backup_data(
+        &self,
+        actor: &super::Actor,
+        id: InstallationId,
+        confirm_hostname: &str,
+    ) -> super::Result<super::clients::Installation> {
+        use super::ServiceError;
+        actor.require_write()?;
+        let now = crate::domain::now_millis();
+        let n = {
+            let mut c = self.store.read().await?;
+            super::clients::visible_installation(&mut c, actor, id).await?
+        };
+        if n.deactivated_at.is_none() {
+            return Err(ServiceError::conflict(
+                crate::domain::Conflict::InstallationActive,
+            ));
+        }
+        if confirm_hostname.trim() != n.hostname {
+            return Err(ServiceError::invalid(
+                "confirm_hostname",
+                "error.confirm_hostname",
+            ));
+        }
+        let dir = self.repo_dir(id);
+        let aside = dir
+            .set_aside()
+            .await
+            .map_err(|e| anyhow::anyhow!("moving the repository aside: {e}"))?;
+        let recorded = async {
+            let mut tx = self.store.begin().await?;
+            store::repositories::forget(&mut tx, id).await?;
+            super::audit(
+                &mut tx,
+                actor,
+                now,
+                Some(n.vendor_id),
+                "installation.delete_backup_data",
+                "installation",
+                Some(id.to_db()),
+                Some(serde_json::json!({"storage_used_bytes": n.storage_used_bytes, "hostname": n.hostname})),
+                Some(serde_json::json!({"storage_used_bytes": 0})),
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok::<(), ServiceError>(())
+        }
+        .await;
+        if let Err(e) = recorded {
+            if let Some(aside) = &aside
+                && let Err(back) = dir.restore_from(aside).await
+            {
+                tracing::error!(error = %back, "could not put a repository back after a failed deletion");
+            }
+            return Err(e);
+        }
+        if let Some(aside) = aside
+            && let Err(e) = tokio::fs::remove_dir_all(&aside).await
+        {
+            tracing::warn!(error = %e, path = %aside.display(), "a deleted repository's files remain");
+        }
+        self.get_installation(actor, id).await
+    }
+}

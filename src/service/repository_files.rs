@@ -99,6 +99,29 @@ impl RepoDir {
         }
     }
 
+    /// Moves the whole repository aside under a hidden name (one rename:
+    /// clients can no longer reach it); `None` when there is none.
+    pub async fn set_aside(&self) -> std::io::Result<Option<PathBuf>> {
+        let aside = self.root.with_file_name(format!(
+            ".deleted-{}-{}",
+            self.root
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        match tokio::fs::rename(&self.root, &aside).await {
+            Ok(()) => Ok(Some(aside)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts a repository set aside back (the deletion could not be recorded).
+    pub async fn restore_from(&self, aside: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(aside, &self.root).await
+    }
+
     pub async fn exists(&self) -> std::io::Result<bool> {
         tokio::fs::try_exists(self.root.join("keys")).await
     }

@@ -105,6 +105,27 @@ pub async fn release(conn: &mut AnyConnection, id: InstallationId, n: i64) -> Re
     Ok(())
 }
 
+/// The repository was deleted by an operator: nothing stored any more,
+/// its bytes given back to the license.
+pub async fn forget(conn: &mut AnyConnection, id: InstallationId) -> Result<()> {
+    sqlx::query(
+        "UPDATE licenses SET repo_bytes = repo_bytes - \
+           (SELECT repo_bytes FROM installations WHERE id = $1) \
+         WHERE id = (SELECT license_id FROM installations WHERE id = $1)",
+    )
+    .bind(id.to_db())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE installations SET repo_bytes = 0, storage_used_bytes = 0, has_repository = 0 \
+         WHERE id = $1",
+    )
+    .bind(id.to_db())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// `delta` bytes were stored (positive) or removed (negative): the figure
 /// every view shows as storage used, and the health that depends on it.
 pub async fn stored(conn: &mut AnyConnection, id: InstallationId, delta: i64) -> Result<()> {

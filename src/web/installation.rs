@@ -6,9 +6,12 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 
-use super::{AppState, CsrfForm, Ctx, Page, WebResult, render};
+use axum::http::StatusCode;
+
+use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::domain::InstallationId;
 use crate::domain::history::{self, Chart, ChartDay, RunStatus};
+use crate::service::ServiceError;
 use crate::service::history::{HISTORY_DAYS, InstallationDetails};
 use crate::service::path_id;
 
@@ -25,6 +28,80 @@ struct InstallationPage {
 struct DeactivatePage {
     page: Page,
     d: InstallationDetails,
+}
+
+#[derive(askama::Template)]
+#[template(path = "installation_delete_backup.html")]
+struct DeleteBackupPage {
+    page: Page,
+    d: InstallationDetails,
+    typed: String,
+    errors: FormErrors,
+}
+
+impl DeleteBackupPage {
+    fn stored(&self) -> String {
+        human_bytes(self.d.installation.storage_used_bytes)
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct DeleteBackupForm {
+    #[serde(default)]
+    confirm_hostname: String,
+}
+
+/// `GET /installations/{id}/delete-backup`: the confirmation step, typing
+/// the computer's name (only for a deactivated installation).
+pub async fn delete_backup_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> WebResult {
+    let id: InstallationId = path_id(&id)?;
+    let d = state.services.installation_details(&ctx.actor, id).await?;
+    ctx.actor.require_write()?;
+    if d.installation.deactivated_at.is_none() {
+        return Ok(Redirect::to(&format!("/installations/{id}")).into_response());
+    }
+    render(&DeleteBackupPage {
+        errors: FormErrors::new(ctx.lang),
+        page: Page::new(&ctx),
+        d,
+        typed: String::new(),
+    })
+}
+
+/// `POST /installations/{id}/delete-backup`: the backups go for good
+/// (the service checks the role and the name, and writes the audit row).
+pub async fn delete_backup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    f: CsrfForm<DeleteBackupForm>,
+) -> WebResult {
+    let ctx = f.ctx;
+    let id: InstallationId = path_id(&id)?;
+    match state
+        .services
+        .delete_backup_data(&ctx.actor, id, &f.form.confirm_hostname)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/installations/{id}?backup_deleted=1")).into_response()),
+        Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict { .. })) => {
+            let d = state.services.installation_details(&ctx.actor, id).await?;
+            let errors = FormErrors::from_service(ctx.lang, e)?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &DeleteBackupPage {
+                    errors,
+                    page: Page::new(&ctx),
+                    d,
+                    typed: f.form.confirm_hostname.clone(),
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Bytes for people: `0 B`, `950 kB`, `12.3 GB` (decimal units, as the
@@ -203,6 +280,8 @@ impl DeactivatePage {
 pub struct ShowQuery {
     #[serde(default)]
     deactivated: Option<String>,
+    #[serde(default)]
+    backup_deleted: Option<String>,
 }
 
 /// `GET /installations/{id}`
@@ -218,6 +297,9 @@ pub async fn show(
     let mut page = Page::new(&ctx);
     if q.deactivated.is_some() {
         page = page.with_flash("flash.deactivated");
+    }
+    if q.backup_deleted.is_some() {
+        page = page.with_flash("flash.backup_deleted");
     }
     render(&InstallationPage {
         page,

@@ -91,6 +91,10 @@ pub fn router() -> Router<AppState> {
             "/installations/{id}/deactivate",
             get(installation::deactivate_confirm).post(installation::deactivate),
         )
+        .route(
+            "/installations/{id}/delete-backup",
+            get(installation::delete_backup_confirm).post(installation::delete_backup),
+        )
         .route("/settings", get(settings::show))
         .route("/settings/test-mail", post(settings::test_mail))
         .route("/install", get(install::show))

@@ -1074,3 +1074,97 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// An operator deletes a deactivated computer's backups for good: only
+/// after deactivation, only with its name typed exactly; the files go, the
+/// counts go back to zero (installation and license), and it is audited.
+/// In the console: a confirmation page with a labelled field.
+#[tokio::test]
+async fn an_operator_deletes_a_deactivated_computers_backups() {
+    let app = TestApp::spawn().await;
+    let (t, lid, id, token) = setup(&app).await;
+    create(&app, &id, &token).await;
+    let data = noise(4000, 11);
+    let name = sha(&data);
+    assert_eq!(
+        post(&app, &id, &token, &format!("data/{name}"), &data)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(db_bytes(&app, &id).await, (4000, 4000));
+    let path = format!("/api/v1/installations/{id}/delete-backup-data");
+    // A live installation keeps its backups.
+    let (s, v) = app
+        .api("POST", &path, &t, Some(json!({"confirm_hostname": "h"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "installation_active");
+    let (s, _) = app
+        .api(
+            "POST",
+            &format!("/api/v1/installations/{id}/deactivate"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, inst) = app
+        .api("GET", &format!("/api/v1/installations/{id}"), &t, None)
+        .await;
+    let host = inst["hostname"].as_str().unwrap().to_string();
+    // The console asks for the name, with a label.
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (s, html) = b.get(&format!("/installations/{id}/delete-backup")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<label for=\"confirm_hostname\""), "{html}");
+    // A wrong name changes nothing.
+    let csrf = csrf_of(&html);
+    let (s, html, _) = b
+        .post(
+            &format!("/installations/{id}/delete-backup"),
+            &[("_csrf", csrf.as_str()), ("confirm_hostname", "not-it")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("confirm_hostname-error"), "{html}");
+    assert_eq!(db_bytes(&app, &id).await, (4000, 4000));
+    assert!(repo_dir(&app, &id).exists());
+    // The right name: gone.
+    let (s, v) = app
+        .api("POST", &path, &t, Some(json!({"confirm_hostname": host})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["storage_used_bytes"], 0);
+    assert_eq!(db_bytes(&app, &id).await, (0, 0));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT repo_bytes FROM licenses WHERE id = '{lid}'"
+        ))
+        .await,
+        0
+    );
+    assert!(!repo_dir(&app, &id).exists());
+    assert!(
+        std::fs::read_dir(repo_dir(&app, &id).parent().unwrap())
+            .unwrap()
+            .all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".deleted-")),
+        "nothing set aside remains"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'installation.delete_backup_data'"
+        )
+        .await,
+        1
+    );
+    app.finish().await;
+}
