@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::http::{ApiResult, AppState, Body, ClientIp, Problem, ProblemDocument, bearer_token};
+use crate::service::ServiceError;
 use crate::service::clients::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
 
 pub fn router() -> Router<AppState> {
@@ -58,7 +59,19 @@ pub async fn activate(
     ip: ClientIp,
     Body(req): Body<ActivateRequest>,
 ) -> ApiResult<Response> {
-    let a = state.services.activate(&req, ip.0).await?;
+    let a = state
+        .services
+        .activate(&req, ip.0)
+        .await
+        .map_err(|e| match e {
+            // A client signs in with a username and a code, not a password.
+            ServiceError::InvalidCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Unknown username or wrong activation code.",
+            ),
+            e => e.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 

@@ -184,6 +184,7 @@ async fn unknown_user_and_wrong_code_look_the_same_and_are_rate_limited() {
     assert_eq!(s1, StatusCode::UNAUTHORIZED);
     assert_eq!((s1, &v1), (s2, &v2), "same status and body");
     assert_eq!(v1["code"], "invalid_credentials");
+    assert_eq!(v1["detail"], "Unknown username or wrong activation code.");
     for _ in 0..8 {
         activate(&app, &inv[0].0, "AAAA-BBBB-CCCC-DDDD").await;
     }
