@@ -30,6 +30,11 @@ impl Services {
     /// storage used): those are columns of `installations`, not derived
     /// from the reports.
     pub async fn prune_reports(&self, now: Millis) -> Result<u64> {
+        // Rate-limit counters of closed windows go too (one row per key
+        // that ever tried; their windows are minutes long).
+        let mut tx = self.store.begin().await?;
+        store::ratelimit::delete_stale(&mut tx, now.saturating_sub(DAY_MS)).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         let days = self.config.report_retention_days;
         if days <= 0 {
             return Ok(0);

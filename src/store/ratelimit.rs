@@ -129,6 +129,16 @@ pub async fn add_failures(
     Ok(())
 }
 
+/// Deletes counters whose window began before `before` (windows are
+/// minutes long: such a row counts nothing any more).
+pub async fn delete_stale(conn: &mut AnyConnection, before: Millis) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 pub async fn clear(conn: &mut AnyConnection, key: &str) -> Result<()> {
     sqlx::query("DELETE FROM rate_limits WHERE key = $1")
         .bind(key)

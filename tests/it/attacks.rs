@@ -490,3 +490,29 @@ async fn absurd_client_numbers_are_refused_and_alerts_keep_working() {
     assert_eq!(st, StatusCode::OK);
     app.finish().await;
 }
+
+/// Counters of long-closed rate-limit windows are pruned with old reports,
+/// so the table does not grow by a row for every key that ever tried.
+#[tokio::test]
+async fn stale_rate_limit_counters_are_pruned() {
+    let app = TestApp::spawn().await;
+    let now = command_center::domain::now_millis();
+    app.exec(&format!(
+        "INSERT INTO rate_limits (key, window_start, failures) VALUES ('old:key', {}, 3), ('new:key', {now}, 1)",
+        now - 2 * 86_400_000
+    ))
+    .await;
+    let s = app.running.as_ref().unwrap().services.clone();
+    s.prune_reports(now).await.unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM rate_limits WHERE key = 'old:key'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM rate_limits WHERE key = 'new:key'")
+            .await,
+        1
+    );
+    app.finish().await;
+}
