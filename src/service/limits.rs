@@ -12,22 +12,18 @@ use super::{Result, ServiceError, Services};
 use crate::domain::{Millis, now_millis};
 use crate::store::{self, StoreError};
 
-/// Reserves one attempt under each `(key, limit)` inside `tx`, all or
-/// none: `Ok(None)` when reserved, `Ok(Some(seconds))` when a key is at
-/// its limit (the caller rolls `tx` back and answers 429 with that
-/// Retry-After).
+/// Reserves one attempt under each `(key, limit)` inside `tx`: `Ok(None)`
+/// when reserved, `Ok(Some(seconds))` when a key is at its limit — the
+/// caller then drops `tx` (rolling back what this call took of the
+/// earlier keys) and answers 429 with that Retry-After.
 pub(crate) async fn reserve_in(
     tx: &mut store::Conn,
     keys: &[(&str, i64)],
     window_ms: i64,
     now: Millis,
 ) -> Result<Option<u64>> {
-    for (i, &(key, limit)) in keys.iter().enumerate() {
+    for &(key, limit) in keys {
         if !store::ratelimit::reserve(tx, key, limit, window_ms, now).await? {
-            // Give back what this call took of the earlier keys.
-            for &(k, _) in &keys[..i] {
-                store::ratelimit::release(tx, k).await?;
-            }
             let (_, start) = store::ratelimit::failures(tx, &[key], window_ms, now)
                 .await?
                 .into_iter()

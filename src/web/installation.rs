@@ -51,6 +51,20 @@ pub struct DeleteBackupForm {
     confirm_hostname: String,
 }
 
+/// The installation behind a confirmation step, if it is in the state the
+/// step is for (`live` for deactivation, not live for deleting backups).
+/// Another vendor's is 404 before anything else; then only writers.
+async fn confirmable(
+    state: &AppState,
+    ctx: &Ctx,
+    id: InstallationId,
+    live: bool,
+) -> Result<Option<InstallationDetails>, super::WebError> {
+    let d = state.services.installation_details(&ctx.actor, id).await?;
+    ctx.actor.require_write()?;
+    Ok((d.installation.deactivated_at.is_none() == live).then_some(d))
+}
+
 /// `GET /installations/{id}/delete-backup`: the confirmation step, typing
 /// the computer's name (only for a deactivated installation).
 pub async fn delete_backup_confirm(
@@ -59,11 +73,9 @@ pub async fn delete_backup_confirm(
     Path(id): Path<String>,
 ) -> WebResult {
     let id: InstallationId = path_id(&id)?;
-    let d = state.services.installation_details(&ctx.actor, id).await?;
-    ctx.actor.require_write()?;
-    if d.installation.deactivated_at.is_none() {
+    let Some(d) = confirmable(&state, &ctx, id, false).await? else {
         return Ok(Redirect::to(&format!("/installations/{id}")).into_response());
-    }
+    };
     render(&DeleteBackupPage {
         errors: FormErrors::new(ctx.lang),
         page: Page::new(&ctx),
@@ -315,12 +327,9 @@ pub async fn deactivate_confirm(
     Path(id): Path<String>,
 ) -> WebResult {
     let id: InstallationId = path_id(&id)?;
-    // Another vendor's: 404 before anything else; then only writers.
-    let d = state.services.installation_details(&ctx.actor, id).await?;
-    ctx.actor.require_write()?;
-    if d.installation.deactivated_at.is_some() {
+    let Some(d) = confirmable(&state, &ctx, id, true).await? else {
         return Ok(Redirect::to(&format!("/installations/{id}")).into_response());
-    }
+    };
     render(&DeactivatePage {
         page: Page::new(&ctx),
         d,
