@@ -236,6 +236,8 @@ impl Agent {
             } else {
                 String::new()
             },
+            simulated: true,
+            ..Default::default()
         };
         let resp = self
             .http
@@ -312,8 +314,11 @@ impl Agent {
                 bytes_total: clamp(o.bytes_total),
                 bytes_uploaded: clamp(o.bytes_added),
                 files_total: clamp(o.files_total),
-                files_changed: clamp(o.files_new + o.files_changed),
+                files_changed: clamp(o.files_changed),
+                files_new: Some(clamp(o.files_new)),
+                snapshot_id: Some(o.snapshot_id.clone()),
                 message: unreadable_message(&o.unreadable),
+                simulated: false,
             },
             Err(e) => ReportInput {
                 started_at,

@@ -186,6 +186,16 @@ pub struct ReportInput {
     pub files_changed: i64,
     #[serde(default)]
     pub message: String,
+    /// The restic snapshot the run made (hex id), for real backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// Files new since the previous snapshot (`files_changed` counts the
+    /// changed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_new: Option<i64>,
+    /// A simulated run (demos, benchmarks): no data moved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// The body of every error answer (RFC 9457 problem document).

@@ -127,6 +127,7 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
                     email: email.into(),
                     software_type: kind.into(),
                     store_deleted_days: None,
+                    replaces_installation_id: None,
                 },
             )
             .await
@@ -168,6 +169,8 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
                         } else {
                             String::new()
                         },
+                        simulated: true,
+                        ..Default::default()
                     },
                 )
                 .await

@@ -39,6 +39,9 @@ pub struct InviteTerms {
     pub expires_at: Millis,
     pub software_type: SoftwareType,
     pub license_id: LicenseId,
+    /// The invite replaces a live installation of the same license and
+    /// type: the new installation takes over that seat, needing no free one.
+    pub inherits_seat: bool,
 }
 
 /// What the rule needs of a license.
@@ -113,6 +116,10 @@ pub fn decide(
             if license.state != LicenseState::Active {
                 return refuse(Conflict::LicenseInactive);
             }
+            if invite.inherits_seat {
+                granted.insert(i);
+                return Ok(i);
+            }
             let left = free
                 .entry((license.id, invite.software_type))
                 .or_insert_with(|| license.seats(invite.software_type).free());
@@ -160,6 +167,7 @@ mod tests {
                 expires_at: NOW + 1,
                 software_type: kind,
                 license_id: lic.id,
+                inherits_seat: false,
             },
             lic.clone(),
         )
@@ -189,6 +197,24 @@ mod tests {
         let d = run(&[at("a", "h-a"), at("b", "h-b"), at("s", "h-s")], &found);
         // One standard seat was free: the first takes it; the server pool is apart.
         assert_eq!(d, vec![Ok(0), Err(EXHAUSTED), Ok(2)]);
+    }
+
+    #[test]
+    fn a_replacement_takes_over_the_replaced_seat() {
+        // Every standard seat is in use; the invite replaces one of them.
+        let l = license(LicenseId::new(), (2, 2), (0, 0));
+        let mut r = invite("r", SoftwareType::Standard, &l);
+        r.0.inherits_seat = true;
+        let found = vec![r, invite("n", SoftwareType::Standard, &l)];
+        let d = run(&[at("r", "h-r"), at("n", "h-n"), at("r", "h-r")], &found);
+        assert_eq!(
+            d,
+            vec![
+                Ok(0),
+                Err(EXHAUSTED),
+                Err(Refusal::Conflict(Conflict::InviteUsed))
+            ]
+        );
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub struct NewReport {
     pub files_total: i64,
     pub files_changed: i64,
     pub message: String,
+    pub snapshot_id: Option<String>,
+    pub files_new: Option<i64>,
+    pub simulated: bool,
 }
 
 /// The raw figures of a report (the wire's `ReportInput`, without the
@@ -162,12 +165,29 @@ pub struct RawReport<'a> {
     pub files_total: i64,
     pub files_changed: i64,
     pub message: &'a str,
+    pub snapshot_id: Option<&'a str>,
+    pub files_new: Option<i64>,
+    pub simulated: bool,
 }
 
 fn parse_time(field: &'static str, raw: &str) -> Result<Millis, FieldError> {
     time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .map_err(|_| FieldError::new(field, "error.rfc3339"))
+}
+
+/// A restic snapshot id: 64 lower-case hex digits (a short form of at
+/// least 8 is accepted, as restic prints them).
+fn parse_snapshot_id(raw: &str) -> Result<Option<String>, FieldError> {
+    let s = raw.trim().to_ascii_lowercase();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Some(s))
+    } else {
+        Err(FieldError::new("snapshot_id", "error.snapshot_id"))
+    }
 }
 
 fn count(field: &'static str, v: i64, max: i64) -> Result<i64, FieldError> {
@@ -205,6 +225,14 @@ impl NewReport {
             count("files_changed", r.files_changed, MAX_REPORT_FILES),
             &mut e,
         );
+        let snapshot_id = r
+            .snapshot_id
+            .map(|id| all(parse_snapshot_id(id), &mut e))
+            .unwrap_or(Some(None));
+        let files_new = r
+            .files_new
+            .map(|n| all(count("files_new", n, MAX_REPORT_FILES), &mut e).map(Some))
+            .unwrap_or(Some(None));
         // A message may span lines (an error's output), but no other controls.
         let message = all(block("message", r.message, 2000), &mut e);
         if let (Some(s), Some(f)) = (started_at, finished_at) {
@@ -227,21 +255,33 @@ impl NewReport {
             files_total,
             files_changed,
             message,
+            snapshot_id,
+            files_new,
         ) {
-            (Some(s), Some(f), Some(st), Some(bt), Some(bu), Some(ft), Some(fc), Some(m))
-                if e.is_empty() =>
-            {
-                Ok(NewReport {
-                    started_at: s,
-                    finished_at: f,
-                    status: st,
-                    bytes_total: bt,
-                    bytes_uploaded: bu,
-                    files_total: ft,
-                    files_changed: fc,
-                    message: m,
-                })
-            }
+            (
+                Some(s),
+                Some(f),
+                Some(st),
+                Some(bt),
+                Some(bu),
+                Some(ft),
+                Some(fc),
+                Some(m),
+                Some(snapshot_id),
+                Some(files_new),
+            ) if e.is_empty() => Ok(NewReport {
+                started_at: s,
+                finished_at: f,
+                status: st,
+                bytes_total: bt,
+                bytes_uploaded: bu,
+                files_total: ft,
+                files_changed: fc,
+                message: m,
+                snapshot_id,
+                files_new,
+                simulated: r.simulated,
+            }),
             _ => Err(e),
         }
     }
@@ -263,6 +303,36 @@ mod tests {
             files_total: 3,
             files_changed: 1,
             message: "",
+            snapshot_id: None,
+            files_new: None,
+            simulated: false,
+        }
+    }
+
+    #[test]
+    fn snapshot_ids_are_hex() {
+        let id = "7E3C5b0a".repeat(8);
+        let r = NewReport::parse(
+            RawReport {
+                snapshot_id: Some(&id),
+                files_new: Some(4),
+                ..raw()
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(r.snapshot_id.as_deref(), Some(&*id.to_ascii_lowercase()));
+        assert_eq!(r.files_new, Some(4));
+        for bad in ["abc", "zzzzzzzzzz", "0123456789abcdef\n"] {
+            let e = NewReport::parse(
+                RawReport {
+                    snapshot_id: Some(bad),
+                    ..raw()
+                },
+                NOW,
+            )
+            .unwrap_err();
+            assert_eq!(e[0].field, "snapshot_id", "{bad}");
         }
     }
 

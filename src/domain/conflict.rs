@@ -22,6 +22,8 @@ pub enum Conflict {
     NotATrial,
     InstallationInactive,
     InstallationActive,
+    /// The installation was replaced: its repository belongs to the new one.
+    InstallationReplaced,
 }
 
 impl Conflict {
@@ -44,6 +46,7 @@ impl Conflict {
             Conflict::NotATrial => "not_a_trial",
             Conflict::InstallationInactive => "installation_inactive",
             Conflict::InstallationActive => "installation_active",
+            Conflict::InstallationReplaced => "installation_replaced",
         }
     }
 
@@ -67,6 +70,9 @@ impl Conflict {
             Conflict::InstallationInactive => "The installation has been deactivated already.",
             Conflict::InstallationActive => {
                 "Deactivate the installation before deleting its backups."
+            }
+            Conflict::InstallationReplaced => {
+                "This computer was replaced: its backups belong to the computer that replaced it."
             }
         }
     }

@@ -111,6 +111,17 @@ pub fn parse_store_deleted(raw: &str) -> Result<i64, FieldError> {
     }
 }
 
+/// The installation an invite replaces: empty for none, else an id.
+pub fn parse_replaces(raw: &str) -> Result<Option<super::InstallationId>, FieldError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| FieldError::new("replaces_installation_id", "error.replaces"))
+}
+
 /// The activation code alphabet: digits and capitals without the ones
 /// people confuse (0/O, 1/I/L).
 pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -165,6 +176,11 @@ pub struct InviteInput {
     #[serde(default, deserialize_with = "super::license::num_or_str")]
     #[schema(value_type = Option<i64>)]
     pub store_deleted_days: Option<String>,
+    /// Replacing a computer: the id of an installation on the same license
+    /// (same software type) whose backups the new computer takes over;
+    /// activating deactivates it. Empty or absent: a new computer.
+    #[serde(default)]
+    pub replaces_installation_id: Option<String>,
 }
 
 /// An invite to create, every field parsed.
@@ -175,6 +191,7 @@ pub struct NewInvite {
     pub email: Email,
     pub software_type: SoftwareType,
     pub store_deleted_days: i64,
+    pub replaces: Option<super::InstallationId>,
 }
 
 impl NewInvite {
@@ -186,12 +203,14 @@ impl NewInvite {
             email = Email::parse("email", &raw.email),
             software_type = SoftwareType::parse(&raw.software_type),
             store_deleted_days = parse_store_deleted(raw.store_deleted_days.as_deref().unwrap_or("")),
+            replaces = parse_replaces(raw.replaces_installation_id.as_deref().unwrap_or("")),
         }
         Ok(NewInvite {
             username,
             email,
             software_type,
             store_deleted_days,
+            replaces,
         })
     }
 }

@@ -279,6 +279,7 @@ mod tests {
             next_attempt_at: None,
             used_at: None,
             revoked_at: None,
+            replaces_installation_id: None,
         }
     }
 

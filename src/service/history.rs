@@ -29,6 +29,40 @@ pub struct InstallationDetails {
     pub failed_in_row: i64,
     /// The monitoring word; none once deactivated.
     pub health: Option<Health>,
+    /// The latest snapshots the client reported, newest first.
+    pub snapshots: Vec<Snapshot>,
+    /// The repository this installation continues (it replaced that computer).
+    pub continues: Option<InstallationId>,
+}
+
+/// Snapshots the installation page lists at most.
+pub const SNAPSHOTS_SHOWN: i64 = 20;
+
+/// One snapshot as its backup run reported it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Snapshot {
+    /// The restic snapshot id (hex).
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// success or warning (some entries could not be read).
+    pub status: String,
+    pub files_total: i64,
+    /// Null when the client did not say.
+    pub files_new: Option<i64>,
+    pub files_changed: i64,
+    /// Bytes of the files read.
+    pub bytes_total: i64,
+    /// Bytes added to the repository (after deduplication and compression).
+    pub bytes_added: i64,
+    pub duration_secs: i64,
+}
+
+impl Snapshot {
+    /// The short id restic prints.
+    pub fn short_id(&self) -> &str {
+        self.id.get(..8).unwrap_or(&self.id)
+    }
 }
 
 /// A client's backup runs per UTC day.
@@ -62,6 +96,23 @@ impl Services {
             Some(iid) => store::invites::get(&mut c, iid).await?.map(|i| i.email),
             None => None,
         };
+        let snapshots = store::installations::snapshots(&mut c, id, SNAPSHOTS_SHOWN)
+            .await?
+            .into_iter()
+            .map(|r| Snapshot {
+                id: r.snapshot_id,
+                started_at: rfc3339(r.started_at),
+                finished_at: rfc3339(r.finished_at),
+                status: r.status.as_str().to_string(),
+                files_total: r.files_total,
+                files_new: r.files_new,
+                files_changed: r.files_changed,
+                bytes_total: r.bytes_total,
+                bytes_added: r.bytes_uploaded,
+                duration_secs: (r.finished_at - r.started_at).max(0) / 1000,
+            })
+            .collect();
+        let continues = Some(n.repository()).filter(|r| *r != n.id);
         let policy = self.policy_terms(&n)?;
         let health = n.deactivated_at.is_none().then(|| {
             let limit = n.client_limit_gb.saturating_mul(1_000_000_000);
@@ -81,6 +132,8 @@ impl Services {
             failed_in_row: n.failed_in_row,
             health,
             policy,
+            snapshots,
+            continues,
             installation: self.installation_view(n)?,
         })
     }

@@ -41,6 +41,8 @@ pub struct Invite {
     pub status: String,
     pub used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The installation whose computer this invite replaces.
+    pub replaces_installation_id: Option<String>,
 }
 
 impl Invite {
@@ -131,6 +133,7 @@ impl Services {
             status: status.into(),
             used_at: ts(r.used_at),
             revoked_at: ts(r.revoked_at),
+            replaces_installation_id: r.replaces_installation_id,
         })
     }
 
@@ -153,7 +156,12 @@ impl Services {
             email,
             software_type,
             store_deleted_days: store_deleted,
+            replaces,
         } = rules::NewInvite::parse(input, prefix.as_deref()).map_err(ServiceError::Invalid)?;
+        if let Some(old) = replaces {
+            self.check_replaceable(actor, license, software_type, old)
+                .await?;
+        }
         let code = code_from_os()?;
         let code_enc = self.key.encrypt(&code)?;
         let code_hash = self
@@ -174,6 +182,7 @@ impl Services {
                 code_enc: &code_enc,
                 code_hash: &code_hash,
                 expires_at: now + self.config.invite_valid_days * 24 * 3600 * 1000,
+                replaces,
             },
             now,
         )
@@ -194,7 +203,7 @@ impl Services {
             "invite",
             Some(id.to_db()),
             None,
-            Some(json!({"username": username, "email": email.as_str(), "software_type": software_type, "store_deleted_days": store_deleted, "license_id": license})),
+            Some(json!({"username": username, "email": email.as_str(), "software_type": software_type, "store_deleted_days": store_deleted, "license_id": license, "replaces": replaces})),
         )
         .await?;
         let row = store::invites::get(&mut tx, id)
@@ -202,6 +211,34 @@ impl Services {
             .ok_or(ServiceError::NotFound)?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok((self.invite_view(actor, row)?, Secret::new(code)))
+    }
+
+    /// An invite may replace a computer of the same license and software
+    /// type that has not been replaced already (its backups go to one
+    /// successor only).
+    async fn check_replaceable(
+        &self,
+        actor: &Actor,
+        license: LicenseId,
+        software_type: SoftwareType,
+        old: crate::domain::InstallationId,
+    ) -> Result<()> {
+        let mut c = self.store.read().await?;
+        let n = store::installations::get(&mut c, old).await?;
+        let fits = n.is_some_and(|n| {
+            actor.can_see(n.vendor_id)
+                && n.license_id == license
+                && n.software_type == software_type
+                && n.replaced_by.is_none()
+        });
+        if fits {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(
+                "replaces_installation_id",
+                "error.replaces",
+            ))
+        }
     }
 
     /// A license's invites, newest first.

@@ -105,7 +105,7 @@ impl Services {
     /// Creates the repository's folders (idempotent); from now on the
     /// bytes stored are the installation's storage used.
     pub async fn repo_create(&self, n: &InstallationRow) -> Result<()> {
-        self.repo_dir(n.id).create().await?;
+        self.repo_dir(n.repository()).create().await?;
         let mut tx = self.store.begin().await?;
         store::repositories::mark_created(&mut tx, n.id).await?;
         tx.commit().await?;
@@ -114,7 +114,7 @@ impl Services {
 
     /// A file's size, if it is there.
     pub async fn repo_stat(&self, n: &InstallationRow, f: &RepoFile) -> Result<u64> {
-        let m = self.repo_dir(n.id).stat(f).await?;
+        let m = self.repo_dir(n.repository()).stat(f).await?;
         m.map(|m| m.len()).ok_or(RepoError::NotFound)
     }
 
@@ -124,7 +124,7 @@ impl Services {
         n: &InstallationRow,
         f: &RepoFile,
     ) -> Result<(tokio::fs::File, u64)> {
-        self.repo_dir(n.id)
+        self.repo_dir(n.repository())
             .open(f)
             .await?
             .ok_or(RepoError::NotFound)
@@ -133,7 +133,7 @@ impl Services {
     /// The files of one kind.
     pub async fn repo_list(&self, n: &InstallationRow, kind: FileKind) -> Result<Vec<RepoEntry>> {
         let files = self
-            .repo_dir(n.id)
+            .repo_dir(n.repository())
             .list(kind)
             .await?
             .ok_or(RepoError::NotFound)?;
@@ -167,7 +167,7 @@ impl Services {
                     .map_err(|_| RepoError::BadRequest("Content-Length is too large.".into()))
             })
             .transpose()?;
-        let dir = self.repo_dir(n.id);
+        let dir = self.repo_dir(n.repository());
         if !dir.exists().await? {
             return Err(RepoError::NotFound);
         }
@@ -224,9 +224,11 @@ impl Services {
     /// or refuses naming the limit.
     async fn reserve(&self, id: InstallationId, size: i64) -> Result<()> {
         let mut tx = self.store.begin().await?;
+        // A deactivated (or replaced) installation stores nothing more,
+        // whatever an instance's token cache still says.
         let s = store::repositories::space(&mut tx, id)
             .await?
-            .ok_or(RepoError::NotFound)?;
+            .ok_or(RepoError::Unauthorized)?;
         let client_limit = s.client_limit_gb.saturating_mul(1_000_000_000);
         if !store::repositories::reserve_installation(&mut tx, id, size, client_limit).await? {
             return Err(RepoError::NoSpace {
@@ -277,7 +279,7 @@ impl Services {
                 detail: "A client cannot delete the repository's config or keys.".into(),
             });
         }
-        let dir = self.repo_dir(n.id);
+        let dir = self.repo_dir(n.repository());
         if let RepoFile::Named(FileKind::Snapshots, _) = f {
             let m = dir.stat(f).await?.ok_or(RepoError::NotFound)?;
             let age = m
@@ -358,13 +360,18 @@ impl Services {
                 crate::domain::Conflict::InstallationActive,
             ));
         }
+        if n.replaced_by.is_some() {
+            return Err(ServiceError::conflict(
+                crate::domain::Conflict::InstallationReplaced,
+            ));
+        }
         if confirm_hostname.trim() != n.hostname {
             return Err(ServiceError::invalid(
                 "confirm_hostname",
                 "error.confirm_hostname",
             ));
         }
-        let dir = self.repo_dir(id);
+        let dir = self.repo_dir(n.repository());
         let aside = dir
             .set_aside()
             .await

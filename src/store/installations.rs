@@ -48,6 +48,22 @@ pub struct InstallationRow {
     pub last_success_at: Option<i64>,
     pub failed_in_row: i64,
     pub storage_used_bytes: i64,
+    /// The repository's folder when it is not the installation's own id
+    /// (it replaced a computer and continues its repository).
+    pub repository_id: Option<String>,
+    /// The installation that replaced this one (its repository went along).
+    pub replaced_by: Option<String>,
+}
+
+impl InstallationRow {
+    /// The folder of this installation's repository under the repository
+    /// root: its own id, or the replaced computer's repository it continues.
+    pub fn repository(&self) -> InstallationId {
+        self.repository_id
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(self.id)
+    }
 }
 
 const SELECT: &str = "SELECT n.id, n.license_id, l.type AS license_type, l.state AS license_state, l.valid_to, \
@@ -55,7 +71,7 @@ const SELECT: &str = "SELECT n.id, n.license_id, l.type AS license_type, l.state
      c.name AS customer_name, c.encryption_key_enc, c.vendor_id, n.invite_id, n.username, n.software_type, \
      n.hostname, n.os, n.client_version, n.store_deleted_days, n.trial_email, n.activated_at, n.deactivated_at, \
      n.last_seen_at, n.last_backup_at, n.last_backup_status, n.last_success_at, n.failed_in_row, \
-     n.storage_used_bytes FROM installations n JOIN licenses l ON l.id = n.license_id \
+     n.storage_used_bytes, n.repository_id, n.replaced_by FROM installations n JOIN licenses l ON l.id = n.license_id \
      JOIN customers c ON c.id = l.customer_id";
 
 /// Takes `n` seats of a type at once, only if all `n` are free. This
@@ -384,6 +400,9 @@ pub struct NewReport {
     pub files_total: i64,
     pub files_changed: i64,
     pub message: String,
+    pub snapshot_id: Option<String>,
+    pub files_new: Option<i64>,
+    pub simulated: bool,
     pub received_at: Millis,
 }
 
@@ -498,6 +517,9 @@ fn report_statements(
                 r.files_changed,
                 &r.message,
                 r.received_at,
+                &r.snapshot_id,
+                r.files_new,
+                i64::from(r.simulated),
             )
         })
         .collect();
@@ -517,6 +539,9 @@ fn report_statements(
             ("files_changed", Int),
             ("message", Text),
             ("received_at", Int),
+            ("snapshot_id", Text),
+            ("files_new", Int),
+            ("simulated", Int),
         ],
     );
     out.push((insert, super::json_param(&rows)?));
@@ -619,6 +644,37 @@ pub async fn runs_since(
     .await?)
 }
 
+/// A backup run that made a snapshot, as its client reported it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SnapshotRow {
+    pub snapshot_id: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub status: RunStatus,
+    pub files_total: i64,
+    pub files_new: Option<i64>,
+    pub files_changed: i64,
+    pub bytes_total: i64,
+    pub bytes_uploaded: i64,
+}
+
+/// The installation's latest reported snapshots, newest first.
+pub async fn snapshots(
+    conn: &mut AnyConnection,
+    id: InstallationId,
+    limit: i64,
+) -> Result<Vec<SnapshotRow>> {
+    Ok(sqlx::query_as(
+        "SELECT snapshot_id, started_at, finished_at, status, files_total, files_new, files_changed, \
+         bytes_total, bytes_uploaded FROM reports \
+         WHERE installation_id = $1 AND snapshot_id IS NOT NULL ORDER BY finished_at DESC LIMIT $2",
+    )
+    .bind(id.to_db())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Deletes up to `limit` reports whose id sorts before `id_bound` (ids
 /// are UUIDv7 made at receipt, so: received before the bound's time). A
 /// range on the primary key; the installations' summaries are columns of
@@ -636,4 +692,57 @@ pub async fn delete_reports_before(
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
+}
+
+/// Deactivates the installation an activation replaces, keeping its seat
+/// for the new installation (no seat is released); false when it is no
+/// longer live (another transaction deactivated it since the read).
+pub async fn retire_replaced(conn: &mut AnyConnection, old: &str, now: Millis) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE installations SET deactivated_at = $2, updated_at = $2 \
+         WHERE id = $1 AND deactivated_at IS NULL",
+    )
+    .bind(old)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Undoes [`retire_replaced`] in the same transaction (the activation lost
+/// its invite to another instance after all).
+pub async fn unretire_replaced(conn: &mut AnyConnection, old: &str) -> Result<()> {
+    sqlx::query("UPDATE installations SET deactivated_at = NULL WHERE id = $1")
+        .bind(old)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Hands the replaced installation's repository and its byte counts to
+/// the new installation (both on the same license, so the license's count
+/// stays): the new one continues the same history; the old one keeps no
+/// repository and names its successor.
+pub async fn hand_over(conn: &mut AnyConnection, old: &str, new: InstallationId) -> Result<()> {
+    sqlx::query(
+        "UPDATE installations SET \
+           repository_id = (SELECT COALESCE(o.repository_id, o.id) FROM installations o WHERE o.id = $1), \
+           repo_bytes = (SELECT o.repo_bytes FROM installations o WHERE o.id = $1), \
+           has_repository = (SELECT o.has_repository FROM installations o WHERE o.id = $1), \
+           storage_used_bytes = (SELECT o.storage_used_bytes FROM installations o WHERE o.id = $1) \
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM installations o WHERE o.id = $1 AND o.replaced_by IS NULL)",
+    )
+    .bind(old)
+    .bind(new.to_db())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE installations SET repo_bytes = 0, has_repository = 0, storage_used_bytes = 0, \
+         replaced_by = $2 WHERE id = $1 AND replaced_by IS NULL",
+    )
+    .bind(old)
+    .bind(new.to_db())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub struct InviteRow {
     pub next_attempt_at: Option<i64>,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The installation this invite's activation replaces (same license).
+    pub replaces_installation_id: Option<String>,
 }
 
 macro_rules! invite_columns {
@@ -40,7 +42,7 @@ macro_rules! invite_columns {
         "SELECT i.id, i.license_id, c.id AS customer_id, c.name AS customer_name, \
          c.language AS customer_language, c.encryption_key_enc, c.vendor_id, v.name AS vendor_name, i.username, i.email, \
          i.software_type, i.store_deleted_days, i.code_enc, i.code_hash, i.created_at, i.expires_at, i.sent_at, \
-         i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at"
+         i.delivery_state, i.delivery_error, i.next_attempt_at, i.used_at, i.revoked_at, i.replaces_installation_id"
     };
 }
 
@@ -60,6 +62,10 @@ pub struct ActivationRow {
     pub invite: InviteRow,
     #[sqlx(flatten)]
     pub license: super::licenses::LicenseTerms,
+    /// 1 when the invite replaces an installation that is live on the
+    /// same license with the same software type: the new one takes over
+    /// its seat instead of a free one.
+    pub replaces_live: i64,
 }
 
 impl ActivationRow {
@@ -78,6 +84,7 @@ impl ActivationRow {
                 expires_at: self.invite.expires_at,
                 software_type: self.invite.software_type,
                 license_id: self.invite.license_id,
+                inherits_seat: self.replaces_live > 0,
             },
             activation::LicenseTerms {
                 id: l.id,
@@ -137,6 +144,8 @@ impl ActivationRow {
             last_success_at: None,
             failed_in_row: 0,
             storage_used_bytes: 0,
+            repository_id: None,
+            replaced_by: None,
         })
     }
 }
@@ -151,12 +160,14 @@ pub struct NewInviteRow<'a> {
     pub code_enc: &'a str,
     pub code_hash: &'a str,
     pub expires_at: Millis,
+    pub replaces: Option<InstallationId>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, r: &NewInviteRow<'_>, now: Millis) -> Result<()> {
     sqlx::query(
         "INSERT INTO invites (id, license_id, username, email, software_type, store_deleted_days, code_enc, \
-         code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         code_hash, created_at, expires_at, replaces_installation_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(r.id.to_db())
     .bind(r.license_id.to_db())
@@ -168,6 +179,7 @@ pub async fn insert(conn: &mut AnyConnection, r: &NewInviteRow<'_>, now: Millis)
     .bind(r.code_hash)
     .bind(now)
     .bind(r.expires_at)
+    .bind(r.replaces.map(|id| id.to_db()))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -207,7 +219,10 @@ pub async fn find_for_activation(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "{}, {}{} WHERE i.username IN ({}) AND i.revoked_at IS NULL",
+        "{}, {}, (SELECT COUNT(*) FROM installations o WHERE o.id = i.replaces_installation_id \
+         AND o.deactivated_at IS NULL AND o.license_id = i.license_id \
+         AND o.software_type = i.software_type) AS replaces_live{} \
+         WHERE i.username IN ({}) AND i.revoked_at IS NULL",
         invite_columns!(),
         super::licenses::TERMS_COLUMNS,
         invite_from!(),

@@ -27,7 +27,7 @@ pub async fn space(conn: &mut AnyConnection, id: InstallationId) -> Result<Optio
     Ok(sqlx::query_as(
         "SELECT n.license_id, l.standard_seats, l.server_seats, l.extra_space_gb, l.client_limit_gb, \
          n.repo_bytes AS installation_bytes, l.repo_bytes AS license_bytes \
-         FROM installations n JOIN licenses l ON l.id = n.license_id WHERE n.id = $1",
+         FROM installations n JOIN licenses l ON l.id = n.license_id WHERE n.id = $1 AND n.deactivated_at IS NULL",
     )
     .bind(id.to_db())
     .fetch_optional(&mut *conn)

@@ -128,6 +128,15 @@ pub fn human_bytes(bytes: i64) -> String {
     format!("{bytes} B")
 }
 
+/// `part` of `whole` in per cent with one decimal (the real figure, also
+/// above 100 %).
+fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "—".into();
+    }
+    format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+}
+
 fn dash(v: &Option<String>) -> String {
     super::monitoring::short(v)
 }
@@ -209,6 +218,55 @@ impl InstallationPage {
         self.d.policy.license_state == command_center_wire::LicenseState::Expired
             && self.d.policy.valid_to.as_str()
                 < crate::domain::license::format_date(crate::domain::license::today()).as_str()
+    }
+
+    /// Storage used against the Client limit, as a percentage (none
+    /// without a limit).
+    pub fn of_client_limit(&self) -> Option<String> {
+        let limit = self.d.policy.client_limit_bytes;
+        (limit > 0).then(|| percent(self.d.installation.storage_used_bytes, limit))
+    }
+
+    /// This installation's share of the license's Total space.
+    pub fn of_total_space(&self) -> String {
+        percent(
+            self.d.installation.storage_used_bytes,
+            self.d.policy.total_space_bytes,
+        )
+    }
+
+    pub fn snapshot_time(&self, s: &crate::service::history::Snapshot) -> String {
+        dash(&Some(s.finished_at.clone()))
+    }
+
+    pub fn snapshot_files(&self, s: &crate::service::history::Snapshot) -> String {
+        match s.files_new {
+            Some(n) => format!(
+                "{} ({} {}, {} {})",
+                s.files_total,
+                n,
+                self.t("snapshot.new"),
+                s.files_changed,
+                self.t("snapshot.changed")
+            ),
+            None => format!(
+                "{} ({} {})",
+                s.files_total,
+                s.files_changed,
+                self.t("snapshot.changed")
+            ),
+        }
+    }
+
+    pub fn duration(&self, secs: &i64) -> String {
+        let s = *secs;
+        if s < 60 {
+            format!("{s} s")
+        } else if s < 3600 {
+            format!("{} min {} s", s / 60, s % 60)
+        } else {
+            format!("{} h {} min", s / 3600, (s % 3600) / 60)
+        }
     }
 
     pub fn client_limit(&self) -> String {

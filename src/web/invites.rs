@@ -20,6 +20,8 @@ struct InvitesPage {
     licenses: Vec<License>,
     license: Option<License>,
     invites: Vec<Invite>,
+    /// Computers of the license a new invite may replace.
+    replaceable: Vec<crate::service::clients::Installation>,
     form: InviteForm,
     errors: FormErrors,
     over_standard: i64,
@@ -50,6 +52,11 @@ pub struct InviteForm {
 }
 
 impl InviteForm {
+    /// Whether this computer is the one chosen to be replaced.
+    pub fn replaces(&self, id: &crate::domain::InstallationId) -> bool {
+        self.invite.replaces_installation_id.as_deref() == Some(id.to_string().as_str())
+    }
+
     /// Days to keep deleted files, as typed (the input's value).
     pub fn store_deleted_days(&self) -> &str {
         self.invite.store_deleted_days.as_deref().unwrap_or("")
@@ -83,12 +90,19 @@ async fn page(
     let license = chosen
         .and_then(|c| licenses.iter().find(|l| l.id == c).cloned())
         .or_else(|| licenses.first().cloned());
-    let (invites, (over_standard, over_server)) = match &license {
+    let (invites, (over_standard, over_server), replaceable) = match &license {
         Some(l) => (
             state.services.list_invites(&ctx.actor, l.id).await?,
             state.services.invite_overbooking(&ctx.actor, l.id).await?,
+            state
+                .services
+                .list_installations(&ctx.actor, l.id)
+                .await?
+                .into_iter()
+                .filter(|n| n.replaced_by.is_none())
+                .collect(),
         ),
-        None => (Vec::new(), (0, 0)),
+        None => (Vec::new(), (0, 0), Vec::new()),
     };
     let mut page = Page::new(ctx);
     if let Some(f) = flash {
@@ -100,6 +114,7 @@ async fn page(
         licenses,
         license,
         invites,
+        replaceable,
         form,
         errors,
         over_standard,

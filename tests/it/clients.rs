@@ -811,6 +811,9 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
                 files_total: 1,
                 files_changed: 1,
                 message: String::new(),
+                snapshot_id: None,
+                files_new: None,
+                simulated: true,
                 received_at: now,
             })
             .collect()

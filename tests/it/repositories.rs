@@ -1168,3 +1168,191 @@ async fn an_operator_deletes_a_deactivated_computers_backups() {
     );
     app.finish().await;
 }
+
+/// Runs the agent CLI with a state file; panics with its output on failure.
+async fn agent_cli(state: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_command-center"))
+        .arg("agent")
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "agent {args:?}: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_computer_takes_over_the_backups_and_the_seat() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = customer_with_license(&app, &t, None).await;
+    let work = tempfile::tempdir().unwrap();
+    let old_state = work.path().join("old.json");
+    let new_state = work.path().join("new.json");
+
+    // The old computer backs up.
+    let inv = invites(&app, &t, &lid, 1, "standard", "old").await;
+    agent_cli(
+        &old_state,
+        &[
+            "activate",
+            "--server",
+            &app.base,
+            "--username",
+            &inv[0].0,
+            "--code",
+            &inv[0].1,
+            "--hostname",
+            "old-pc",
+        ],
+    )
+    .await;
+    let old: Value = serde_json::from_str(&std::fs::read_to_string(&old_state).unwrap()).unwrap();
+    let old_id = old["installation_id"].as_str().unwrap().to_string();
+    let tree = work.path().join("documents");
+    make_tree(&tree);
+    agent_cli(&old_state, &["backup", tree.to_str().unwrap()]).await;
+    let stored = monitoring_bytes(&app, &t, &old_id).await;
+    assert!(stored > 0);
+
+    // Every seat is in use now; the replacement needs none of its own.
+    let (s, v) = app
+        .api(
+            "PUT",
+            &format!("/api/v1/licenses/{lid}"),
+            &t,
+            Some(json!({"standard_seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app
+        .api("POST", &format!("/api/v1/licenses/{lid}/invites"), &t, Some(json!({"username": "new0", "email": "new0@example.com", "software_type": "server", "replaces_installation_id": old_id})))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another software type: {v}"
+    );
+    assert_eq!(v["errors"][0]["field"], "replaces_installation_id", "{v}");
+    let (s, v) = app
+        .api("POST", &format!("/api/v1/licenses/{lid}/invites"), &t, Some(json!({"username": "new0", "email": "new0@example.com", "software_type": "standard", "replaces_installation_id": old_id})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["replaces_installation_id"], old_id.as_str());
+    let code = v["activation_code"].as_str().unwrap().to_string();
+    agent_cli(
+        &new_state,
+        &[
+            "activate",
+            "--server",
+            &app.base,
+            "--username",
+            "new0",
+            "--code",
+            &code,
+            "--hostname",
+            "new-pc",
+        ],
+    )
+    .await;
+    let new: Value = serde_json::from_str(&std::fs::read_to_string(&new_state).unwrap()).unwrap();
+    let new_id = new["installation_id"].as_str().unwrap().to_string();
+
+    // The old computer is deactivated and its token refused; one seat in use.
+    let (s, _, _) = app
+        .api_with_headers(
+            "GET",
+            "/client/v1/policy",
+            Some(old["token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, o) = app
+        .api("GET", &format!("/api/v1/installations/{old_id}"), &t, None)
+        .await;
+    assert!(o["deactivated_at"].is_string(), "{o}");
+    assert_eq!(o["replaced_by"], new_id.as_str(), "{o}");
+    assert_eq!(o["storage_used_bytes"], 0, "{o}");
+    let (_, l) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}"), &t, None)
+        .await;
+    assert_eq!(l["standard_used"], 1, "{l}");
+
+    // The new computer restores the old one's files, then continues.
+    let restored = work.path().join("restored");
+    agent_cli(
+        &new_state,
+        &[
+            "restore",
+            "--snapshot",
+            "latest",
+            "--target",
+            restored.to_str().unwrap(),
+        ],
+    )
+    .await;
+    same_tree(&tree, &restored.join(tree.strip_prefix("/").unwrap()));
+    std::fs::write(tree.join("uusi.txt"), noise(50_000, 9)).unwrap();
+    agent_cli(&new_state, &["backup", tree.to_str().unwrap()]).await;
+    let listed = agent_cli(&new_state, &["snapshots"]).await;
+    assert!(
+        listed.contains("old-pc") && listed.contains("new-pc"),
+        "{listed}"
+    );
+    assert_eq!(
+        monitoring_bytes(&app, &t, &new_id).await,
+        bytes_on_disk(&repo_dir(&app, &old_id)),
+        "the new installation counts the repository it continues"
+    );
+    let (repo_bytes, _) = db_bytes(&app, &new_id).await;
+    let license_bytes = app
+        .count(&format!(
+            "SELECT repo_bytes FROM licenses WHERE id = '{lid}'"
+        ))
+        .await;
+    assert_eq!(license_bytes, repo_bytes, "the license's count stays whole");
+
+    // The old computer's backups are the new one's: not deletable there,
+    // and one computer is replaced once.
+    let (s, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/installations/{old_id}/delete-backup-data"),
+            &t,
+            Some(json!({"confirm_hostname": "old-pc"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "installation_replaced", "{v}");
+    let (s, v) = app
+        .api("POST", &format!("/api/v1/licenses/{lid}/invites"), &t, Some(json!({"username": "new1", "email": "new1@example.com", "software_type": "standard", "replaces_installation_id": old_id})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    // The pages say so, and list the snapshots the clients reported.
+    let web = Browserless::new(&app);
+    assert_eq!(
+        web.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, page) = web.get(&format!("/installations/{new_id}")).await;
+    assert!(page.contains("id=\"continues\""), "{page}");
+    assert!(page.contains("id=\"snapshots\""), "{page}");
+    let (_, page) = web.get(&format!("/installations/{old_id}")).await;
+    assert!(page.contains("id=\"replaced-by\""), "{page}");
+    assert!(
+        page.contains("id=\"snapshots\""),
+        "the old computer's snapshot is listed: {page}"
+    );
+    assert!(!page.contains("/delete-backup\""), "{page}");
+    let (_, page) = web
+        .get(&format!("/licenses/{cid}/invites?license={lid}"))
+        .await;
+    assert!(page.contains("name=\"replaces_installation_id\""), "{page}");
+    app.finish().await;
+}

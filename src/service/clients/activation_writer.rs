@@ -194,11 +194,27 @@ impl Services {
         }
         let pool = |f: usize| (found[f].1.id, found[f].0.software_type);
 
+        // Replacing a computer: the replaced installation is retired and its
+        // seat goes to the new one (when it was still live; otherwise the
+        // new one needs a free seat like any other).
+        let replaced = |f: usize| rows[f].invite.replaces_installation_id.as_deref();
+        let mut inherited: HashSet<usize> = HashSet::new();
+        for &(i, f) in &grants {
+            if found[f].0.inherits_seat
+                && let Some(old) = replaced(f)
+                && store::installations::retire_replaced(tx, old, now).await?
+            {
+                inherited.insert(i);
+            }
+        }
+
         // Seats: one guarded UPDATE per license and type, in a fixed order
         // (on PostgreSQL two batches then lock licenses alike, no deadlock).
         let mut wanted: BTreeMap<(LicenseId, SoftwareType), i64> = BTreeMap::new();
-        for &(_, f) in &grants {
-            *wanted.entry(pool(f)).or_default() += 1;
+        for &(i, f) in &grants {
+            if !inherited.contains(&i) {
+                *wanted.entry(pool(f)).or_default() += 1;
+            }
         }
         let mut short: HashSet<(LicenseId, SoftwareType)> = HashSet::new();
         for (&(license, kind), &n) in &wanted {
@@ -212,7 +228,8 @@ impl Services {
             let mut kept = Vec::with_capacity(grants.len());
             for (i, f) in grants {
                 let p = pool(f);
-                if short.contains(&p)
+                if !inherited.contains(&i)
+                    && short.contains(&p)
                     && (gone.contains(&p) || !store::installations::take_seat(tx, p.0, p.1).await?)
                 {
                     gone.insert(p);
@@ -237,6 +254,11 @@ impl Services {
             for (i, f) in grants {
                 if marked.contains(&found[f].0.id.to_db()) {
                     kept.push((i, f));
+                } else if inherited.contains(&i) {
+                    if let Some(old) = replaced(f) {
+                        store::installations::unretire_replaced(tx, old).await?;
+                    }
+                    results[i] = Some(Err(ServiceError::conflict(Conflict::InviteUsed)));
                 } else {
                     let (l, k) = pool(f);
                     store::installations::release_seat(tx, l, k).await?;
@@ -274,6 +296,15 @@ impl Services {
             })
             .collect();
         store::installations::insert_many(tx, &new_rows, now).await?;
+        // The new installation continues the replaced one's repository.
+        for (_, f, id, ..) in &made {
+            if let Some(old) = replaced(*f) {
+                store::installations::hand_over(tx, old, *id).await?;
+                if let Ok(old) = old.parse::<InstallationId>() {
+                    self.client_cache.forget(old);
+                }
+            }
+        }
         let vendors = made
             .iter()
             .map(|(_, f, ..)| rows[*f].invite.vendor_id)
@@ -295,7 +326,7 @@ impl Services {
                     label,
                     "installation.activate",
                     id,
-                    json!({"username": job.username, "hostname": job.machine.hostname, "os": job.machine.os, "client_version": job.machine.client_version, "license_id": invite.license_id, "software_type": invite.software_type}),
+                    json!({"username": job.username, "hostname": job.machine.hostname, "os": job.machine.os, "client_version": job.machine.client_version, "license_id": invite.license_id, "software_type": invite.software_type, "replaces": invite.replaces_installation_id}),
                     job.ip.clone(),
                 )
             })

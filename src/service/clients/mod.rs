@@ -49,6 +49,8 @@ pub struct Installation {
     pub last_backup_at: Option<String>,
     pub last_backup_status: Option<String>,
     pub storage_used_bytes: i64,
+    /// The installation that replaced this computer (its backups went along).
+    pub replaced_by: Option<String>,
 }
 
 fn err(c: Conflict) -> ServiceError {
@@ -113,6 +115,7 @@ impl Services {
             last_backup_at: ts(n.last_backup_at),
             last_backup_status: n.last_backup_status,
             storage_used_bytes: n.storage_used_bytes,
+            replaced_by: n.replaced_by,
         })
     }
 

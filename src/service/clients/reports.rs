@@ -25,6 +25,9 @@ impl Services {
                 files_total: input.files_total,
                 files_changed: input.files_changed,
                 message: &input.message,
+                snapshot_id: input.snapshot_id.as_deref(),
+                files_new: input.files_new,
+                simulated: input.simulated,
             },
             now,
         )
@@ -41,6 +44,9 @@ impl Services {
             files_total: r.files_total,
             files_changed: r.files_changed,
             message: r.message,
+            snapshot_id: r.snapshot_id,
+            files_new: r.files_new,
+            simulated: r.simulated,
             received_at: now,
         };
         let (tx, rx) = oneshot::channel();
