@@ -168,6 +168,14 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     }
     let services = Arc::new(open(&config).await?);
     services.ensure_default_vendor().await?;
+    // What a crash left in the repositories (temporary uploads, counts of
+    // uploads that never finished) — only when nobody else can be
+    // uploading: one SQLite console with its repositories in its data dir.
+    if config.database_url.starts_with("sqlite:")
+        && config.repository_dir == config.data_dir.join("repositories")
+    {
+        services.reconcile_repositories().await?;
+    }
     let mut setup_link = None;
     if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
         if services

@@ -53,6 +53,11 @@ enum AdminCommand {
     /// Print a new one-time link that creates the first administrator
     /// (only while no operator exists).
     SetupLink(ConfigArgs),
+    /// Remove what a crash left in the backup repositories (temporary
+    /// uploads) and set every repository's storage count to the bytes on
+    /// disk. Run it while no console serves uploads (a lone SQLite console
+    /// does it at every start by itself).
+    ReconcileStorage(ConfigArgs),
 }
 
 fn init_logging(filter: &str) {
@@ -134,6 +139,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => {
             init_logging("warn");
             command_center_agent::cli::run(args).await
+        }
+        Command::Admin {
+            command: AdminCommand::ReconcileStorage(args),
+        } => {
+            let config = Config::load(&args)?;
+            init_logging(&config.log);
+            let services = command_center::open(&config).await?;
+            let r = services.reconcile_repositories().await?;
+            println!(
+                "Repositories in {}: {} temporary uploads removed, {} deleted repositories cleared, {} storage counts corrected.",
+                config.repository_dir.display(),
+                r.temp_files,
+                r.set_aside,
+                r.recounted
+            );
+            Ok(())
         }
         Command::Admin {
             command: AdminCommand::SetupLink(args),

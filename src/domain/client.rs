@@ -323,7 +323,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.snapshot_id.as_deref(), Some(&*id.to_ascii_lowercase()));
         assert_eq!(r.files_new, Some(4));
-        for bad in ["abc", "zzzzzzzzzz", "0123456789abcdef\n"] {
+        for bad in ["abc", "zzzzzzzzzz", "0123456789abcdeg", "01234567 89"] {
             let e = NewReport::parse(
                 RawReport {
                     snapshot_id: Some(bad),

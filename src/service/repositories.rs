@@ -411,3 +411,95 @@ impl Services {
         self.get_installation(actor, id).await
     }
 }
+
+/// What a reconciliation found and fixed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Temporary uploads removed (a crash or a kill mid-upload).
+    pub temp_files: u64,
+    /// Repositories set aside for deletion and removed now.
+    pub set_aside: u64,
+    /// Installations whose counts differed from the disk and were set.
+    pub recounted: u64,
+}
+
+impl Services {
+    /// After a crash: temporary uploads and repositories set aside for
+    /// deletion are removed, and every repository's counts are set to the
+    /// bytes on disk (reservations of uploads that never finished are
+    /// given back). Only safe while no upload is in flight: `serve` runs
+    /// it before it listens when the repositories are its own (the default
+    /// folder in the data dir); with a shared `CC_REPOSITORY_DIR`,
+    /// `command-center admin reconcile-storage` runs it on demand.
+    pub async fn reconcile_repositories(&self) -> anyhow::Result<Reconciled> {
+        let root = self.config.repository_dir.clone();
+        let (mut found, disk) = tokio::task::spawn_blocking(move || scan_root(&root)).await??;
+        let mut c = self.store.begin().await?;
+        for h in store::repositories::holders(&mut c).await? {
+            let folder = h
+                .repository_id
+                .as_deref()
+                .and_then(|r| r.parse::<InstallationId>().ok())
+                .unwrap_or(h.id);
+            let bytes = disk.get(&folder.to_db()).copied().unwrap_or(0);
+            if h.repo_bytes != bytes || h.storage_used_bytes != bytes {
+                store::repositories::set_counts(&mut c, h.id, bytes).await?;
+                found.recounted += 1;
+            }
+        }
+        store::repositories::recount_licenses(&mut c).await?;
+        c.commit().await?;
+        if found != Reconciled::default() {
+            tracing::info!(
+                temp_files = found.temp_files,
+                set_aside = found.set_aside,
+                recounted = found.recounted,
+                "repositories reconciled with the disk"
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// Walks the repository root: removes what a crash left, returns each
+/// repository folder's bytes.
+fn scan_root(
+    root: &std::path::Path,
+) -> anyhow::Result<(Reconciled, std::collections::HashMap<String, i64>)> {
+    let mut found = Reconciled::default();
+    let mut bytes = std::collections::HashMap::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((found, bytes)),
+        Err(e) => return Err(e.into()),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with(".deleted-") {
+            std::fs::remove_dir_all(e.path())?;
+            found.set_aside += 1;
+        } else if e.file_type()?.is_dir() && name.parse::<InstallationId>().is_ok() {
+            bytes.insert(name, scan_repo(&e.path(), &mut found)?);
+        }
+    }
+    Ok((found, bytes))
+}
+
+/// A repository's bytes; temporary uploads (hidden names) are removed.
+fn scan_repo(dir: &std::path::Path, found: &mut Reconciled) -> anyhow::Result<i64> {
+    let mut total = 0i64;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            total = total.saturating_add(scan_repo(&e.path(), found)?);
+        } else if e.file_name().to_string_lossy().starts_with('.') {
+            std::fs::remove_file(e.path())?;
+            found.temp_files += 1;
+        } else {
+            total = total.saturating_add(i64::try_from(e.metadata()?.len()).unwrap_or(i64::MAX));
+        }
+    }
+    Ok(total)
+}

@@ -169,3 +169,47 @@ pub async fn move_license(
     }
     Ok(())
 }
+
+/// An installation that holds (or held) repository bytes.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HolderRow {
+    #[sqlx(try_from = "String")]
+    pub id: InstallationId,
+    pub repository_id: Option<String>,
+    pub repo_bytes: i64,
+    pub storage_used_bytes: i64,
+}
+
+/// Installations with a repository (the replaced ones hold none: theirs
+/// went to their successor).
+pub async fn holders(conn: &mut AnyConnection) -> Result<Vec<HolderRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, repository_id, repo_bytes, storage_used_bytes FROM installations \
+         WHERE (has_repository = 1 OR repo_bytes <> 0) AND replaced_by IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Sets an installation's counts to the bytes its repository holds.
+pub async fn set_counts(conn: &mut AnyConnection, id: InstallationId, bytes: i64) -> Result<()> {
+    sqlx::query("UPDATE installations SET repo_bytes = $2, storage_used_bytes = $2 WHERE id = $1")
+        .bind(id.to_db())
+        .bind(bytes)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every license's count is the sum of its installations'.
+pub async fn recount_licenses(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query(
+        "UPDATE licenses SET repo_bytes = \
+         (SELECT COALESCE(SUM(n.repo_bytes), 0) FROM installations n WHERE n.license_id = licenses.id) \
+         WHERE repo_bytes <> \
+         (SELECT COALESCE(SUM(n.repo_bytes), 0) FROM installations n WHERE n.license_id = licenses.id)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

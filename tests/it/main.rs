@@ -20,4 +20,5 @@ mod monitoring;
 mod operators_vendors;
 mod platform;
 mod repositories;
+mod repository_crash;
 mod tenancy;
