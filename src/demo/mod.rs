@@ -117,6 +117,7 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
             None,
         ),
     ];
+    let mut real = Vec::new();
     for (username, email, kind, host, report) in people {
         let (_, code) = s
             .create_invite(
@@ -176,16 +177,107 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
                 .await
                 .map_err(e)?;
             }
+            // The healthy clients also back up for real: small generated
+            // folders into their repositories, twice (a file changes in
+            // between), each run reported with its snapshot.
+            if status == "success" {
+                let key = a
+                    .policy
+                    .encryption_key
+                    .as_ref()
+                    .map(|k| k.expose().to_string())
+                    .ok_or_else(|| anyhow::anyhow!("the demo customer has no encryption key"))?;
+                let files = s.config.data_dir.join("demo-files").join(host);
+                for run in 0..2 {
+                    write_files(&files, run)?;
+                    let report = real_backup(s, n.id, &key, &files).await?;
+                    s.client_report(&n, &report).await.map_err(e)?;
+                }
+                real.push(files.display().to_string());
+            }
         }
     }
     out.push(
         "Added Testiasiakas Oy with a 5 + 1 license, five invites and three activated clients."
             .into(),
     );
+    if !real.is_empty() {
+        out.push(format!(
+            "Backed up {} for real into the clients' repositories (two snapshots each).",
+            real.join(" and ")
+        ));
+    }
     if let Some(pw) = admin_password {
         out.push(format!(
             "Created the administrator admin@example.com with the password {pw} (shown once)."
         ));
     }
     Ok(out)
+}
+
+/// A small folder of a customer's kind of files; `run` 1 changes one and
+/// adds one.
+fn write_files(dir: &std::path::Path, run: u32) -> anyhow::Result<()> {
+    let docs = dir.join("Asiakirjat");
+    std::fs::create_dir_all(&docs)?;
+    std::fs::create_dir_all(dir.join("Kuvat"))?;
+    if run == 0 {
+        std::fs::write(
+            docs.join("Tarjous 2026.txt"),
+            "Tarjous: varmuuskopiointipalvelu, 5 työasemaa ja 1 palvelin.\n",
+        )?;
+        std::fs::write(
+            docs.join("muistio.md"),
+            "# Muistio\n\n- Varmuuskopiot tarkistettu.\n",
+        )?;
+        let picture: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(dir.join("Kuvat").join("toimisto.raw"), picture)?;
+    } else {
+        std::fs::write(
+            docs.join("muistio.md"),
+            "# Muistio\n\n- Varmuuskopiot tarkistettu.\n- Palautus testattu.\n",
+        )?;
+        std::fs::write(docs.join("Lasku 1042.txt"), "Lasku 1042: 49,00 € / kk\n")?;
+    }
+    Ok(())
+}
+
+/// One real backup of `files` into the installation's repository (on this
+/// machine's disk, the same folder the console serves), and its report.
+async fn real_backup(
+    s: &Services,
+    id: crate::domain::InstallationId,
+    key: &str,
+    files: &std::path::Path,
+) -> anyhow::Result<ReportInput> {
+    use command_center_agent::engine::{Engine, Location, SnapshotSettings};
+    let folder = s.config.repository_dir.join(id.to_db());
+    let paths = vec![files.to_path_buf()];
+    let key = key.to_string();
+    let started_at = ts(0);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let engine = Engine::new(Location::Local(folder));
+        let mut repo = engine.open_or_init(&key)?;
+        repo.backup(&paths, &SnapshotSettings::default())
+    })
+    .await??;
+    // The console counts what its repositories hold.
+    s.mark_repository_created(id).await?;
+    s.reconcile_repositories().await?;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(ReportInput {
+        started_at,
+        finished_at: ts(0),
+        status: "success".into(),
+        bytes_total: count(outcome.bytes_total),
+        bytes_uploaded: count(outcome.bytes_added),
+        files_total: count(outcome.files_total),
+        files_changed: count(outcome.files_changed),
+        files_new: Some(count(outcome.files_new)),
+        snapshot_id: Some(outcome.snapshot_id),
+        message: String::new(),
+        simulated: false,
+    })
 }

@@ -112,6 +112,15 @@ impl Services {
         Ok(())
     }
 
+    /// Marks that an installation has a repository (one written outside
+    /// the REST face, as the demo does).
+    pub async fn mark_repository_created(&self, id: InstallationId) -> anyhow::Result<()> {
+        let mut tx = self.store.begin().await?;
+        store::repositories::mark_created(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A file's size, if it is there.
     pub async fn repo_stat(&self, n: &InstallationRow, f: &RepoFile) -> Result<u64> {
         let m = self.repo_dir(n.repository()).stat(f).await?;

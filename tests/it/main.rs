@@ -13,6 +13,7 @@ mod browser;
 mod clients;
 mod customers_licenses;
 mod delivery_load;
+mod demo;
 mod installation_page;
 mod invites;
 mod mail;
