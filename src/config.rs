@@ -59,6 +59,13 @@ pub struct Config {
     pub overdue_hours: i64,
     /// `CC_ALERT_INTERVAL_SECS`: how often alert conditions are checked (default 60).
     pub alert_interval_secs: u64,
+    /// `CC_HEADER_TIMEOUT_SECS`: a connection that has not sent a whole
+    /// request head within this time (also an idle kept-alive one) is
+    /// closed (default 10): slow connections cannot pile up.
+    pub header_timeout_secs: u64,
+    /// `CC_BODY_TIMEOUT_SECS`: a request body that sends nothing for this
+    /// long is abandoned (default 30; a slow but moving upload goes on).
+    pub body_timeout_secs: u64,
     /// `CC_ALERT_FAILED_RUNS`: failed runs in a row that raise an alert (default 3).
     pub alert_failed_runs: i64,
     /// `CC_ALERT_DIGEST_HOUR`: the hour (UTC, 0–23) daily digests go out (default 7).
@@ -127,6 +134,8 @@ pub const SETTINGS: &[&str] = &[
     "CC_TRIAL_DAYS",
     "CC_OVERDUE_HOURS",
     "CC_ALERT_INTERVAL_SECS",
+    "CC_HEADER_TIMEOUT_SECS",
+    "CC_BODY_TIMEOUT_SECS",
     "CC_ALERT_FAILED_RUNS",
     "CC_ALERT_DIGEST_HOUR",
     "CC_REPORT_RETENTION_DAYS",
@@ -359,6 +368,11 @@ impl Config {
             anyhow::bail!("CC_OVERDUE_HOURS must be from 1 to 8760");
         }
         let alert_interval_secs: u64 = s.parse("CC_ALERT_INTERVAL_SECS", 60)?;
+        let header_timeout_secs: u64 = s.parse("CC_HEADER_TIMEOUT_SECS", 10)?;
+        let body_timeout_secs: u64 = s.parse("CC_BODY_TIMEOUT_SECS", 30)?;
+        if !(1..=3600).contains(&header_timeout_secs) || !(1..=3600).contains(&body_timeout_secs) {
+            anyhow::bail!("CC_HEADER_TIMEOUT_SECS and CC_BODY_TIMEOUT_SECS must be from 1 to 3600");
+        }
         let alert_failed_runs: i64 = s.parse("CC_ALERT_FAILED_RUNS", 3)?;
         let alert_digest_hour: i64 = s.parse("CC_ALERT_DIGEST_HOUR", 7)?;
         if !(1..=86_400).contains(&alert_interval_secs) {
@@ -432,6 +446,8 @@ impl Config {
             report_retention_days,
             overdue_hours,
             alert_interval_secs,
+            header_timeout_secs,
+            body_timeout_secs,
             alert_failed_runs,
             alert_digest_hour,
             invite_valid_days,

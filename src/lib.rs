@@ -212,6 +212,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     );
     let alerts = tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
     let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
+    let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs);
     if let Some(at) = config.metrics_listen {
         let l = tokio::net::TcpListener::bind(at)
             .await
@@ -221,22 +222,18 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             .with_state(state.clone());
         let mut stop = rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(l, m)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|v| *v).await;
-                })
-                .await;
+            http::serve::serve(l, m, header_timeout, async move {
+                let _ = stop.wait_for(|v| *v).await;
+            })
+            .await;
         });
     }
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        http::serve::serve(listener, app, header_timeout, async move {
             let _ = rx.wait_for(|v| *v).await;
         })
-        .await
+        .await;
+        Ok::<(), std::io::Error>(())
     });
     Ok(Running {
         addr,
@@ -264,6 +261,11 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
         // Added after the 2 MiB limit, so it keeps its own (restic's packs).
         .nest("/repo", repo::router())
+        // A body that sends nothing for this long is abandoned (a slow but
+        // moving upload goes on).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(state.services.config.body_timeout_secs),
+        ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), hsts))
         // Pages and API answers carry customers' data, activation codes

@@ -5,6 +5,7 @@
 
 pub mod csv;
 pub mod problem;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

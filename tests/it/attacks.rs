@@ -516,3 +516,78 @@ async fn stale_rate_limit_counters_are_pruned() {
     );
     app.finish().await;
 }
+
+/// Whether the server closed the connection within `within` (EOF or a
+/// reset), reading and dropping whatever it answered first.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slow connections: 300 that never finish their request head and 100
+/// that send nothing are closed after the header timeout, a body that
+/// stalls is abandoned after the body timeout, an idle kept-alive
+/// connection is closed too — and the console keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_connections_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(&[
+        ("CC_HEADER_TIMEOUT_SECS", "1"),
+        ("CC_BODY_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for i in 0..400 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i < 300 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        slow.push(s);
+    }
+    // Served meanwhile.
+    let r = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut open = 0;
+    for s in &mut slow {
+        if !closed_within(s, Duration::from_secs(2)).await {
+            open += 1;
+        }
+    }
+    eprintln!("slow connections: {open} of 400 still open after the header timeout");
+    assert_eq!(open, 0, "every slow or silent connection was closed");
+
+    // A body that stops after 10 of 100 bytes.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(6)).await,
+        "a stalled body is abandoned"
+    );
+    eprintln!("stalled body abandoned after {:?}", started.elapsed());
+
+    // A kept-alive connection that goes quiet after its request.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(4)).await,
+        "an idle kept-alive connection is closed"
+    );
+    app.finish().await;
+}
