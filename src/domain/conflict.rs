@@ -22,6 +22,8 @@ pub enum Conflict {
     NotATrial,
     InstallationInactive,
     InstallationActive,
+    TotpAlreadyEnabled,
+    TotpNotStarted,
 }
 
 impl Conflict {
@@ -44,6 +46,8 @@ impl Conflict {
             Conflict::NotATrial => "not_a_trial",
             Conflict::InstallationInactive => "installation_inactive",
             Conflict::InstallationActive => "installation_active",
+            Conflict::TotpAlreadyEnabled => "totp_already_enabled",
+            Conflict::TotpNotStarted => "totp_not_started",
         }
     }
 
@@ -68,6 +72,10 @@ impl Conflict {
             Conflict::InstallationActive => {
                 "Deactivate the installation before deleting its backups."
             }
+            Conflict::TotpAlreadyEnabled => {
+                "Two-factor sign-in is on already; turn it off before setting it up again."
+            }
+            Conflict::TotpNotStarted => "Start setting up two-factor sign-in first.",
         }
     }
 }
