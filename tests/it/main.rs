@@ -21,3 +21,4 @@ mod operators_vendors;
 mod platform;
 mod repositories;
 mod tenancy;
+mod two_factor;
