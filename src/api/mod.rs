@@ -24,18 +24,21 @@ use crate::service::{Actor, Page};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
-        .route(
-            "/v1/me/totp",
-            post(me::start_totp).delete(me::disable_totp),
-        )
+        .route("/v1/me/totp", post(me::start_totp).delete(me::disable_totp))
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
         .route("/v1/me/sessions", get(me::sessions))
-        .route("/v1/me/sessions/{id}", axum::routing::delete(me::end_session))
+        .route(
+            "/v1/me/sessions/{id}",
+            axum::routing::delete(me::end_session),
+        )
         .route(
             "/v1/operators/{id}/end-sessions",
             post(me::end_operator_sessions),
         )
-        .route("/v1/security/two-factor", axum::routing::put(me::set_two_factor))
+        .route(
+            "/v1/security/two-factor",
+            axum::routing::put(me::set_two_factor),
+        )
         .route("/v1/vendors", get(vendors::list).post(vendors::create))
         .route("/v1/vendors/{id}", get(vendors::get).put(vendors::update))
         .route(

@@ -72,7 +72,11 @@ pub fn code_at(secret: &[u8], step: i64) -> String {
         | (u32::from(h[off + 1]) << 16)
         | (u32::from(h[off + 2]) << 8)
         | u32::from(h[off + 3]);
-    format!("{:0width$}", bin % 10u32.pow(DIGITS), width = DIGITS as usize)
+    format!(
+        "{:0width$}",
+        bin % 10u32.pow(DIGITS),
+        width = DIGITS as usize
+    )
 }
 
 /// A typed code as six digits (spaces and dashes dropped), or `None`.
@@ -140,7 +144,10 @@ pub fn parse_recovery_code(typed: &str) -> Option<String> {
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    (s.len() == 10 && s.bytes().all(|b| ALPHABET.contains(&b.to_ascii_uppercase()))).then_some(s)
+    (s.len() == 10
+        && s.bytes()
+            .all(|b| ALPHABET.contains(&b.to_ascii_uppercase())))
+    .then_some(s)
 }
 
 /// "Firefox on Linux" and the like, from a User-Agent header; what an
@@ -233,7 +240,10 @@ mod tests {
     fn recovery_codes_parse_back() {
         let c = recovery_code(&[1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(c.len(), 11);
-        assert_eq!(parse_recovery_code(&c.to_uppercase()), Some(c.replace('-', "")));
+        assert_eq!(
+            parse_recovery_code(&c.to_uppercase()),
+            Some(c.replace('-', ""))
+        );
         assert_eq!(parse_recovery_code("123456"), None);
     }
 

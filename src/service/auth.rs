@@ -5,8 +5,8 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use super::{Actor, Result, ServiceError};
 use crate::domain::{Email, Millis, OperatorId, Password, Role, Secret, TokenId, now_millis};
 use crate::keys::{random_bytes, random_token};
-pub use crate::store::sessions::Origin;
 use crate::store;
+pub use crate::store::sessions::Origin;
 
 use super::Services;
 
@@ -172,7 +172,11 @@ impl Services {
             &store::audit::NewAudit {
                 at: now_millis(),
                 actor_kind: if ok { "operator" } else { "anonymous" },
-                actor_id: if ok { operator.map(|r| r.id.to_db()) } else { None },
+                actor_id: if ok {
+                    operator.map(|r| r.id.to_db())
+                } else {
+                    None
+                },
                 actor_label: label,
                 vendor_id: operator.and_then(|r| r.vendor_id),
                 action,
@@ -223,8 +227,15 @@ impl Services {
             (true, Some(r)) => r,
             (_, row) => {
                 // The attempt stays counted: it was reserved above.
-                self.audit_sign_in(&mut tx, "signin.failure", &email_key, row.as_ref(), None, ip)
-                    .await?;
+                self.audit_sign_in(
+                    &mut tx,
+                    "signin.failure",
+                    &email_key,
+                    row.as_ref(),
+                    None,
+                    ip,
+                )
+                .await?;
                 tx.commit().await.map_err(store::StoreError::from)?;
                 return Err(ServiceError::InvalidCredentials);
             }
@@ -248,8 +259,15 @@ impl Services {
             match self.check_second_factor(&mut tx, r.id, &tf, code).await? {
                 Some(f) => {
                     if f == super::two_factor::Factor::Recovery {
-                        self.audit_sign_in(&mut tx, "recovery_code.used", &r.email, Some(&r), None, ip.clone())
-                            .await?;
+                        self.audit_sign_in(
+                            &mut tx,
+                            "recovery_code.used",
+                            &r.email,
+                            Some(&r),
+                            None,
+                            ip.clone(),
+                        )
+                        .await?;
                     }
                     after = Some(serde_json::json!({"second_factor": f.as_str()}));
                 }
@@ -316,8 +334,15 @@ impl Services {
         match self.check_second_factor(&mut tx, op, &tf, code).await? {
             Some(f) => {
                 if f == super::two_factor::Factor::Recovery {
-                    self.audit_sign_in(&mut tx, "recovery_code.used", &r.email, Some(&r), None, ip.clone())
-                        .await?;
+                    self.audit_sign_in(
+                        &mut tx,
+                        "recovery_code.used",
+                        &r.email,
+                        Some(&r),
+                        None,
+                        ip.clone(),
+                    )
+                    .await?;
                 }
                 store::sessions::delete_session(&mut tx, &hash).await?;
                 store::ratelimit::clear(&mut tx, &account_key(&email_key)).await?;
@@ -402,7 +427,11 @@ impl Services {
     }
 
     /// Creates a server-side session for a signed-in operator.
-    pub async fn create_session(&self, operator: OperatorId, origin: &Origin) -> Result<NewSession> {
+    pub async fn create_session(
+        &self,
+        operator: OperatorId,
+        origin: &Origin,
+    ) -> Result<NewSession> {
         let hours = i64::from(self.config.session_hours);
         self.insert_session(operator, "full", hours * 3600 * 1000, origin)
             .await

@@ -73,8 +73,9 @@ impl Services {
 
     fn secret_bytes(&self, stored: &str) -> Result<Vec<u8>> {
         let b32 = self.key.decrypt(stored).map_err(ServiceError::Internal)?;
-        totp::base32_decode(b32.expose())
-            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("stored TOTP secret is not base32")))
+        totp::base32_decode(b32.expose()).ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("stored TOTP secret is not base32"))
+        })
     }
 
     fn enrolment_of(&self, actor_email: &str, stored: &str) -> Result<TotpEnrolment> {
@@ -173,8 +174,7 @@ impl Services {
             // Another request confirmed or restarted it meanwhile.
             return Err(ServiceError::conflict(Conflict::TotpNotStarted));
         }
-        store::two_factor::replace_recovery_codes(&mut tx, actor.operator_id, &hashes, now)
-            .await?;
+        store::two_factor::replace_recovery_codes(&mut tx, actor.operator_id, &hashes, now).await?;
         store::ratelimit::clear(&mut tx, &key).await?;
         super::audit(
             &mut tx,
@@ -325,7 +325,11 @@ impl Services {
             now,
             vendor,
             "security.two_factor_required",
-            if vendor.is_some() { "vendor" } else { "settings" },
+            if vendor.is_some() {
+                "vendor"
+            } else {
+                "settings"
+            },
             vendor.map(|v| v.to_db()),
             None,
             Some(serde_json::json!({"required": on})),
@@ -375,23 +379,27 @@ impl Services {
     pub async fn end_own_session(&self, actor: &Actor, id: &str) -> Result<()> {
         let now = now_millis();
         let mut tx = self.store.begin().await?;
-        let action = if store::sessions::delete_session_by_id(&mut tx, actor.operator_id, id).await?
-        {
-            "session.end"
-        } else if store::sessions::revoke_api_token_by_id(&mut tx, actor.operator_id, id, now)
-            .await?
-        {
-            "api_token.revoke"
-        } else {
-            return Err(ServiceError::NotFound);
-        };
+        let action =
+            if store::sessions::delete_session_by_id(&mut tx, actor.operator_id, id).await? {
+                "session.end"
+            } else if store::sessions::revoke_api_token_by_id(&mut tx, actor.operator_id, id, now)
+                .await?
+            {
+                "api_token.revoke"
+            } else {
+                return Err(ServiceError::NotFound);
+            };
         super::audit(
             &mut tx,
             actor,
             now,
             actor.vendor_id,
             action,
-            if action == "session.end" { "session" } else { "api_token" },
+            if action == "session.end" {
+                "session"
+            } else {
+                "api_token"
+            },
             Some(id.to_string()),
             None,
             None,

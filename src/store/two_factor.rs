@@ -34,7 +34,10 @@ pub async fn get(conn: &mut AnyConnection, op: OperatorId) -> Result<Option<TwoF
 
 /// Whether the setting for everyone is on.
 pub async fn required_for_all(conn: &mut AnyConnection) -> Result<bool> {
-    Ok(super::settings::get(conn, REQUIRE_ALL_KEY).await?.as_deref() == Some("1"))
+    Ok(super::settings::get(conn, REQUIRE_ALL_KEY)
+        .await?
+        .as_deref()
+        == Some("1"))
 }
 
 pub async fn set_required_for_all(conn: &mut AnyConnection, on: bool) -> Result<()> {
@@ -48,23 +51,21 @@ pub async fn set_required_for_vendor(
     on: bool,
     now: Millis,
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE vendors SET require_two_factor = $2, updated_at = $3 WHERE id = $1",
-    )
-    .bind(vendor.to_db())
-    .bind(i64::from(on))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let r =
+        sqlx::query("UPDATE vendors SET require_two_factor = $2, updated_at = $3 WHERE id = $1")
+            .bind(vendor.to_db())
+            .bind(i64::from(on))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
     Ok(r.rows_affected() == 1)
 }
 
 pub async fn vendor_required(conn: &mut AnyConnection, vendor: VendorId) -> Result<bool> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT require_two_factor FROM vendors WHERE id = $1")
-            .bind(vendor.to_db())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let v: Option<i64> = sqlx::query_scalar("SELECT require_two_factor FROM vendors WHERE id = $1")
+        .bind(vendor.to_db())
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(v == Some(1))
 }
 

@@ -8,9 +8,9 @@ use axum_extra::extract::{CookieJar, Form};
 use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Lang, Page, WebResult, render, render_status};
 use crate::http::{ClientIp, ClientOrigin};
-use crate::service::auth::SignedIn;
 use crate::keys::random_token;
 use crate::service::ServiceError;
+use crate::service::auth::SignedIn;
 
 #[derive(askama::Template)]
 #[template(path = "login.html")]
@@ -141,7 +141,11 @@ pub async fn login_submit(
         state.services.end_pending_session(p.value()).await?;
     }
     let ip = origin.ip.clone();
-    match state.services.sign_in(&f.email, &f.password, None, ip).await {
+    match state
+        .services
+        .sign_in(&f.email, &f.password, None, ip)
+        .await
+    {
         Ok(SignedIn::Done(actor)) => {
             let s = state
                 .services

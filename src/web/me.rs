@@ -102,7 +102,11 @@ pub async fn disable_totp(State(state): State<AppState>, f: CsrfForm<CodeForm>) 
     let ctx = f.ctx;
     let code = Some(f.form.code.as_str()).filter(|c| !c.trim().is_empty());
     let password = Some(f.form.password.as_str()).filter(|p| !p.is_empty());
-    match state.services.disable_totp(&ctx.actor, code, password).await {
+    match state
+        .services
+        .disable_totp(&ctx.actor, code, password)
+        .await
+    {
         Ok(()) => Ok(Redirect::to("/me?done=disabled").into_response()),
         Err(e @ ServiceError::Invalid(_)) => {
             let errors = FormErrors::from_service(ctx.lang, e)?;

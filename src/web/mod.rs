@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
             get(auth::setup_page).post(auth::setup_submit),
         )
         .route("/login/code", get(auth::code_page).post(auth::code_submit))
-        .route("/login/enrol", get(auth::enrol_page).post(auth::enrol_submit))
+        .route(
+            "/login/enrol",
+            get(auth::enrol_page).post(auth::enrol_submit),
+        )
         .route("/lang/{code}", get(auth::set_lang))
         .route("/me", get(me::show))
         .route("/me/totp", post(me::start_totp))
@@ -47,7 +50,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/sessions/{id}/end", post(me::end_session))
         .route("/settings/two-factor", post(settings::two_factor))
         .route("/vendors/{id}/two-factor", post(vendors::two_factor))
-        .route("/operators/{id}/end-sessions", post(operators::end_sessions))
+        .route(
+            "/operators/{id}/end-sessions",
+            post(operators::end_sessions),
+        )
         .route("/licenses", get(licenses::index))
         .route("/licenses/search", get(licenses::search))
         .route(

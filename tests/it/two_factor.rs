@@ -56,7 +56,12 @@ async fn enrol(app: &TestApp, token: &str) -> (String, i64, Vec<String>) {
     assert!(url.contains(&format!("secret={secret}")), "{url}");
     // Pending until confirmed: sign-in still needs no code.
     let (s, v) = app
-        .api("POST", "/api/v1/me/totp/confirm", token, Some(json!({"code": "000000"})))
+        .api(
+            "POST",
+            "/api/v1/me/totp/confirm",
+            token,
+            Some(json!({"code": "000000"})),
+        )
         .await;
     if s == StatusCode::OK {
         panic!("a made-up code confirmed: {v}");
@@ -174,7 +179,9 @@ async fn totp_through_the_api_once_per_code_and_recovery_codes_once() {
         ))
         .await;
     assert_eq!(leaks, 0);
-    let (s, v) = app.api("GET", "/api/v1/audit?action=totp.", &admin, None).await;
+    let (s, v) = app
+        .api("GET", "/api/v1/audit?action=totp.", &admin, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["items"][0]["action"], "totp.enabled", "{v}");
 
@@ -191,7 +198,12 @@ async fn totp_through_the_api_once_per_code_and_recovery_codes_once() {
     let (s, v) = token_with(&app, email, None).await;
     assert_eq!(v["code"], "totp_required", "{s} {v}");
     let (s, v) = app
-        .api("DELETE", "/api/v1/me/totp", &token, Some(json!({"password": PASSWORD})))
+        .api(
+            "DELETE",
+            "/api/v1/me/totp",
+            &token,
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     let (s, v) = token_with(&app, email, None).await;
@@ -245,7 +257,8 @@ async fn wrong_codes_count_against_the_sign_in_limit() {
 
     // A parallel burst of wrong codes: at most the limit is evaluated.
     let email2 = "burst@example.com";
-    app.operator(&admin, email2, "operator", Some(&vendor)).await;
+    app.operator(&admin, email2, "operator", Some(&vendor))
+        .await;
     let (_, v) = token_with(&app, email2, None).await;
     let token2 = v["token"].as_str().unwrap().to_string();
     enrol(&app, &token2).await;
@@ -296,7 +309,10 @@ async fn console_sign_in_asks_for_the_code_and_the_half_state_opens_nothing() {
     let (s, html) = b.get("/me").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("<svg"), "a QR code drawn by the server");
-    assert!(html.contains("<label for=\"code\">"), "a labelled code field");
+    assert!(
+        html.contains("<label for=\"code\">"),
+        "a labelled code field"
+    );
     let secret = secret_of(&html);
     let (s, html, _) = b
         .post("/me/totp/confirm", &[("_csrf", &csrf), ("code", "111111")])
@@ -311,7 +327,11 @@ async fn console_sign_in_asks_for_the_code_and_the_half_state_opens_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(html.matches("<li><code>").count(), 10, "ten recovery codes shown once");
+    assert_eq!(
+        html.matches("<li><code>").count(),
+        10,
+        "ten recovery codes shown once"
+    );
     let (_, html) = b.get("/me").await;
     assert_eq!(html.matches("<li><code>").count(), 0);
 
@@ -379,7 +399,10 @@ async fn console_sign_in_asks_for_the_code_and_the_half_state_opens_nothing() {
         .unwrap();
     let _ = this_c;
     // The row marked "this one" in c's list is c's own session.
-    let other: Vec<&String> = ids.iter().filter(|id| html_c.contains(&format!("{id}/end"))).collect();
+    let other: Vec<&String> = ids
+        .iter()
+        .filter(|id| html_c.contains(&format!("{id}/end")))
+        .collect();
     assert_eq!(other.len(), 2);
     let c_row = html_c
         .split("<tr>")
@@ -446,7 +469,12 @@ async fn admins_require_two_factors_and_the_operator_is_led_to_enrol() {
     let (s, _, loc) = b
         .post(
             "/login",
-            &[("_csrf", &csrf), ("email", email), ("password", PASSWORD), ("next", "/")],
+            &[
+                ("_csrf", &csrf),
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ],
         )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
@@ -461,7 +489,11 @@ async fn admins_require_two_factors_and_the_operator_is_led_to_enrol() {
     let (s, html, _) = b
         .post(
             "/login/enrol",
-            &[("_csrf", &csrf), ("code", &totp(&secret, step_now())), ("next", "/")],
+            &[
+                ("_csrf", &csrf),
+                ("code", &totp(&secret, step_now())),
+                ("next", "/"),
+            ],
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{html}");
@@ -486,10 +518,8 @@ async fn admins_require_two_factors_and_the_operator_is_led_to_enrol() {
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["code"], "totp_enrolment_required");
     assert_eq!(
-        app.count(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'security.two_factor_required'"
-        )
-        .await,
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'security.two_factor_required'")
+            .await,
         2
     );
     app.finish().await;
@@ -514,7 +544,10 @@ async fn sessions_and_tokens_are_listed_and_ended() {
     assert_eq!(items.iter().filter(|i| i["kind"] == "api_token").count(), 2);
     assert_eq!(items.iter().filter(|i| i["current"] == true).count(), 1);
     let session = items.iter().find(|i| i["kind"] == "session").unwrap();
-    assert!(session["device"].is_string() && session["ip"].is_string(), "{session}");
+    assert!(
+        session["device"].is_string() && session["ip"].is_string(),
+        "{session}"
+    );
     assert!(session["last_used_at"].is_string());
     // The other token, by id.
     let other = items
@@ -538,16 +571,31 @@ async fn sessions_and_tokens_are_listed_and_ended() {
     let admin_list = app.api("GET", "/api/v1/me/sessions", &admin, None).await.1;
     let admin_id = admin_list["items"][0]["id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .api("DELETE", &format!("/api/v1/me/sessions/{admin_id}"), &t1, None)
+        .api(
+            "DELETE",
+            &format!("/api/v1/me/sessions/{admin_id}"),
+            &t1,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // An admin ends all of the operator's sessions and tokens.
     let (s, _) = app
-        .api("POST", &format!("/api/v1/operators/{id}/end-sessions"), &t1, None)
+        .api(
+            "POST",
+            &format!("/api/v1/operators/{id}/end-sessions"),
+            &t1,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = app
-        .api("POST", &format!("/api/v1/operators/{id}/end-sessions"), &admin, None)
+        .api(
+            "POST",
+            &format!("/api/v1/operators/{id}/end-sessions"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -568,11 +616,17 @@ async fn sessions_and_tokens_are_listed_and_ended() {
     }
     // The admin's button on the operator's page.
     let a = Browserless::new(&app);
-    assert_eq!(a.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
     let csrf = a.csrf(&format!("/operators/{id}")).await;
     assert_eq!(b.sign_in(email, PASSWORD).await, StatusCode::SEE_OTHER);
     let (s, _, _) = a
-        .post(&format!("/operators/{id}/end-sessions"), &[("_csrf", &csrf)])
+        .post(
+            &format!("/operators/{id}/end-sessions"),
+            &[("_csrf", &csrf)],
+        )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (s, _) = b.get("/licenses").await;
