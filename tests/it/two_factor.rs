@@ -631,5 +631,11 @@ async fn sessions_and_tokens_are_listed_and_ended() {
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (s, _) = b.get("/licenses").await;
     assert_eq!(s, StatusCode::SEE_OTHER);
+    // The security events are on the console's audit page.
+    let (s, html) = a.get("/audit").await;
+    assert_eq!(s, StatusCode::OK);
+    for action in ["signin.success", "session.end_all", "api_token.revoke"] {
+        assert!(html.contains(action), "{action} on the audit page");
+    }
     app.finish().await;
 }
