@@ -5,6 +5,7 @@
 pub mod customers;
 pub mod installations;
 pub mod invites;
+pub mod me;
 pub mod monitoring;
 pub mod operators;
 pub mod vendors;
@@ -23,6 +24,21 @@ use crate::service::{Actor, Page};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
+        .route("/v1/me/totp", post(me::start_totp).delete(me::disable_totp))
+        .route("/v1/me/totp/confirm", post(me::confirm_totp))
+        .route("/v1/me/sessions", get(me::sessions))
+        .route(
+            "/v1/me/sessions/{id}",
+            axum::routing::delete(me::end_session),
+        )
+        .route(
+            "/v1/operators/{id}/end-sessions",
+            post(me::end_operator_sessions),
+        )
+        .route(
+            "/v1/security/two-factor",
+            axum::routing::put(me::set_two_factor),
+        )
         .route("/v1/vendors", get(vendors::list).post(vendors::create))
         .route("/v1/vendors/{id}", get(vendors::get).put(vendors::update))
         .route(
@@ -122,6 +138,11 @@ pub struct TokenRequest {
     email: String,
     #[schema(value_type = String)]
     password: crate::domain::Secret<String>,
+    /// For an operator with two-factor sign-in on: a current TOTP code
+    /// or one of their recovery codes.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    totp: Option<crate::domain::Secret<String>>,
 }
 
 /// A new bearer token; it is shown once and stored only hashed.
@@ -132,15 +153,20 @@ pub struct TokenResponse {
     expires_at: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "Wrong e-mail or password", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "`invalid_credentials` (wrong e-mail or password); `totp_required` (right password, two-factor sign-in is on: send `totp` too); `totp_invalid` (wrong, expired or already used code)", body = ProblemDocument), (status = 403, description = "`totp_enrolment_required`: two factors are required of this operator and none is set up; sign in to the console once to set up TOTP", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
 async fn issue_token(
     State(state): State<AppState>,
-    ip: crate::http::ClientIp,
+    crate::http::ClientOrigin(origin): crate::http::ClientOrigin,
     Body(req): Body<TokenRequest>,
 ) -> ApiResult<Response> {
     let (token, expires_at) = state
         .services
-        .issue_api_token(&req.email, req.password.expose(), ip.0)
+        .issue_api_token(
+            &req.email,
+            req.password.expose(),
+            req.totp.as_ref().map(|t| t.expose().as_str()),
+            &origin,
+        )
         .await?;
     let body = TokenResponse {
         token: token.expose().clone(),

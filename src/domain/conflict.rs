@@ -24,6 +24,8 @@ pub enum Conflict {
     InstallationActive,
     /// The installation was replaced: its repository belongs to the new one.
     InstallationReplaced,
+    TotpAlreadyEnabled,
+    TotpNotStarted,
 }
 
 impl Conflict {
@@ -47,6 +49,8 @@ impl Conflict {
             Conflict::InstallationInactive => "installation_inactive",
             Conflict::InstallationActive => "installation_active",
             Conflict::InstallationReplaced => "installation_replaced",
+            Conflict::TotpAlreadyEnabled => "totp_already_enabled",
+            Conflict::TotpNotStarted => "totp_not_started",
         }
     }
 
@@ -74,6 +78,10 @@ impl Conflict {
             Conflict::InstallationReplaced => {
                 "This computer was replaced: its backups belong to the computer that replaced it."
             }
+            Conflict::TotpAlreadyEnabled => {
+                "Two-factor sign-in is on already; turn it off before setting it up again."
+            }
+            Conflict::TotpNotStarted => "Start setting up two-factor sign-in first.",
         }
     }
 }

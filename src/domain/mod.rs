@@ -47,6 +47,7 @@ pub mod password;
 pub mod repository;
 pub mod role;
 pub mod secret;
+pub mod totp;
 pub mod vendor;
 
 pub use conflict::Conflict;

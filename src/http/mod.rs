@@ -51,6 +51,29 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
 /// The caller's address as an extractor (for the audit log and rate limits).
 pub struct ClientIp(pub Option<String>);
 
+/// Where a request comes from — address and User-Agent (cut to 300
+/// characters, control characters dropped) — kept with a new session or
+/// API token so its owner can tell them apart.
+pub struct ClientOrigin(pub crate::service::auth::Origin);
+
+impl FromRequestParts<AppState> for ClientOrigin {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().filter(|c| !c.is_control()).take(300).collect());
+        Ok(ClientOrigin(crate::service::auth::Origin {
+            user_agent,
+            ip: client_ip(parts, state.services.config.trust_forwarded_for),
+        }))
+    }
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(

@@ -118,6 +118,21 @@ impl From<ServiceError> for Problem {
                 "invalid_credentials",
                 "Wrong e-mail or password.",
             ),
+            ServiceError::SecondFactorRequired => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_required",
+                "Two-factor sign-in is on for this account: send `totp` (a code from the authenticator app, or a recovery code) too.",
+            ),
+            ServiceError::SecondFactorEnrolmentRequired => Problem::new(
+                StatusCode::FORBIDDEN,
+                "totp_enrolment_required",
+                "Two-factor sign-in is required for this account and not set up yet: sign in to the console once to set it up.",
+            ),
+            ServiceError::SecondFactorInvalid => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_invalid",
+                "Wrong, expired or already used code.",
+            ),
             ServiceError::RateLimited { retry_after_secs } => Problem {
                 retry_after: Some(retry_after_secs),
                 ..Problem::new(

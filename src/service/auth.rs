@@ -4,8 +4,9 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
 use super::{Actor, Result, ServiceError};
 use crate::domain::{Email, Millis, OperatorId, Password, Role, Secret, TokenId, now_millis};
-use crate::keys::random_token;
+use crate::keys::{random_bytes, random_token};
 use crate::store;
+pub use crate::store::sessions::Origin;
 
 use super::Services;
 
@@ -17,6 +18,43 @@ pub const ADDRESS_FAILURES: i64 = 20;
 pub const WINDOW_MS: i64 = 15 * 60 * 1000;
 /// How long a setup link lives.
 const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// How long a half signed-in session (between password and code) lives.
+const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
+/// How often a session's or token's "last used" is written at most.
+const TOUCH_EVERY_MS: i64 = 60 * 1000;
+
+/// The rate-limit key of an account.
+pub(crate) fn account_key(email: &str) -> String {
+    format!("signin:account:{}", email.trim().to_lowercase())
+}
+
+fn address_key(ip: &Option<String>) -> String {
+    format!("signin:address:{}", ip.as_deref().unwrap_or("-"))
+}
+
+fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
+    Actor {
+        operator_id: r.id,
+        email: r.email.clone(),
+        name: r.name.clone(),
+        role: r.role,
+        vendor_id: r.vendor_id,
+        vendor_name: r.vendor_name.clone(),
+        ip,
+    }
+}
+
+/// Where a sign-in stands after the password.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// Signed in.
+    Done(Actor),
+    /// The password was right; a TOTP or recovery code is needed.
+    NeedsCode(Actor),
+    /// The password was right; two factors are required and none is set up.
+    NeedsEnrolment(Actor),
+}
 
 /// A fresh session: the cookie value and its CSRF token.
 #[derive(Debug)]
@@ -40,7 +78,7 @@ pub async fn hash_password(pw: &Password) -> Result<String> {
 }
 
 /// Verifies a password against its hash; a busy hasher is a 429.
-async fn verify_password(pw: &str, hash: &str) -> Result<bool> {
+pub(crate) async fn verify_password(pw: &str, hash: &str) -> Result<bool> {
     let pw = pw.to_string();
     let hash = hash.to_string();
     super::limits::with_hashing(move || {
@@ -72,28 +110,103 @@ impl Services {
         })
     }
 
-    /// Signs in with e-mail and password. Unknown e-mail and wrong password
-    /// give the same error; failures are counted per account and address.
+    /// Writes the audit row of a sign-in refused for too many attempts.
+    async fn audit_lockout(&self, email_key: &str, ip: Option<String>) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        store::audit::insert(
+            &mut tx,
+            &store::audit::NewAudit {
+                at: now_millis(),
+                actor_kind: "anonymous",
+                actor_id: None,
+                actor_label: email_key,
+                vendor_id: None,
+                action: "signin.lockout",
+                target_kind: "operator",
+                target_id: None,
+                before: None,
+                after: None,
+                ip,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(())
+    }
+
+    /// Reserves one sign-in attempt for the account and the address; a
+    /// refusal (429) is audited as a lockout.
+    async fn reserve_sign_in(&self, email_key: &str, ip: &Option<String>) -> Result<()> {
+        let account = account_key(email_key);
+        let address = address_key(ip);
+        // Counted before the password or code is checked: a burst of
+        // parallel guesses gets at most the limit evaluated.
+        let r = self
+            .reserve_attempts(
+                &[
+                    (account.as_str(), ACCOUNT_FAILURES),
+                    (address.as_str(), ADDRESS_FAILURES),
+                ],
+                WINDOW_MS,
+            )
+            .await;
+        if let Err(ServiceError::RateLimited { .. }) = &r {
+            self.audit_lockout(email_key, ip.clone()).await?;
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_sign_in(
+        &self,
+        tx: &mut store::Conn,
+        action: &str,
+        label: &str,
+        operator: Option<&store::operators::OperatorRow>,
+        after: Option<serde_json::Value>,
+        ip: Option<String>,
+    ) -> Result<()> {
+        let ok = action == "signin.success" || action == "recovery_code.used";
+        store::audit::insert(
+            tx,
+            &store::audit::NewAudit {
+                at: now_millis(),
+                actor_kind: if ok { "operator" } else { "anonymous" },
+                actor_id: if ok {
+                    operator.map(|r| r.id.to_db())
+                } else {
+                    None
+                },
+                actor_label: label,
+                vendor_id: operator.and_then(|r| r.vendor_id),
+                action,
+                target_kind: "operator",
+                target_id: operator.map(|r| r.id.to_db()),
+                before: None,
+                after,
+                ip,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Signs in with e-mail, password and — for an operator with TOTP on —
+    /// a second factor (`code`: a TOTP code or a recovery code). Unknown
+    /// e-mail and wrong password give the same error; every attempt is
+    /// reserved against the limits per account and address before any
+    /// secret is checked, and only a full success gives it back.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
+        code: Option<&str>,
         ip: Option<String>,
-    ) -> Result<(Actor, OperatorId)> {
-        let now = now_millis();
+    ) -> Result<SignedIn> {
         let email_key = email.trim().to_lowercase();
-        let account_key = format!("signin:account:{email_key}");
-        let address_key = format!("signin:address:{}", ip.as_deref().unwrap_or("-"));
-        // Counted before the password is checked: a burst of parallel
-        // guesses gets at most the limit evaluated.
-        self.reserve_attempts(
-            &[
-                (account_key.as_str(), ACCOUNT_FAILURES),
-                (address_key.as_str(), ADDRESS_FAILURES),
-            ],
-            WINDOW_MS,
-        )
-        .await?;
+        self.reserve_sign_in(&email_key, &ip).await?;
+        let account = account_key(&email_key);
+        let address = address_key(&ip);
         let row = {
             let mut c = self.store.read().await?;
             store::operators::find_by_email(&mut c, &email_key).await?
@@ -110,75 +223,264 @@ impl Services {
                 .as_ref()
                 .is_some_and(|r| r.disabled_at.is_none() && r.vendor_disabled_at.is_none());
         let mut tx = self.store.begin().await?;
-        match (usable, row) {
-            (true, Some(r)) => {
-                let id = r.id;
-                store::ratelimit::clear(&mut tx, &account_key).await?;
-                store::ratelimit::release(&mut tx, &address_key).await?;
-                store::audit::insert(
-                    &mut tx,
-                    &store::audit::NewAudit {
-                        at: now,
-                        actor_kind: "operator",
-                        actor_id: Some(id.to_db()),
-                        actor_label: &r.email,
-                        vendor_id: r.vendor_id,
-                        action: "signin.success",
-                        target_kind: "operator",
-                        target_id: Some(id.to_db()),
-                        before: None,
-                        after: None,
-                        ip: ip.clone(),
-                    },
-                )
-                .await?;
-                tx.commit().await.map_err(store::StoreError::from)?;
-                let actor = Actor {
-                    operator_id: id,
-                    email: r.email.clone(),
-                    name: r.name.clone(),
-                    role: r.role,
-                    vendor_id: r.vendor_id,
-                    vendor_name: r.vendor_name.clone(),
-                    ip,
-                };
-                Ok((actor, id))
-            }
+        let r = match (usable, row) {
+            (true, Some(r)) => r,
             (_, row) => {
                 // The attempt stays counted: it was reserved above.
-                store::audit::insert(
+                self.audit_sign_in(
                     &mut tx,
-                    &store::audit::NewAudit {
-                        at: now,
-                        actor_kind: "anonymous",
-                        actor_id: None,
-                        actor_label: &email_key,
-                        vendor_id: row.as_ref().and_then(|r| r.vendor_id),
-                        action: "signin.failure",
-                        target_kind: "operator",
-                        target_id: row.as_ref().map(|r| r.id.to_db()),
-                        before: None,
-                        after: None,
-                        ip,
-                    },
+                    "signin.failure",
+                    &email_key,
+                    row.as_ref(),
+                    None,
+                    ip,
                 )
                 .await?;
                 tx.commit().await.map_err(store::StoreError::from)?;
-                Err(ServiceError::InvalidCredentials)
+                return Err(ServiceError::InvalidCredentials);
+            }
+        };
+        let tf = store::two_factor::get(&mut tx, r.id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let actor = actor_of(&r, ip.clone());
+        let mut after = None;
+        if tf.totp_secret.is_some() {
+            let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+                // A right password alone is neither a failure nor a
+                // success: the attempt is given back, not the counter
+                // cleared (else a known password would reset the count
+                // of wrong codes).
+                store::ratelimit::release(&mut tx, &account).await?;
+                store::ratelimit::release(&mut tx, &address).await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                return Ok(SignedIn::NeedsCode(actor));
+            };
+            match self.check_second_factor(&mut tx, r.id, &tf, code).await? {
+                Some(f) => {
+                    if f == super::two_factor::Factor::Recovery {
+                        self.audit_sign_in(
+                            &mut tx,
+                            "recovery_code.used",
+                            &r.email,
+                            Some(&r),
+                            None,
+                            ip.clone(),
+                        )
+                        .await?;
+                    }
+                    after = Some(serde_json::json!({"second_factor": f.as_str()}));
+                }
+                None => {
+                    self.audit_sign_in(
+                        &mut tx,
+                        "signin.failure",
+                        &email_key,
+                        Some(&r),
+                        Some(serde_json::json!({"reason": "second_factor"})),
+                        ip,
+                    )
+                    .await?;
+                    tx.commit().await.map_err(store::StoreError::from)?;
+                    return Err(ServiceError::SecondFactorInvalid);
+                }
+            }
+        } else if self.two_factor_required(&mut tx, &tf).await? {
+            store::ratelimit::release(&mut tx, &account).await?;
+            store::ratelimit::release(&mut tx, &address).await?;
+            tx.commit().await.map_err(store::StoreError::from)?;
+            return Ok(SignedIn::NeedsEnrolment(actor));
+        }
+        store::ratelimit::clear(&mut tx, &account).await?;
+        store::ratelimit::release(&mut tx, &address).await?;
+        self.audit_sign_in(&mut tx, "signin.success", &r.email, Some(&r), after, ip)
+            .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(SignedIn::Done(actor))
+    }
+
+    /// The second step of a console sign-in: the operator behind a half
+    /// signed-in session gives a TOTP or recovery code. Counted against
+    /// the same limits as the password. On success the half session is
+    /// gone and the caller creates a full one.
+    pub async fn sign_in_second_step(
+        &self,
+        pending_token: &str,
+        code: &str,
+        ip: Option<String>,
+    ) -> Result<Actor> {
+        let hash = self.key.lookup_hash("session", pending_token);
+        let (op, stage) = {
+            let mut c = self.store.read().await?;
+            store::sessions::find_pending_session(&mut c, &hash, now_millis())
+                .await?
+                .ok_or(ServiceError::InvalidCredentials)?
+        };
+        if stage != "totp" {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let r = {
+            let mut c = self.store.read().await?;
+            store::operators::get(&mut c, op)
+                .await?
+                .ok_or(ServiceError::InvalidCredentials)?
+        };
+        let email_key = r.email.trim().to_lowercase();
+        self.reserve_sign_in(&email_key, &ip).await?;
+        let mut tx = self.store.begin().await?;
+        let tf = store::two_factor::get(&mut tx, op)
+            .await?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        match self.check_second_factor(&mut tx, op, &tf, code).await? {
+            Some(f) => {
+                if f == super::two_factor::Factor::Recovery {
+                    self.audit_sign_in(
+                        &mut tx,
+                        "recovery_code.used",
+                        &r.email,
+                        Some(&r),
+                        None,
+                        ip.clone(),
+                    )
+                    .await?;
+                }
+                store::sessions::delete_session(&mut tx, &hash).await?;
+                store::ratelimit::clear(&mut tx, &account_key(&email_key)).await?;
+                store::ratelimit::release(&mut tx, &address_key(&ip)).await?;
+                self.audit_sign_in(
+                    &mut tx,
+                    "signin.success",
+                    &r.email,
+                    Some(&r),
+                    Some(serde_json::json!({"second_factor": f.as_str()})),
+                    ip.clone(),
+                )
+                .await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                Ok(actor_of(&r, ip))
+            }
+            None => {
+                self.audit_sign_in(
+                    &mut tx,
+                    "signin.failure",
+                    &email_key,
+                    Some(&r),
+                    Some(serde_json::json!({"reason": "second_factor"})),
+                    ip,
+                )
+                .await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                Err(ServiceError::SecondFactorInvalid)
             }
         }
     }
 
+    /// The operator behind a half signed-in session and its stage
+    /// (`totp` or `enrol`), if it is live.
+    pub async fn pending_actor(
+        &self,
+        pending_token: &str,
+        ip: Option<String>,
+    ) -> Result<Option<(Actor, String)>> {
+        let hash = self.key.lookup_hash("session", pending_token);
+        let mut c = self.store.read().await?;
+        let Some((op, stage)) =
+            store::sessions::find_pending_session(&mut c, &hash, now_millis()).await?
+        else {
+            return Ok(None);
+        };
+        let Some(r) = store::operators::get(&mut c, op).await? else {
+            return Ok(None);
+        };
+        if r.vendor_disabled_at.is_some() {
+            return Ok(None);
+        }
+        Ok(Some((actor_of(&r, ip), stage)))
+    }
+
+    /// Ends enrolment at sign-in: once the operator behind an `enrol`
+    /// session has TOTP on, the half session is gone (the caller creates a
+    /// full one) and the sign-in is audited.
+    pub async fn finish_enrolment_sign_in(&self, pending_token: &str, actor: &Actor) -> Result<()> {
+        let hash = self.key.lookup_hash("session", pending_token);
+        let mut tx = self.store.begin().await?;
+        let tf = store::two_factor::get(&mut tx, actor.operator_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if tf.totp_secret.is_none() || !store::sessions::delete_session(&mut tx, &hash).await? {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        super::audit(
+            &mut tx,
+            actor,
+            now_millis(),
+            actor.vendor_id,
+            "signin.success",
+            "operator",
+            Some(actor.operator_id.to_db()),
+            None,
+            Some(serde_json::json!({"second_factor": "totp", "enrolled": true})),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(())
+    }
+
     /// Creates a server-side session for a signed-in operator.
-    pub async fn create_session(&self, operator: OperatorId) -> Result<NewSession> {
+    pub async fn create_session(
+        &self,
+        operator: OperatorId,
+        origin: &Origin,
+    ) -> Result<NewSession> {
+        let hours = i64::from(self.config.session_hours);
+        self.insert_session(operator, "full", hours * 3600 * 1000, origin)
+            .await
+    }
+
+    /// Creates a half signed-in session (`totp` or `enrol`): it opens no
+    /// page but sign-in's second step, and lives ten minutes.
+    pub async fn create_pending_session(
+        &self,
+        operator: OperatorId,
+        stage: &'static str,
+        origin: &Origin,
+    ) -> Result<NewSession> {
+        self.insert_session(operator, stage, PENDING_TTL_MS, origin)
+            .await
+    }
+
+    async fn insert_session(
+        &self,
+        operator: OperatorId,
+        stage: &str,
+        ttl_ms: i64,
+        origin: &Origin,
+    ) -> Result<NewSession> {
         let now = now_millis();
         let token = random_token()?;
         let csrf = random_token()?.into_inner();
-        let expires_at = now + i64::from(self.config.session_hours) * 3600 * 1000;
+        let id: String = random_bytes::<16>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let expires_at = now + ttl_ms;
         let hash = self.key.lookup_hash("session", token.expose());
         let mut tx = self.store.begin().await?;
         store::sessions::delete_expired(&mut tx, now).await?;
-        store::sessions::insert_session(&mut tx, &hash, operator, &csrf, now, expires_at).await?;
+        store::sessions::insert_session(
+            &mut tx,
+            &store::sessions::NewSessionRow {
+                id: &id,
+                token_hash: &hash,
+                operator,
+                csrf_token: &csrf,
+                stage,
+                origin,
+                now,
+                expires_at,
+            },
+        )
+        .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(NewSession {
             token,
@@ -187,18 +489,44 @@ impl Services {
         })
     }
 
+    /// Ends a half signed-in session (a new sign-in replaces it).
+    pub async fn end_pending_session(&self, pending_token: &str) -> Result<()> {
+        let hash = self.key.lookup_hash("session", pending_token);
+        let mut tx = self.store.begin().await?;
+        if let Some((_, stage)) =
+            store::sessions::find_pending_session(&mut tx, &hash, now_millis()).await?
+            && stage != "full"
+        {
+            store::sessions::delete_session(&mut tx, &hash).await?;
+        }
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(())
+    }
+
     /// The actor and CSRF token behind a session cookie, if it is live.
+    /// Also its id (`.2`); when it was last noted as used more than a
+    /// minute ago, now is noted.
     pub async fn session_actor(
         &self,
         token: &str,
         ip: Option<String>,
-    ) -> Result<Option<(Actor, String)>> {
+    ) -> Result<Option<(Actor, String, String)>> {
         let hash = self.key.lookup_hash("session", token);
-        let mut c = self.store.read().await?;
-        match store::sessions::find_session(&mut c, &hash, now_millis()).await? {
+        let now = now_millis();
+        let found = {
+            let mut c = self.store.read().await?;
+            store::sessions::find_session(&mut c, &hash, now).await?
+        };
+        match found {
             Some(p) => {
+                if p.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY_MS) {
+                    let mut tx = self.store.begin().await?;
+                    store::sessions::touch_session(&mut tx, &hash, now).await?;
+                    tx.commit().await.map_err(store::StoreError::from)?;
+                }
                 let csrf = p.csrf_token.clone();
-                Ok(Some((self.principal_to_actor(p, ip)?, csrf)))
+                let handle = p.handle.clone();
+                Ok(Some((self.principal_to_actor(p, ip)?, csrf, handle)))
             }
             None => Ok(None),
         }
@@ -229,20 +557,34 @@ impl Services {
     }
 
     /// Issues an API bearer token after checking e-mail and password.
+    /// With TOTP on, `totp` (a code or a recovery code) is needed too;
+    /// an operator who must have two factors and has none gets none.
     pub async fn issue_api_token(
         &self,
         email: &str,
         password: &str,
-        ip: Option<String>,
+        totp: Option<&str>,
+        origin: &Origin,
     ) -> Result<(Secret<String>, Millis)> {
-        let (actor, id) = self.sign_in(email, password, ip).await?;
+        let actor = match self
+            .sign_in(email, password, totp, origin.ip.clone())
+            .await?
+        {
+            SignedIn::Done(a) => a,
+            SignedIn::NeedsCode(_) => return Err(ServiceError::SecondFactorRequired),
+            SignedIn::NeedsEnrolment(_) => {
+                return Err(ServiceError::SecondFactorEnrolmentRequired);
+            }
+        };
+        let id = actor.operator_id;
         let now = now_millis();
         let token = random_token()?;
         let hash = self.key.lookup_hash("api", token.expose());
         let expires_at = now + i64::from(self.config.api_token_days) * 24 * 3600 * 1000;
         let token_id = TokenId::new();
         let mut tx = self.store.begin().await?;
-        store::sessions::insert_api_token(&mut tx, token_id, &hash, id, now, expires_at).await?;
+        store::sessions::insert_api_token(&mut tx, token_id, &hash, id, origin, now, expires_at)
+            .await?;
         super::audit(
             &mut tx,
             &actor,
@@ -262,9 +604,20 @@ impl Services {
     /// The actor behind a bearer token, if it is live.
     pub async fn token_actor(&self, token: &str, ip: Option<String>) -> Result<Option<Actor>> {
         let hash = self.key.lookup_hash("api", token);
-        let mut c = self.store.read().await?;
-        match store::sessions::find_api_token(&mut c, &hash, now_millis()).await? {
-            Some(p) => Ok(Some(self.principal_to_actor(p, ip)?)),
+        let now = now_millis();
+        let found = {
+            let mut c = self.store.read().await?;
+            store::sessions::find_api_token(&mut c, &hash, now).await?
+        };
+        match found {
+            Some(p) => {
+                if p.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY_MS) {
+                    let mut tx = self.store.begin().await?;
+                    store::sessions::touch_api_token(&mut tx, &hash, now).await?;
+                    tx.commit().await.map_err(store::StoreError::from)?;
+                }
+                Ok(Some(self.principal_to_actor(p, ip)?))
+            }
             None => Ok(None),
         }
     }

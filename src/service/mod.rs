@@ -16,6 +16,7 @@ pub mod operators;
 pub mod repositories;
 pub mod repository_files;
 pub mod retention;
+pub mod two_factor;
 pub mod vendors;
 
 use std::sync::Arc;
@@ -140,6 +141,16 @@ pub enum ServiceError {
     Conflict { code: Conflict, message: String },
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The password was right; a TOTP or recovery code is needed too.
+    #[error("second factor required")]
+    SecondFactorRequired,
+    /// The password was right, but two factors are required and the
+    /// operator has not set one up: they must enrol first.
+    #[error("second factor enrolment required")]
+    SecondFactorEnrolmentRequired,
+    /// A wrong, reused or expired TOTP or recovery code.
+    #[error("invalid second factor")]
+    SecondFactorInvalid,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]

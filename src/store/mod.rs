@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod repositories;
 pub mod sessions;
 pub mod settings;
+pub mod two_factor;
 pub mod vendors;
 
 use std::str::FromStr;

@@ -18,10 +18,34 @@ pub struct PrincipalRow {
     pub vendor_name: Option<String>,
     pub csrf_token: String,
     pub expires_at: i64,
+    /// The session's id or the API token's id (what the owner may name).
+    pub handle: String,
+    pub last_used_at: Option<i64>,
+}
+
+/// Where a session or token comes from, kept to show its owner.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A signed-in session or a live API token, for its owner's list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    /// `session` or `api_token`.
+    pub kind: String,
+    pub id: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: i64,
 }
 
 /// The operator behind a live session, if the session exists, has not
-/// expired, and neither the operator nor its vendor is disabled.
+/// expired, is past sign-in's second step (stage `full`), and neither the
+/// operator nor its vendor is disabled.
 pub async fn find_session(
     conn: &mut AnyConnection,
     token_hash: &str,
@@ -29,10 +53,11 @@ pub async fn find_session(
 ) -> Result<Option<PrincipalRow>> {
     Ok(sqlx::query_as(
         "SELECT o.id AS operator_id, o.email, o.name, o.role, o.vendor_id, v.name AS vendor_name, \
-         s.csrf_token, s.expires_at \
+         s.csrf_token, s.expires_at, s.id AS handle, s.last_used_at \
          FROM sessions s JOIN operators o ON o.id = s.operator_id \
          LEFT JOIN vendors v ON v.id = o.vendor_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2 AND o.disabled_at IS NULL \
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.stage = 'full' \
+         AND o.disabled_at IS NULL \
          AND v.disabled_at IS NULL",
     )
     .bind(token_hash)
@@ -41,26 +66,134 @@ pub async fn find_session(
     .await?)
 }
 
-pub async fn insert_session(
-    conn: &mut AnyConnection,
-    token_hash: &str,
-    operator: OperatorId,
-    csrf_token: &str,
-    now: Millis,
-    expires_at: Millis,
-) -> Result<()> {
+/// A new session row. `stage` is `full`, or `totp`/`enrol` for the half
+/// signed-in state between the password and the second factor.
+pub struct NewSessionRow<'a> {
+    pub id: &'a str,
+    pub token_hash: &'a str,
+    pub operator: OperatorId,
+    pub csrf_token: &'a str,
+    pub stage: &'a str,
+    pub origin: &'a Origin,
+    pub now: Millis,
+    pub expires_at: Millis,
+}
+
+pub async fn insert_session(conn: &mut AnyConnection, s: &NewSessionRow<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, operator_id, csrf_token, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sessions (token_hash, operator_id, csrf_token, created_at, expires_at, \
+         id, stage, user_agent, ip, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $4)",
     )
-    .bind(token_hash)
-    .bind(operator.to_db())
-    .bind(csrf_token)
-    .bind(now)
-    .bind(expires_at)
+    .bind(s.token_hash)
+    .bind(s.operator.to_db())
+    .bind(s.csrf_token)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(s.id)
+    .bind(s.stage)
+    .bind(s.origin.user_agent.as_deref())
+    .bind(s.origin.ip.as_deref())
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// A half signed-in session (stage `totp` or `enrol`) that has not
+/// expired: its operator and stage.
+pub async fn find_pending_session(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: Millis,
+) -> Result<Option<(OperatorId, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT s.operator_id, s.stage FROM sessions s JOIN operators o ON o.id = s.operator_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.stage <> 'full' \
+         AND o.disabled_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Notes that a session was used (the caller does it at most once a minute).
+pub async fn touch_session(conn: &mut AnyConnection, token_hash: &str, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE token_hash = $1")
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Notes that an API token was used.
+pub async fn touch_api_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1")
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An operator's signed-in sessions and live API tokens, newest first.
+pub async fn list_for_operator(
+    conn: &mut AnyConnection,
+    operator: OperatorId,
+    now: Millis,
+) -> Result<Vec<SessionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT kind, id, user_agent, ip, created_at, last_used_at, expires_at FROM ( \
+           SELECT 'session' AS kind, id, user_agent, ip, created_at, last_used_at, expires_at \
+           FROM sessions WHERE operator_id = $1 AND stage = 'full' AND expires_at > $2 \
+           UNION ALL \
+           SELECT 'api_token' AS kind, id, user_agent, ip, created_at, last_used_at, expires_at \
+           FROM api_tokens WHERE operator_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         ) AS x ORDER BY created_at DESC, id",
+    )
+    .bind(operator.to_db())
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Ends one of an operator's sessions by its id; false if there is none.
+pub async fn delete_session_by_id(
+    conn: &mut AnyConnection,
+    operator: OperatorId,
+    id: &str,
+) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND operator_id = $2")
+        .bind(id)
+        .bind(operator.to_db())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Revokes one of an operator's API tokens by its id; false if there is
+/// no live one.
+pub async fn revoke_api_token_by_id(
+    conn: &mut AnyConnection,
+    operator: OperatorId,
+    id: &str,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND operator_id = $2 \
+         AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(operator.to_db())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 pub async fn delete_session(conn: &mut AnyConnection, token_hash: &str) -> Result<bool> {
@@ -129,18 +262,21 @@ pub async fn insert_api_token(
     id: TokenId,
     token_hash: &str,
     operator: OperatorId,
+    origin: &Origin,
     now: Millis,
     expires_at: Millis,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO api_tokens (id, token_hash, operator_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO api_tokens (id, token_hash, operator_id, created_at, expires_at, \
+         user_agent, ip, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $4)",
     )
     .bind(id.to_db())
     .bind(token_hash)
     .bind(operator.to_db())
     .bind(now)
     .bind(expires_at)
+    .bind(origin.user_agent.as_deref())
+    .bind(origin.ip.as_deref())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -155,7 +291,7 @@ pub async fn find_api_token(
 ) -> Result<Option<PrincipalRow>> {
     Ok(sqlx::query_as(
         "SELECT o.id AS operator_id, o.email, o.name, o.role, o.vendor_id, v.name AS vendor_name, \
-         '' AS csrf_token, t.expires_at \
+         '' AS csrf_token, t.expires_at, t.id AS handle, t.last_used_at \
          FROM api_tokens t JOIN operators o ON o.id = t.operator_id \
          LEFT JOIN vendors v ON v.id = o.vendor_id \
          WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL \

@@ -5,11 +5,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::{CookieJar, Form};
 
-use super::session::{self, PRE_COOKIE, PageLang, SESSION_COOKIE};
+use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Lang, Page, WebResult, render, render_status};
-use crate::http::ClientIp;
+use crate::http::{ClientIp, ClientOrigin};
 use crate::keys::random_token;
 use crate::service::ServiceError;
+use crate::service::auth::SignedIn;
 
 #[derive(askama::Template)]
 #[template(path = "login.html")]
@@ -118,7 +119,7 @@ pub async fn login_submit(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
     jar: CookieJar,
-    parts: ClientIp,
+    ClientOrigin(origin): ClientOrigin,
     Form(f): Form<LoginForm>,
 ) -> WebResult {
     let pre = pre_cookie(&jar);
@@ -135,11 +136,41 @@ pub async fn login_submit(
         };
         render_status(status, &page)
     };
-    match state.services.sign_in(&f.email, &f.password, parts.0).await {
-        Ok((_actor, id)) => {
-            let s = state.services.create_session(id).await?;
+    // A new sign-in replaces a half-finished one.
+    if let Some(p) = jar.get(PENDING_COOKIE) {
+        state.services.end_pending_session(p.value()).await?;
+    }
+    let ip = origin.ip.clone();
+    match state
+        .services
+        .sign_in(&f.email, &f.password, None, ip)
+        .await
+    {
+        Ok(SignedIn::Done(actor)) => {
+            let s = state
+                .services
+                .create_session(actor.operator_id, &origin)
+                .await?;
             let jar = session_cookie(&state, jar, &s);
             Ok((jar, Redirect::to(&next)).into_response())
+        }
+        Ok(SignedIn::NeedsCode(actor)) => {
+            let s = state
+                .services
+                .create_pending_session(actor.operator_id, "totp", &origin)
+                .await?;
+            let jar = pending_cookie(&state, jar, &s);
+            let to = format!("/login/code?next={}", encode(&next));
+            Ok((jar, Redirect::to(&to)).into_response())
+        }
+        Ok(SignedIn::NeedsEnrolment(actor)) => {
+            let s = state
+                .services
+                .create_pending_session(actor.operator_id, "enrol", &origin)
+                .await?;
+            let jar = pending_cookie(&state, jar, &s);
+            let to = format!("/login/enrol?next={}", encode(&next));
+            Ok((jar, Redirect::to(&to)).into_response())
         }
         Err(ServiceError::InvalidCredentials) => fail("login.failed", StatusCode::UNAUTHORIZED),
         Err(ServiceError::RateLimited { retry_after_secs }) => {
@@ -148,6 +179,263 @@ pub async fn login_submit(
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The half signed-in session's cookie (ten minutes).
+fn pending_cookie(
+    state: &AppState,
+    jar: CookieJar,
+    s: &crate::service::auth::NewSession,
+) -> CookieJar {
+    let max_age = (s.expires_at - crate::domain::now_millis()) / 1000;
+    jar.add(session::new_cookie(
+        state,
+        PENDING_COOKIE,
+        s.token.expose().clone(),
+        max_age,
+    ))
+}
+
+fn drop_pending(state: &AppState, jar: CookieJar) -> CookieJar {
+    jar.add(session::new_cookie(state, PENDING_COOKIE, String::new(), 0))
+}
+
+/// The QR code of an otpauth URL as inline SVG (no script, no CDN).
+pub fn qr_svg(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    // Inline in HTML: without the XML declaration.
+    Some(match svg.find("<svg") {
+        Some(i) => svg[i..].to_string(),
+        None => svg,
+    })
+}
+
+/// A TOTP secret being set up: its QR code and the text to type by hand.
+pub struct TotpSetup {
+    pub qr_svg: String,
+    pub secret: String,
+}
+
+impl TotpSetup {
+    pub fn new(secret: String, otpauth_url: &str) -> TotpSetup {
+        TotpSetup {
+            qr_svg: qr_svg(otpauth_url).unwrap_or_default(),
+            secret,
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "login_code.html")]
+struct LoginCodePage {
+    page: Page,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "login_enrol.html")]
+struct LoginEnrolPage {
+    page: Page,
+    next: String,
+    setup: Option<TotpSetup>,
+    code_error: Option<String>,
+    recovery_codes: Vec<String>,
+}
+
+/// The second step: a code from the authenticator app or a recovery code.
+pub async fn code_page(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ip: ClientIp,
+    Query(q): Query<NextQuery>,
+) -> WebResult {
+    let pending = jar.get(PENDING_COOKIE).map(|c| c.value().to_string());
+    let live = match &pending {
+        Some(t) => state.services.pending_actor(t, ip.0).await?,
+        None => None,
+    };
+    if !matches!(&live, Some((_, stage)) if stage == "totp") {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let (csrf, jar) = pre_token(&state, jar)?;
+    let page = LoginCodePage {
+        page: Page::anonymous(lang, csrf, "/login/code"),
+        next: safe_next(q.next.as_deref().unwrap_or("/")),
+        error: None,
+    };
+    Ok((jar, render(&page)?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    _csrf: String,
+}
+
+pub async fn code_submit(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientOrigin(origin): ClientOrigin,
+    Form(f): Form<CodeForm>,
+) -> WebResult {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
+        return Ok(session::csrf_rejected(lang));
+    }
+    let next = safe_next(&f.next);
+    let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let fail = |key: &str, status: StatusCode| -> WebResult {
+        let page = LoginCodePage {
+            page: Page::anonymous(lang, pre.clone(), "/login/code"),
+            next: next.clone(),
+            error: Some(lang.t(key).to_string()),
+        };
+        render_status(status, &page)
+    };
+    match state
+        .services
+        .sign_in_second_step(&pending, &f.code, origin.ip.clone())
+        .await
+    {
+        Ok(actor) => {
+            let s = state
+                .services
+                .create_session(actor.operator_id, &origin)
+                .await?;
+            let jar = drop_pending(&state, session_cookie(&state, jar, &s));
+            Ok((jar, Redirect::to(&next)).into_response())
+        }
+        Err(ServiceError::SecondFactorInvalid) => {
+            fail("login.code_failed", StatusCode::UNAUTHORIZED)
+        }
+        Err(ServiceError::InvalidCredentials) => {
+            let jar = drop_pending(&state, jar);
+            Ok((jar, Redirect::to("/login")).into_response())
+        }
+        Err(ServiceError::RateLimited { retry_after_secs }) => {
+            let mut r = fail("login.rate_limited", StatusCode::TOO_MANY_REQUESTS)?;
+            if let Ok(v) = retry_after_secs.to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The operator behind an `enrol` half session, or a redirect to sign-in.
+async fn enrolling(
+    state: &AppState,
+    jar: &CookieJar,
+    ip: Option<String>,
+) -> WebResult<Result<(crate::service::Actor, String), Response>> {
+    let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(Err(Redirect::to("/login").into_response()));
+    };
+    match state.services.pending_actor(&pending, ip).await? {
+        Some((actor, stage)) if stage == "enrol" => Ok(Ok((actor, pending))),
+        _ => Ok(Err(Redirect::to("/login").into_response())),
+    }
+}
+
+/// Two factors are required and none is set up: the operator sets up
+/// TOTP before anything else.
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ip: ClientIp,
+    Query(q): Query<NextQuery>,
+) -> WebResult {
+    let (actor, _) = match enrolling(&state, &jar, ip.0).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let status = state.services.totp_status(&actor).await?;
+    let (secret, url) = match status.pending {
+        Some(p) => p,
+        None => {
+            let e = state.services.start_totp(&actor).await?;
+            (e.secret, e.otpauth_url)
+        }
+    };
+    let (csrf, jar) = pre_token(&state, jar)?;
+    let page = LoginEnrolPage {
+        page: Page::anonymous(lang, csrf, "/login/enrol"),
+        next: safe_next(q.next.as_deref().unwrap_or("/")),
+        setup: Some(TotpSetup::new(secret, &url)),
+        code_error: None,
+        recovery_codes: Vec::new(),
+    };
+    Ok((jar, render(&page)?).into_response())
+}
+
+pub async fn enrol_submit(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientOrigin(origin): ClientOrigin,
+    Form(f): Form<CodeForm>,
+) -> WebResult {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
+        return Ok(session::csrf_rejected(lang));
+    }
+    let next = safe_next(&f.next);
+    let (actor, pending) = match enrolling(&state, &jar, origin.ip.clone()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    match state.services.confirm_totp(&actor, &f.code).await {
+        Ok(codes) => {
+            state
+                .services
+                .finish_enrolment_sign_in(&pending, &actor)
+                .await?;
+            let s = state
+                .services
+                .create_session(actor.operator_id, &origin)
+                .await?;
+            let jar = drop_pending(&state, session_cookie(&state, jar, &s));
+            let page = LoginEnrolPage {
+                page: Page::anonymous(lang, pre, "/login/enrol"),
+                next,
+                setup: None,
+                code_error: None,
+                recovery_codes: codes,
+            };
+            Ok((jar, render(&page)?).into_response())
+        }
+        Err(ServiceError::Invalid(_)) => {
+            let status = state.services.totp_status(&actor).await?;
+            let page = LoginEnrolPage {
+                page: Page::anonymous(lang, pre, "/login/enrol"),
+                next,
+                setup: status.pending.map(|(s, u)| TotpSetup::new(s, &u)),
+                code_error: Some(lang.t("error.totp_code").to_string()),
+                recovery_codes: Vec::new(),
+            };
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e) => Err(e.into()),
     }
@@ -210,7 +498,7 @@ pub async fn setup_submit(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
     jar: CookieJar,
-    ip: ClientIp,
+    ClientOrigin(origin): ClientOrigin,
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
@@ -226,12 +514,12 @@ pub async fn setup_submit(
     } else {
         state
             .services
-            .complete_setup(&token, &f.email, &f.name, &f.password, ip.0)
+            .complete_setup(&token, &f.email, &f.name, &f.password, origin.ip.clone())
             .await
     };
     match result {
         Ok(id) => {
-            let s = state.services.create_session(id).await?;
+            let s = state.services.create_session(id, &origin).await?;
             let jar = session_cookie(&state, jar, &s);
             Ok((jar, Redirect::to("/")).into_response())
         }

@@ -8,6 +8,7 @@ pub mod installation;
 pub mod installations;
 pub mod invites;
 pub mod licenses;
+pub mod me;
 pub mod monitoring;
 pub mod operators;
 pub mod session;
@@ -36,7 +37,23 @@ pub fn router() -> Router<AppState> {
             "/setup/{token}",
             get(auth::setup_page).post(auth::setup_submit),
         )
+        .route("/login/code", get(auth::code_page).post(auth::code_submit))
+        .route(
+            "/login/enrol",
+            get(auth::enrol_page).post(auth::enrol_submit),
+        )
         .route("/lang/{code}", get(auth::set_lang))
+        .route("/me", get(me::show))
+        .route("/me/totp", post(me::start_totp))
+        .route("/me/totp/confirm", post(me::confirm_totp))
+        .route("/me/totp/disable", post(me::disable_totp))
+        .route("/me/sessions/{id}/end", post(me::end_session))
+        .route("/settings/two-factor", post(settings::two_factor))
+        .route("/vendors/{id}/two-factor", post(vendors::two_factor))
+        .route(
+            "/operators/{id}/end-sessions",
+            post(operators::end_sessions),
+        )
         .route("/licenses", get(licenses::index))
         .route("/licenses/search", get(licenses::search))
         .route(
@@ -347,6 +364,15 @@ impl IntoResponse for WebError {
                 StatusCode::UNAUTHORIZED,
                 "Wrong e-mail or password.",
                 "Väärä sähköposti tai salasana.",
+            ),
+            WebError::Service(
+                ServiceError::SecondFactorRequired
+                | ServiceError::SecondFactorEnrolmentRequired
+                | ServiceError::SecondFactorInvalid,
+            ) => error_page(
+                StatusCode::UNAUTHORIZED,
+                "Sign in again to continue.",
+                "Kirjaudu uudelleen jatkaaksesi.",
             ),
             WebError::Service(ServiceError::Internal(e)) => {
                 tracing::error!(error = %e, "internal error");

@@ -169,3 +169,14 @@ pub async fn update(
         }
     }
 }
+
+/// Ends every session and API token of an operator (admins).
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    f: CsrfForm<serde::de::IgnoredAny>,
+) -> WebResult {
+    let id = path_id::<OperatorId>(&id)?;
+    state.services.end_all_sessions(&f.ctx.actor, id).await?;
+    Ok(Redirect::to(&format!("/operators/{id}?ended=1")).into_response())
+}

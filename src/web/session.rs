@@ -12,6 +12,9 @@ use crate::service::Actor;
 
 pub const SESSION_COOKIE: &str = "cc_session";
 pub const PRE_COOKIE: &str = "cc_pre";
+/// The half signed-in session between the password and the second factor
+/// (or enrolment): a cookie of its own, so no page but that step sees it.
+pub const PENDING_COOKIE: &str = "cc_pending";
 pub const LANG_COOKIE: &str = "cc_lang";
 
 /// A cookie of the console: HttpOnly, SameSite=Lax, Path=/, Secure when the
@@ -63,6 +66,8 @@ pub struct Ctx {
     pub csrf: String,
     pub lang: Lang,
     pub session_token: String,
+    /// The session's id (what the sessions list names).
+    pub session_id: String,
     /// The path asked for, so the menu can mark where we are.
     pub path: String,
 }
@@ -101,11 +106,12 @@ where
         };
         let ip = crate::http::client_ip(parts, state.services.config.trust_forwarded_for);
         match state.services.session_actor(&token, ip).await {
-            Ok(Some((actor, csrf))) => Ok(Ctx {
+            Ok(Some((actor, csrf, session_id))) => Ok(Ctx {
                 actor,
                 csrf,
                 lang,
                 session_token: token,
+                session_id,
                 path,
             }),
             Ok(None) => Err(to_login()),

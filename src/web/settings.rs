@@ -18,6 +18,8 @@ struct SettingsPage {
     database: String,
     test_to: String,
     errors: FormErrors,
+    /// Two factors are required of every operator.
+    two_factor: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -26,9 +28,16 @@ pub struct SettingsQuery {
     sent: Option<String>,
 }
 
-fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormErrors) -> SettingsPage {
+async fn settings_page(
+    state: &AppState,
+    ctx: &Ctx,
+    test_to: String,
+    errors: FormErrors,
+) -> WebResult<SettingsPage> {
     let c = &state.services.config;
-    SettingsPage {
+    let two_factor = state.services.two_factor_policy(&ctx.actor, None).await?.0;
+    Ok(SettingsPage {
+        two_factor,
         page: Page::new(ctx),
         standard_gb: c.standard_seat_gb,
         server_gb: c.server_seat_gb,
@@ -42,7 +51,7 @@ fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormError
         database: state.services.database_name().into(),
         test_to,
         errors,
-    }
+    })
 }
 
 pub async fn show(
@@ -56,7 +65,8 @@ pub async fn show(
         &ctx,
         ctx.actor.email.clone(),
         FormErrors::new(ctx.lang),
-    );
+    )
+    .await?;
     if q.sent.is_some() {
         p.page = p.page.with_flash("flash.test_mail_queued");
     }
@@ -77,8 +87,23 @@ pub async fn test_mail(State(state): State<AppState>, f: CsrfForm<TestMailForm>)
             let errors = FormErrors::from_service(ctx.lang, e)?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &settings_page(&state, &ctx, f.form.to.clone(), errors),
+                &settings_page(&state, &ctx, f.form.to.clone(), errors).await?,
             )
         }
     }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct TwoFactorForm {
+    #[serde(default)]
+    required: Option<String>,
+}
+
+/// Requires (or not) two factors of every operator.
+pub async fn two_factor(State(state): State<AppState>, f: CsrfForm<TwoFactorForm>) -> WebResult {
+    state
+        .services
+        .set_two_factor_required(&f.ctx.actor, None, f.form.required.is_some())
+        .await?;
+    Ok(Redirect::to("/settings").into_response())
 }

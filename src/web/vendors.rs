@@ -22,6 +22,8 @@ struct VendorsPage {
 #[template(path = "vendor_edit.html")]
 struct VendorEditPage {
     page: Page,
+    /// Two factors are required of this vendor's operators.
+    two_factor: bool,
     vendor: Vendor,
     form: VendorForm,
     errors: FormErrors,
@@ -102,7 +104,14 @@ pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String
         .services
         .get_vendor(&ctx.actor, path_id::<VendorId>(&id)?)
         .await?;
+    let two_factor = state
+        .services
+        .two_factor_policy(&ctx.actor, Some(vendor.id))
+        .await?
+        .1
+        .unwrap_or(false);
     render(&VendorEditPage {
+        two_factor,
         page: Page::new(&ctx),
         form: VendorForm::from_vendor(&vendor),
         vendor,
@@ -117,6 +126,12 @@ pub async fn update(
 ) -> WebResult {
     let ctx = f.ctx;
     let id = path_id::<VendorId>(&id)?;
+    let two_factor = state
+        .services
+        .two_factor_policy(&ctx.actor, Some(id))
+        .await?
+        .1
+        .unwrap_or(false);
     match state
         .services
         .update_vendor(&ctx.actor, id, &f.form.input())
@@ -125,6 +140,7 @@ pub async fn update(
         Ok(v) => {
             let page = Page::new(&ctx).with_flash("flash.saved");
             render(&VendorEditPage {
+                two_factor,
                 page,
                 form: VendorForm::from_vendor(&v),
                 vendor: v,
@@ -137,6 +153,7 @@ pub async fn update(
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &VendorEditPage {
+                    two_factor,
                     page: Page::new(&ctx),
                     vendor,
                     form: f.form,
@@ -145,4 +162,24 @@ pub async fn update(
             )
         }
     }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct TwoFactorForm {
+    #[serde(default)]
+    required: Option<String>,
+}
+
+/// Requires (or not) two factors of this vendor's operators.
+pub async fn two_factor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    f: CsrfForm<TwoFactorForm>,
+) -> WebResult {
+    let id = path_id::<VendorId>(&id)?;
+    state
+        .services
+        .set_two_factor_required(&f.ctx.actor, Some(id), f.form.required.is_some())
+        .await?;
+    Ok(Redirect::to(&format!("/vendors/{id}")).into_response())
 }

@@ -23,3 +23,4 @@ mod platform;
 mod repositories;
 mod repository_crash;
 mod tenancy;
+mod two_factor;
