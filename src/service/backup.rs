@@ -62,10 +62,12 @@ impl Services {
     /// Admins: the last scheduled backup (None: none yet).
     pub async fn backup_status(&self, actor: &Actor) -> Result<Option<BackupStatus>> {
         actor.require_admin()?;
-        self.stored_backup_status().await
+        self.last_backup().await
     }
 
-    async fn stored_backup_status(&self) -> Result<Option<BackupStatus>> {
+    /// The last scheduled backup as stored (no permission check: for the
+    /// background task and `/metrics`).
+    pub async fn last_backup(&self) -> Result<Option<BackupStatus>> {
         let mut c = self.store.read().await?;
         let raw = store::settings::get(&mut c, STATUS_KEY).await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
@@ -74,7 +76,7 @@ impl Services {
     /// Sets the backup gauges of `/metrics` from the stored status (every
     /// instance, whichever made the backup).
     pub async fn export_backup_metrics(&self) -> Result<()> {
-        if let Some(s) = self.stored_backup_status().await? {
+        if let Some(s) = self.last_backup().await? {
             metrics::gauge!("cc_backup_last_run_timestamp_seconds").set(s.at as f64 / 1000.0);
             metrics::gauge!("cc_backup_last_ok").set(if s.ok { 1.0 } else { 0.0 });
             if let Some(t) = s.last_success_at {
@@ -103,7 +105,7 @@ impl Services {
         if !mine {
             return Ok(None);
         }
-        let previous = self.stored_backup_status().await?;
+        let previous = self.last_backup().await?;
         let done = self.write_scheduled(&dir, now).await;
         let ended = now_millis().max(now);
         let status = match done {
@@ -175,6 +177,7 @@ impl Services {
             let (en, fi) = (Lang::En, Lang::Fi);
             let fill = |l: Lang, key: &str| {
                 l.t(key)
+                    .replace("\\n", "\n")
                     .replace("{url}", &self.config.public_url)
                     .replace("{error}", &status.error)
                     .replace("{at}", &status.at_text())

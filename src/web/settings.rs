@@ -18,6 +18,11 @@ struct SettingsPage {
     database: String,
     test_to: String,
     errors: FormErrors,
+    /// `CC_BACKUP_DIR`, when scheduled backups are on.
+    backup_dir: Option<String>,
+    backup_keep: usize,
+    backup_hour: i64,
+    backup: Option<crate::service::backup::BackupStatus>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -26,9 +31,19 @@ pub struct SettingsQuery {
     sent: Option<String>,
 }
 
-fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormErrors) -> SettingsPage {
+async fn settings_page(
+    state: &AppState,
+    ctx: &Ctx,
+    test_to: String,
+    errors: FormErrors,
+) -> Result<SettingsPage, super::WebError> {
     let c = &state.services.config;
-    SettingsPage {
+    let backup = state.services.backup_status(&ctx.actor).await?;
+    Ok(SettingsPage {
+        backup_dir: c.backup_dir.as_ref().map(|d| d.display().to_string()),
+        backup_keep: c.backup_keep,
+        backup_hour: c.backup_hour,
+        backup,
         page: Page::new(ctx),
         standard_gb: c.standard_seat_gb,
         server_gb: c.server_seat_gb,
@@ -42,7 +57,7 @@ fn settings_page(state: &AppState, ctx: &Ctx, test_to: String, errors: FormError
         database: state.services.database_name().into(),
         test_to,
         errors,
-    }
+    })
 }
 
 pub async fn show(
@@ -56,7 +71,8 @@ pub async fn show(
         &ctx,
         ctx.actor.email.clone(),
         FormErrors::new(ctx.lang),
-    );
+    )
+    .await?;
     if q.sent.is_some() {
         p.page = p.page.with_flash("flash.test_mail_queued");
     }
@@ -77,7 +93,7 @@ pub async fn test_mail(State(state): State<AppState>, f: CsrfForm<TestMailForm>)
             let errors = FormErrors::from_service(ctx.lang, e)?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &settings_page(&state, &ctx, f.form.to.clone(), errors),
+                &settings_page(&state, &ctx, f.form.to.clone(), errors).await?,
             )
         }
     }
