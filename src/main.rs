@@ -169,12 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => Some(command_center::backup::read_passphrase_file(p)?),
                 None => None,
             };
-            let store = command_center::store::Store::open(&command_center::store::StoreOptions {
-                url: config.database_url.clone(),
-                max_connections: 2,
-                sqlite_synchronous: config.sqlite_synchronous.clone(),
-            })
-            .await?;
+            let store = command_center::backup::open_store(&config).await?;
             let out =
                 command_center::backup::create(&store, &config, &args.to, passphrase.as_ref())
                     .await;

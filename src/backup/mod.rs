@@ -335,6 +335,27 @@ fn check_key(key: &ServerKey, key_check: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Opens the database of `config` for `command-center backup`: never
+/// creates one (a mistyped data dir is an error, not an empty backup), runs
+/// no migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if backend_of(&config.database_url)? == Backend::Sqlite {
+        let file = sqlite_path(&config.database_url)?;
+        if !file.is_file() {
+            anyhow::bail!(
+                "there is no database at {} (check --data-dir / CC_DATABASE_URL)",
+                file.display()
+            );
+        }
+    }
+    Store::open(&store::StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: 2,
+        sqlite_synchronous: config.sqlite_synchronous.clone(),
+    })
+    .await
+}
+
 /// Writes an archive of the console's database and key to `to`, while the
 /// console keeps serving. `store` is the open database of `config`.
 pub async fn create(

@@ -565,6 +565,22 @@ async fn a_damaged_archive_is_refused() {
         }
         target.drop_db().await;
     }
+    // A mistyped data dir is an error, and no empty database is made.
+    if !postgres() {
+        let nowhere = out_dir.path().join("nowhere");
+        let (ok, _, stderr) = cc(
+            &[
+                "backup",
+                "--to",
+                out_dir.path().join("x.tar").to_str().unwrap(),
+            ],
+            &[("CC_DATA_DIR", nowhere.display().to_string())],
+        )
+        .await;
+        assert!(!ok);
+        assert!(stderr.contains("there is no database at"), "{stderr}");
+        assert!(!nowhere.exists() && !out_dir.path().join("x.tar").exists());
+    }
     // Not an archive at all.
     let junk = out_dir.path().join("junk.tar");
     std::fs::write(&junk, b"this is not a tar file at all, just some words").unwrap();
