@@ -341,6 +341,20 @@ mod tests {
     }
 
     #[test]
+    fn sealed_with_a_passphrase() {
+        let p = Secret::new("correct passphrase".to_string());
+        let sealed = seal(&p, b"abcdef").unwrap();
+        assert!(!sealed.ciphertext.contains("abcdef"));
+        assert_eq!(open_sealed(&p, &sealed).unwrap().expose(), b"abcdef");
+        let wrong = Secret::new("wrong passphrase".to_string());
+        let e = open_sealed(&wrong, &sealed).unwrap_err().to_string();
+        assert!(e.contains("does not open"), "{e}");
+        let mut huge = sealed.clone();
+        huge.m_cost = u32::MAX;
+        assert!(open_sealed(&p, &huge).is_err(), "no memory bomb");
+    }
+
+    #[test]
     fn hex_key_checked() {
         assert!(ServerKey::from_hex("zz").is_err());
         assert!(ServerKey::from_hex(&"ab".repeat(32)).is_ok());

@@ -259,16 +259,34 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 fn libpq_target(url: &str) -> anyhow::Result<(String, Option<Secret<String>>)> {
     let mut u = url::Url::parse(url)
         .map_err(|e| anyhow::anyhow!("bad database URL {}: {e}", store::redact_url(url)))?;
-    let password = u.password().map(|p| {
-        Secret::new(
-            url::form_urlencoded::parse(format!("p={p}").as_bytes())
-                .next()
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_else(|| p.to_string()),
-        )
-    });
+    let password = u.password().map(|p| Secret::new(percent_decode(p)));
     let _ = u.set_password(None);
     Ok((u.to_string(), password))
+}
+
+/// Decodes `%XX` escapes (a URL's user info; `+` stays a plus).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).and_then(|c| hex(*c)),
+            b.get(i + 2).and_then(|c| hex(*c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
 }
 
 /// Runs a libpq tool; its error output becomes the error.
@@ -958,8 +976,10 @@ mod tests {
 
     #[test]
     fn libpq_target_moves_the_password_out() {
-        let (u, p) = libpq_target("postgres://cc:s%40cret@db:5432/cc").unwrap();
+        let (u, p) = libpq_target("postgres://cc:s%40cr+et@db:5432/cc").unwrap();
         assert_eq!(u, "postgres://cc@db:5432/cc");
-        assert_eq!(p.unwrap().expose(), "s@cret");
+        assert_eq!(p.unwrap().expose(), "s@cr+et");
+        let (_, p) = libpq_target("postgres://cc@db/cc").unwrap();
+        assert!(p.is_none());
     }
 }
