@@ -552,7 +552,7 @@ pub async fn create(
 
 /// The members of an archive after reading it: small ones in memory, the
 /// database in a work file.
-struct Read_ {
+struct ArchiveMembers {
     manifest: Vec<u8>,
     manifest_sum: Vec<u8>,
     key: Option<(String, Vec<u8>)>,
@@ -570,11 +570,11 @@ fn read_small(e: &mut dyn Read, name: &str, size: u64) -> anyhow::Result<Vec<u8>
 
 /// Reads a tar archive: only the known members, never a path from the
 /// archive used as a path on disk.
-fn read_archive(from: &Path, work: &Path) -> anyhow::Result<Read_> {
+fn read_archive(from: &Path, work: &Path) -> anyhow::Result<ArchiveMembers> {
     let f = std::fs::File::open(from)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", from.display()))?;
     let mut a = tar::Archive::new(std::io::BufReader::new(f));
-    let mut out = Read_ {
+    let mut out = ArchiveMembers {
         manifest: Vec::new(),
         manifest_sum: Vec::new(),
         key: None,
@@ -626,7 +626,7 @@ fn read_archive(from: &Path, work: &Path) -> anyhow::Result<Read_> {
 
 /// Checks the manifest and every member's checksum; returns the manifest
 /// and the key member's bytes.
-fn verify(from: &Path, r: &Read_) -> anyhow::Result<(Manifest, (String, Vec<u8>))> {
+fn verify(from: &Path, r: &ArchiveMembers) -> anyhow::Result<(Manifest, (String, Vec<u8>))> {
     let corrupt = |what: &str| {
         anyhow::anyhow!(
             "{} is damaged: {what}. Nothing was restored; use another copy of the backup.",
