@@ -93,6 +93,16 @@ pub struct Config {
     pub server_seat_gb: i64,
     /// `CC_LOG`: log filter, e.g. `info` or `command_center=debug` (default `info`).
     pub log: String,
+    /// `CC_BACKUP_DIR`: where `serve` writes one archive of the console
+    /// (database + server key, as `command-center backup`) a day; unset:
+    /// no scheduled backups.
+    pub backup_dir: Option<PathBuf>,
+    /// `CC_BACKUP_KEEP`: how many daily archives are kept in `CC_BACKUP_DIR`;
+    /// older ones are deleted after a successful backup (default 7).
+    pub backup_keep: usize,
+    /// `CC_BACKUP_HOUR`: the hour (UTC, 0–23) after which the day's backup
+    /// is made (default 2).
+    pub backup_hour: i64,
 }
 
 /// The flags `serve` and `migrate` take; each also reads its `CC_` variable.
@@ -149,6 +159,9 @@ pub const SETTINGS: &[&str] = &[
     "CC_LOG",
     "CC_REPOSITORY_DIR",
     "CC_METRICS_LISTEN",
+    "CC_BACKUP_DIR",
+    "CC_BACKUP_KEEP",
+    "CC_BACKUP_HOUR",
 ];
 
 /// The Levenshtein distance: how many single-character inserts, deletes
@@ -421,7 +434,19 @@ impl Config {
                 )
             })?),
         };
+        let backup_dir = s.get("CC_BACKUP_DIR").map(PathBuf::from);
+        let backup_keep: usize = s.parse("CC_BACKUP_KEEP", 7)?;
+        if !(1..=3650).contains(&backup_keep) {
+            anyhow::bail!("CC_BACKUP_KEEP must be from 1 to 3650");
+        }
+        let backup_hour: i64 = s.parse("CC_BACKUP_HOUR", 2)?;
+        if !(0..=23).contains(&backup_hour) {
+            anyhow::bail!("CC_BACKUP_HOUR must be from 0 to 23");
+        }
         Ok(Config {
+            backup_dir,
+            backup_keep,
+            backup_hour,
             listen,
             metrics_listen,
             repository_dir,

@@ -12,7 +12,8 @@ use sha2::Sha256;
 
 use crate::domain::Secret;
 
-const KEY_FILE: &str = "secret.key";
+/// The key file's name in the data dir.
+pub const KEY_FILE: &str = "secret.key";
 const ENC_PREFIX: &str = "v1:";
 
 /// The loaded server key with its two derived sub-keys.
@@ -152,6 +153,136 @@ impl ServerKey {
     }
 }
 
+/// The master key as its 64 hex characters: `CC_SECRET_KEY` when given,
+/// else the key file in the data dir (what a backup must carry).
+pub fn master_hex(
+    configured: Option<&Secret<String>>,
+    data_dir: &Path,
+) -> anyhow::Result<Secret<String>> {
+    let hex = match configured {
+        Some(k) => Secret::new(k.expose().trim().to_string()),
+        None => {
+            let path = data_dir.join(KEY_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!("cannot read the server key {}: {e}", path.display())
+            })?;
+            Secret::new(text.trim().to_string())
+        }
+    };
+    // Checked like at start, so a backup never carries a broken key.
+    ServerKey::from_hex(hex.expose())?;
+    Ok(hex)
+}
+
+/// Writes the key file of a restored console (0600, fsynced); refuses to
+/// overwrite one.
+pub fn write_key_file(data_dir: &Path, hex: &Secret<String>) -> anyhow::Result<()> {
+    ServerKey::from_hex(hex.expose())?;
+    write_private(&data_dir.join(KEY_FILE), hex.expose())
+}
+
+/// Argon2id cost of a backup passphrase: 64 MiB, 3 passes (a backup is
+/// opened rarely; a guesser pays this for every try).
+const SEAL_M_COST: u32 = 64 * 1024;
+const SEAL_T_COST: u32 = 3;
+
+/// A secret sealed with a passphrase: argon2id derives a key from the
+/// passphrase and a random salt; XChaCha20-Poly1305 encrypts and
+/// authenticates (a wrong passphrase or a changed byte fails to open).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Sealed {
+    pub kdf: String,
+    pub m_cost: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+    /// base64
+    pub salt: String,
+    /// base64
+    pub nonce: String,
+    /// base64
+    pub ciphertext: String,
+}
+
+fn passphrase_key(
+    passphrase: &[u8],
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+) -> anyhow::Result<Secret<[u8; 32]>> {
+    let params = argon2::Params::new(m, t, p, Some(32))
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut buf = [0u8; 32];
+    a.hash_password_into(passphrase, salt, &mut buf)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let key = Secret::new(buf);
+    secrecy::zeroize::Zeroize::zeroize(&mut buf);
+    Ok(key)
+}
+
+/// Seals `plaintext` with a passphrase.
+pub fn seal(passphrase: &Secret<String>, plaintext: &[u8]) -> anyhow::Result<Sealed> {
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let salt = random_bytes::<16>()?;
+    let nonce = random_bytes::<24>()?;
+    let key = passphrase_key(
+        passphrase.expose().as_bytes(),
+        &salt,
+        SEAL_M_COST,
+        SEAL_T_COST,
+        1,
+    )?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key.expose())
+        .map_err(|_| anyhow::anyhow!("bad key length"))?;
+    let ct = cipher
+        .encrypt(&XNonce::from(nonce), plaintext)
+        .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+    Ok(Sealed {
+        kdf: "argon2id".into(),
+        m_cost: SEAL_M_COST,
+        t_cost: SEAL_T_COST,
+        p_cost: 1,
+        salt: b64.encode(salt),
+        nonce: b64.encode(nonce),
+        ciphertext: b64.encode(ct),
+    })
+}
+
+/// Opens what [`seal`] wrote; a wrong passphrase is an error that says so.
+pub fn open_sealed(
+    passphrase: &Secret<String>,
+    sealed: &Sealed,
+) -> anyhow::Result<Secret<Vec<u8>>> {
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    if sealed.kdf != "argon2id" {
+        anyhow::bail!("unknown key derivation {:?}", sealed.kdf);
+    }
+    // Bounds, so a crafted archive cannot ask for terabytes of memory.
+    if sealed.m_cost > 4 * 1024 * 1024 || sealed.t_cost > 100 || sealed.p_cost > 16 {
+        anyhow::bail!("the passphrase parameters in the archive are out of range");
+    }
+    let salt = b64.decode(&sealed.salt)?;
+    let nonce: [u8; 24] = b64
+        .decode(&sealed.nonce)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the sealed key's nonce has the wrong length"))?;
+    let ct = b64.decode(&sealed.ciphertext)?;
+    let key = passphrase_key(
+        passphrase.expose().as_bytes(),
+        &salt,
+        sealed.m_cost,
+        sealed.t_cost,
+        sealed.p_cost,
+    )?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key.expose())
+        .map_err(|_| anyhow::anyhow!("bad key length"))?;
+    let pt = cipher
+        .decrypt(&XNonce::from(nonce), ct.as_slice())
+        .map_err(|_| anyhow::anyhow!("the passphrase does not open the server key in this archive (wrong passphrase, or the archive was changed)"))?;
+    Ok(Secret::new(pt))
+}
+
 /// Writes a file that only the owner can read.
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
@@ -207,6 +338,20 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn sealed_with_a_passphrase() {
+        let p = Secret::new("correct passphrase".to_string());
+        let sealed = seal(&p, b"abcdef").unwrap();
+        assert!(!sealed.ciphertext.contains("abcdef"));
+        assert_eq!(open_sealed(&p, &sealed).unwrap().expose(), b"abcdef");
+        let wrong = Secret::new("wrong passphrase".to_string());
+        let e = open_sealed(&wrong, &sealed).unwrap_err().to_string();
+        assert!(e.contains("does not open"), "{e}");
+        let mut huge = sealed.clone();
+        huge.m_cost = u32::MAX;
+        assert!(open_sealed(&p, &huge).is_err(), "no memory bomb");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod backup;
 pub mod client_api;
 pub mod config;
 pub mod demo;
@@ -51,6 +52,7 @@ pub struct Running {
     worker: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
     alerts: tokio::task::JoinHandle<()>,
+    backups: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -70,6 +72,7 @@ impl Running {
         let _ = self.worker.await;
         let _ = self.pruner.await;
         let _ = self.alerts.await;
+        let _ = self.backups.await;
         self.services.store.close().await;
         served??;
         Ok(())
@@ -81,8 +84,8 @@ impl Running {
     }
 }
 
-const KEY_CHECK_SETTING: &str = "server_key_check";
-const KEY_CHECK_TEXT: &str = "command-center server key check";
+pub(crate) const KEY_CHECK_SETTING: &str = "server_key_check";
+pub(crate) const KEY_CHECK_TEXT: &str = "command-center server key check";
 
 /// Opens the database, runs migrations and checks the server key — the
 /// part `serve` and `migrate` share.
@@ -213,6 +216,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let alerts = tokio::spawn(service::alerts::run(services.clone(), rx.clone()));
     let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
     let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs);
+    let backups = tokio::spawn(service::backup::run(services.clone(), rx.clone()));
     if let Some(at) = config.metrics_listen {
         let l = tokio::net::TcpListener::bind(at)
             .await
@@ -244,6 +248,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         worker,
         pruner,
         alerts,
+        backups,
     })
 }
 

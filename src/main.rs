@@ -20,6 +20,11 @@ enum Command {
     Serve(ConfigArgs),
     /// Run the database migrations and exit.
     Migrate(ConfigArgs),
+    /// Write one archive of the console (database snapshot, server key,
+    /// manifest) while it keeps serving.
+    Backup(BackupArgs),
+    /// Restore an archive into an empty data dir or empty database.
+    Restore(RestoreArgs),
     /// Administration tasks.
     Admin {
         #[command(subcommand)]
@@ -46,6 +51,31 @@ struct DemoArgs {
     /// … and about this many backup reports (daily runs).
     #[arg(long, default_value_t = 0)]
     reports: u64,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The archive to write (replaced atomically if it exists).
+    #[arg(long)]
+    to: std::path::PathBuf,
+    /// Seal the server key inside with the passphrase in this file (its
+    /// first line).
+    #[arg(long)]
+    passphrase_file: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The archive to restore.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// The passphrase file, when the archive's key is sealed.
+    #[arg(long)]
+    passphrase_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +162,70 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             for line in command_center::demo::scale::generate(&services, scale).await? {
                 println!("{line}");
+            }
+            println!("Start the console with: command-center serve");
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let config = Config::load(&args.config)?;
+            init_logging("warn");
+            command_center::config::warn_unknown_env();
+            let passphrase = match &args.passphrase_file {
+                Some(p) => Some(command_center::backup::read_passphrase_file(p)?),
+                None => None,
+            };
+            let store = command_center::backup::open_store(&config).await?;
+            let out =
+                command_center::backup::create(&store, &config, &args.to, passphrase.as_ref())
+                    .await;
+            store.close().await;
+            let out = out?;
+            for note in &out.notes {
+                println!("{note}");
+            }
+            println!(
+                "Wrote {} ({} bytes): {} schema {}, taken {}",
+                out.path.display(),
+                out.bytes,
+                out.manifest.backend,
+                out.manifest.migration,
+                out.manifest.created_at
+            );
+            for line in out.manifest.counts.lines() {
+                println!("{line}");
+            }
+            if !out.manifest.key_sealed {
+                println!(
+                    "The server key is inside unsealed: keep the archive as secret as the key."
+                );
+            }
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let config = Config::load(&args.config)?;
+            init_logging("warn");
+            command_center::config::warn_unknown_env();
+            let passphrase = match &args.passphrase_file {
+                Some(p) => Some(command_center::backup::read_passphrase_file(p)?),
+                None => None,
+            };
+            let out =
+                command_center::backup::restore(&config, &args.from, passphrase.as_ref()).await?;
+            for note in &out.notes {
+                println!("{note}");
+            }
+            println!(
+                "Restored the backup of {} (Command Center {}, {} schema {}) into {}:",
+                out.manifest.created_at,
+                out.manifest.version,
+                out.manifest.backend,
+                out.manifest.migration,
+                command_center::store::redact_url(&config.database_url)
+            );
+            if let Some(c) = out.counts {
+                for line in c.lines() {
+                    println!("{line}");
+                }
             }
             println!("Start the console with: command-center serve");
             Ok(())

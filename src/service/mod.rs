@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod clients;
 pub mod customers;
 pub mod history;

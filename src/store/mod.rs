@@ -15,6 +15,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod customers;
 pub mod generate;
 pub mod installations;

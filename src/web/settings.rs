@@ -20,6 +20,11 @@ struct SettingsPage {
     errors: FormErrors,
     /// Two factors are required of every operator.
     two_factor: bool,
+    /// `CC_BACKUP_DIR`, when scheduled backups are on.
+    backup_dir: Option<String>,
+    backup_keep: usize,
+    backup_hour: i64,
+    backup: Option<crate::service::backup::BackupStatus>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -36,8 +41,13 @@ async fn settings_page(
 ) -> WebResult<SettingsPage> {
     let c = &state.services.config;
     let two_factor = state.services.two_factor_policy(&ctx.actor, None).await?.0;
+    let backup = state.services.backup_status(&ctx.actor).await?;
     Ok(SettingsPage {
         two_factor,
+        backup_dir: c.backup_dir.as_ref().map(|d| d.display().to_string()),
+        backup_keep: c.backup_keep,
+        backup_hour: c.backup_hour,
+        backup,
         page: Page::new(ctx),
         standard_gb: c.standard_seat_gb,
         server_gb: c.server_seat_gb,

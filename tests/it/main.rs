@@ -11,6 +11,7 @@ mod attacks;
 mod auth;
 mod browser;
 mod clients;
+mod console_backup;
 mod customers_licenses;
 mod delivery_load;
 mod demo;
