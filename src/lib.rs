@@ -271,6 +271,9 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.services.config.body_timeout_secs),
         ))
+        .layer(axum::middleware::from_fn(
+            http::controls::refuse_control_characters,
+        ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), hsts))
         // Pages and API answers carry customers' data, activation codes

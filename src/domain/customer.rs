@@ -1,7 +1,7 @@
 //! Customer fields: VAT id / business id, postal code, username prefix,
 //! country and e-mail language.
 
-use super::{Email, FieldError, Secret, VendorId, text};
+use super::{Email, FieldError, Secret, VendorId, line};
 
 /// Checks the check digit of a Finnish business id's first seven digits.
 fn fi_check_digit(seven: &[u32]) -> Option<u32> {
@@ -192,15 +192,15 @@ impl NewCustomer {
     /// Parses a customer as typed; every field error at once.
     pub fn parse(raw: &CustomerInput) -> Result<NewCustomer, Vec<FieldError>> {
         parse_fields! {
-            name = text("name", &raw.name, 200, true),
+            name = line("name", &raw.name, 200, true),
             vat_id = parse_vat_id(&raw.vat_id),
-            street_address = text("street_address", &raw.street_address, 200, false),
+            street_address = line("street_address", &raw.street_address, 200, false),
             country = parse_country(&raw.country),
             postal_code = parse_postal_code(
                 &raw.postal_code,
                 country.as_deref().unwrap_or("FI"),
             ),
-            postal_area = text("postal_area", &raw.postal_area, 100, false),
+            postal_area = line("postal_area", &raw.postal_area, 100, false),
             language = parse_language(&raw.language),
             contact_email = match raw.contact_email.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
@@ -209,7 +209,7 @@ impl NewCustomer {
             encryption_key = match raw.encryption_key.as_ref().map(|k| k.expose().trim()) {
                 None => Ok(KeyChange::Keep),
                 Some("") => Ok(KeyChange::Clear),
-                Some(k) => text("encryption_key", k, 256, true).map(|k| KeyChange::Set(Secret::new(k))),
+                Some(k) => line("encryption_key", k, 256, true).map(|k| KeyChange::Set(Secret::new(k))),
             },
             username_prefix = parse_username_prefix(raw.username_prefix.as_deref().unwrap_or("")),
             vendor_id = match raw.vendor_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

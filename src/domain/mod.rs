@@ -128,6 +128,22 @@ pub fn text(
     Ok(s.to_string())
 }
 
+/// A single-line field (a name, an address line, a key): as [`text`] but
+/// no line breaks or tabs either — it reaches pages, CSV and e-mail
+/// headers and subjects, where a line break would forge a line.
+pub fn line(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldError> {
+    let s = text(field, raw, max, required)?;
+    if s.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "error.control_chars"));
+    }
+    Ok(s)
+}
+
 /// Enumerations stored as their lower-case word decode through their
 /// parser (`#[sqlx(try_from = "String")]` on a row's field).
 /// `option:` marks parsers that answer `Option` (no field to blame).

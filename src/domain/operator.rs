@@ -1,6 +1,6 @@
 //! Operators (the people who sign in): what their form carries.
 
-use super::{Email, FieldError, Password, Role, Secret, VendorId, text};
+use super::{Email, FieldError, Password, Role, Secret, VendorId, line};
 
 /// An operator as typed (API body or form). On edit, `email` is ignored
 /// (an operator's e-mail is its identity) and an empty `password` keeps
@@ -81,7 +81,7 @@ impl NewOperator {
     ) -> Result<NewOperator, Vec<FieldError>> {
         parse_fields! {
             email = Email::parse("email", &raw.email),
-            name = text("name", &raw.name, 200, false),
+            name = line("name", &raw.name, 200, false),
             password = Password::parse(
                 "password",
                 raw.password.as_ref().map(|p| p.expose().as_str()).unwrap_or(""),
@@ -107,7 +107,7 @@ impl OperatorChange {
         exists: &dyn Fn(VendorId) -> bool,
     ) -> Result<OperatorChange, Vec<FieldError>> {
         parse_fields! {
-            name = text("name", &raw.name, 200, false),
+            name = line("name", &raw.name, 200, false),
             password = match raw.password.as_ref().map(|p| p.expose().as_str()) {
                 None | Some("") => Ok(None),
                 Some(p) => Password::parse("password", p).map(Some),
@@ -139,7 +139,7 @@ impl FirstAdmin {
         parse_fields! {
             email = Email::parse("email", email),
             password = Password::parse("password", password),
-            name = text("name", name, 200, false),
+            name = line("name", name, 200, false),
         }
         Ok(FirstAdmin {
             email,

@@ -1,6 +1,6 @@
 //! Vendors (resellers): what their form carries.
 
-use super::{Email, FieldError, text};
+use super::{Email, FieldError, line};
 
 /// A vendor as typed (API body or form), checked by [`NewVendor::parse`].
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -33,7 +33,7 @@ impl NewVendor {
     /// Parses a vendor as typed; every field error at once.
     pub fn parse(raw: &VendorInput) -> Result<NewVendor, Vec<FieldError>> {
         parse_fields! {
-            name = text("name", &raw.name, 200, true),
+            name = line("name", &raw.name, 200, true),
             alert_email = match raw.alert_email.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(e) => Email::parse("alert_email", e).map(Some),

@@ -3,6 +3,7 @@
 //! address, the bearer token, the problem document and CSV downloads.
 //! The faces import this room and `service/`, never each other.
 
+pub mod controls;
 pub mod csv;
 pub mod problem;
 pub mod serve;

@@ -591,3 +591,83 @@ async fn slow_connections_are_cut_off() {
     );
     app.finish().await;
 }
+
+/// A NUL or another control character anywhere a caller can put one —
+/// query strings, JSON fields, forms, the client API — is a clear 4xx,
+/// never a 500 (PostgreSQL refuses NUL in text), and nothing is stored.
+#[tokio::test]
+async fn control_characters_are_refused_not_errors() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let http = client();
+    let nul = "a\u{0}b";
+    let mut seen = Vec::new();
+    let mut check = |what: &str, status: StatusCode| {
+        seen.push(format!("{what}: {status}"));
+        assert!(status.is_client_error(), "{what}: {status}");
+    };
+    for path in [
+        "/api/v1/customers?q=%00x",
+        "/api/v1/customers?cursor=%00",
+        "/api/v1/monitoring?q=a%00b",
+        "/api/v1/monitoring?customer_id=%00",
+        "/api/v1/installations?license_id=%00",
+        "/api/v1/audit?q=%00",
+    ] {
+        let r = http
+            .get(app.url(path))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        check(path, r.status());
+    }
+    for (path, body) in [
+        ("/api/v1/auth/token", json!({"email": nul, "password": nul})),
+        ("/api/v1/customers", json!({"name": nul, "language": "en"})),
+        (
+            "/api/v1/customers",
+            json!({"name": "Rivi\nOy", "language": "en"}),
+        ),
+        (
+            "/client/v1/activate",
+            json!({"username": nul, "activation_code": nul, "hostname": nul, "os": "linux", "client_version": "1"}),
+        ),
+        (
+            "/client/v1/trial",
+            json!({"email": "x\u{0}@example.com", "hostname": "pc", "os": "linux", "client_version": "1"}),
+        ),
+    ] {
+        let r = http
+            .post(app.url(path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        check(path, r.status());
+    }
+    let r = http
+        .post(app.url("/login"))
+        .form(&[("email", nul), ("password", nul)])
+        .send()
+        .await
+        .unwrap();
+    check("/login form", r.status());
+    for path in [
+        "/lang/en?back=/%00x",
+        "/lang/en?back=/%0ax",
+        "/login?next=%00",
+    ] {
+        let r = http.get(app.url(path)).send().await.unwrap();
+        check(path, r.status());
+    }
+    let (_, list) = app.api("GET", "/api/v1/customers", &t, None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        0,
+        "nothing stored: {list}"
+    );
+    eprintln!("{}", seen.join("\n"));
+    app.finish().await;
+}
