@@ -44,6 +44,8 @@ pub mod license;
 pub mod message;
 pub mod operator;
 pub mod password;
+#[cfg(test)]
+mod properties;
 pub mod repository;
 pub mod role;
 pub mod secret;
