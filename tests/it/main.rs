@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod clients;
 mod console_backup;
+mod crash;
 mod customers_licenses;
 mod delivery_load;
 mod demo;
