@@ -14,6 +14,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     paths(
         crate::api::issue_token,
         crate::api::revoke_token,
+        crate::api::request_password_reset,
+        crate::api::confirm_password_reset,
         crate::api::audit,
         crate::api::me::start_totp,
         crate::api::me::confirm_totp,

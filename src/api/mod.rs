@@ -24,6 +24,11 @@ use crate::service::{Actor, Page};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
+        .route("/v1/auth/password-reset", post(request_password_reset))
+        .route(
+            "/v1/auth/password-reset/confirm",
+            post(confirm_password_reset),
+        )
         .route("/v1/me/totp", post(me::start_totp).delete(me::disable_totp))
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
         .route("/v1/me/sessions", get(me::sessions))
@@ -181,6 +186,58 @@ async fn revoke_token(State(state): State<AppState>, who: ApiActor) -> ApiResult
     state
         .services
         .revoke_api_token(&who.token, &who.actor)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct PasswordResetRequest {
+    email: String,
+}
+
+/// The same answer whether or not an operator has the address.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordResetAccepted {
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", summary = "Ask for a password reset link by e-mail (the same answer whether or not the address is an operator's)", request_body = PasswordResetRequest, responses((status = 202, description = "If an operator has this address, a single-use link valid 30 minutes is on its way", body = PasswordResetAccepted), (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDocument)))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    crate::http::ClientIp(ip): crate::http::ClientIp,
+    Body(req): Body<PasswordResetRequest>,
+) -> ApiResult<Response> {
+    state
+        .services
+        .request_password_reset(&req.email, ip)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PasswordResetAccepted {
+            status: "If an operator has this address, a reset link is on its way.",
+        }),
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct PasswordResetConfirm {
+    /// The token from the e-mailed link (`…/password-reset/<token>`).
+    #[schema(value_type = String)]
+    token: crate::domain::Secret<String>,
+    #[schema(value_type = String)]
+    password: crate::domain::Secret<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", summary = "Set a new password with a reset link's token; ends every session and API token of the operator", request_body = PasswordResetConfirm, responses((status = 204, description = "The password is set"), (status = 409, description = "`reset_link_invalid`: unknown, used or expired", body = ProblemDocument), (status = 422, description = "The password is not acceptable", body = ProblemDocument)))]
+async fn confirm_password_reset(
+    State(state): State<AppState>,
+    crate::http::ClientIp(ip): crate::http::ClientIp,
+    Body(req): Body<PasswordResetConfirm>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .reset_password(req.token.expose(), &req.password, ip)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

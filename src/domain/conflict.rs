@@ -24,6 +24,8 @@ pub enum Conflict {
     InstallationActive,
     /// The installation was replaced: its repository belongs to the new one.
     InstallationReplaced,
+    /// A password reset link that is unknown, used or expired.
+    ResetLinkInvalid,
     TotpAlreadyEnabled,
     TotpNotStarted,
 }
@@ -49,6 +51,7 @@ impl Conflict {
             Conflict::InstallationInactive => "installation_inactive",
             Conflict::InstallationActive => "installation_active",
             Conflict::InstallationReplaced => "installation_replaced",
+            Conflict::ResetLinkInvalid => "reset_link_invalid",
             Conflict::TotpAlreadyEnabled => "totp_already_enabled",
             Conflict::TotpNotStarted => "totp_not_started",
         }
@@ -74,6 +77,9 @@ impl Conflict {
             Conflict::InstallationInactive => "The installation has been deactivated already.",
             Conflict::InstallationActive => {
                 "Deactivate the installation before deleting its backups."
+            }
+            Conflict::ResetLinkInvalid => {
+                "This password reset link is used or expired; ask for a new one."
             }
             Conflict::InstallationReplaced => {
                 "This computer was replaced: its backups belong to the computer that replaced it."

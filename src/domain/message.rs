@@ -12,6 +12,9 @@ pub enum MessageKind {
     Alert,
     /// A vendor's daily digest.
     Digest,
+    /// A password reset link, rendered when sent (the link is a secret,
+    /// never stored in the outbox).
+    PasswordReset,
 }
 
 impl MessageKind {
@@ -21,6 +24,7 @@ impl MessageKind {
             MessageKind::Test => "test",
             MessageKind::Alert => "alert",
             MessageKind::Digest => "digest",
+            MessageKind::PasswordReset => "password_reset",
         }
     }
     pub fn parse(s: &str) -> Option<MessageKind> {
@@ -29,6 +33,7 @@ impl MessageKind {
             "test" => Some(MessageKind::Test),
             "alert" => Some(MessageKind::Alert),
             "digest" => Some(MessageKind::Digest),
+            "password_reset" => Some(MessageKind::PasswordReset),
             _ => None,
         }
     }
@@ -45,6 +50,7 @@ mod tests {
             MessageKind::Test,
             MessageKind::Alert,
             MessageKind::Digest,
+            MessageKind::PasswordReset,
         ] {
             assert_eq!(MessageKind::parse(k.as_str()), Some(k));
         }

@@ -53,6 +53,27 @@ struct InviteHtml<'a> {
 }
 
 /// Renders an invitation in the customer's language.
+/// A password reset message, in English and Finnish (an operator has no
+/// language of their own): the single-use link and what it does.
+pub fn render_password_reset(public_url: &str, email: &str, token: &str) -> Rendered {
+    let link = format!("{public_url}/password-reset/{token}");
+    Rendered {
+        subject: "Command Center: reset your password / nollaa salasanasi".into(),
+        text: format!(
+            "Someone (hopefully you) asked to reset the password of {email} in Command Center.\n\
+             Open this link within 30 minutes to choose a new password. It works once; \
+             using it signs you out everywhere:\n\n{link}\n\n\
+             If you did not ask for this, ignore this message: your password stays as it is.\n\n\
+             --\n\n\
+             Joku (toivottavasti sinä) pyysi nollaamaan käyttäjän {email} salasanan Command Centerissä.\n\
+             Avaa tämä linkki 30 minuutin kuluessa ja valitse uusi salasana. Linkki toimii kerran, \
+             ja sen käyttö kirjaa sinut ulos kaikkialta:\n\n{link}\n\n\
+             Jos et pyytänyt tätä, jätä viesti huomiotta: salasanasi pysyy ennallaan.\n"
+        ),
+        html: None,
+    }
+}
+
 pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::Result<Rendered> {
     let m = InviteMail {
         fi: row.customer_language == "fi",

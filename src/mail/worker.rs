@@ -226,6 +226,24 @@ impl Worker {
                     &self.config.install_url,
                 )?))
             }
+            // The link is read (and decrypted) now; a used or expired
+            // link is not sent.
+            Some(MessageKind::PasswordReset) => {
+                let p: serde_json::Value =
+                    serde_json::from_str(row.payload.as_deref().unwrap_or("{}"))?;
+                let id = p["reset_id"].as_str().unwrap_or("");
+                let mut c = self.store.read().await?;
+                let Some(r) = store::password_resets::for_mail(&mut c, id, now_millis()).await?
+                else {
+                    return Ok(None);
+                };
+                let token = self.key.decrypt(&r.token_enc)?;
+                Ok(Some(crate::mail::render_password_reset(
+                    &self.config.public_url,
+                    &r.email,
+                    token.expose(),
+                )))
+            }
             // Rendered when queued (they carry no secret).
             Some(MessageKind::Test | MessageKind::Alert | MessageKind::Digest) => {
                 let p: serde_json::Value =

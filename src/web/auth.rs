@@ -22,6 +22,16 @@ struct LoginPage {
 }
 
 #[derive(askama::Template)]
+#[template(path = "password_reset.html")]
+struct ResetPage {
+    page: Page,
+    /// ask, sent, choose, done or invalid.
+    step: &'static str,
+    email: String,
+    errors: FormErrors,
+}
+
+#[derive(askama::Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
     page: Page,
@@ -533,6 +543,117 @@ pub async fn setup_submit(
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
+    }
+}
+
+fn reset_page(lang: Lang, csrf: String, step: &'static str) -> ResetPage {
+    ResetPage {
+        page: Page::anonymous(lang, csrf, "/password-reset"),
+        step,
+        email: String::new(),
+        errors: FormErrors::new(lang),
+    }
+}
+
+/// `GET /password-reset`: asks for the e-mail address.
+pub async fn reset_ask_page(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+) -> WebResult {
+    let (csrf, jar) = pre_token(&state, jar)?;
+    Ok((jar, render(&reset_page(lang, csrf, "ask"))?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResetAskForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    _csrf: String,
+}
+
+/// `POST /password-reset`: the same page whether or not the address is
+/// an operator's.
+pub async fn reset_ask_submit(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<ResetAskForm>,
+) -> WebResult {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
+        return Ok(session::csrf_rejected(lang));
+    }
+    match state.services.request_password_reset(&f.email, ip).await {
+        Ok(()) => render(&reset_page(lang, pre, "sent")),
+        Err(e @ ServiceError::RateLimited { .. }) => {
+            let mut p = reset_page(lang, pre, "ask");
+            p.email = f.email;
+            p.errors = FormErrors::from_service(lang, e)?;
+            render_status(StatusCode::TOO_MANY_REQUESTS, &p)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /password-reset/{token}`: the new password form.
+pub async fn reset_choose_page(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+) -> WebResult {
+    let (csrf, jar) = pre_token(&state, jar)?;
+    Ok((jar, render(&reset_page(lang, csrf, "choose"))?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResetChooseForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_again: String,
+    #[serde(default)]
+    _csrf: String,
+}
+
+/// `POST /password-reset/{token}`: sets the password (once), or says the
+/// link is used or expired.
+pub async fn reset_choose_submit(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+    Form(f): Form<ResetChooseForm>,
+) -> WebResult {
+    let pre = pre_cookie(&jar);
+    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
+        return Ok(session::csrf_rejected(lang));
+    }
+    let result = if f.password != f.password_again {
+        Err(ServiceError::invalid(
+            "password_again",
+            "error.password_mismatch",
+        ))
+    } else {
+        state
+            .services
+            .reset_password(&token, &crate::domain::Secret::new(f.password), ip)
+            .await
+    };
+    match result {
+        Ok(()) => render(&reset_page(lang, pre, "done")),
+        Err(ServiceError::Conflict { .. }) => {
+            render_status(StatusCode::CONFLICT, &reset_page(lang, pre, "invalid"))
+        }
+        Err(e @ ServiceError::Invalid(_)) => {
+            let mut p = reset_page(lang, pre, "choose");
+            p.errors = FormErrors::from_service(lang, e)?;
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

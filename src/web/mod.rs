@@ -43,6 +43,14 @@ pub fn router() -> Router<AppState> {
             get(auth::enrol_page).post(auth::enrol_submit),
         )
         .route("/lang/{code}", get(auth::set_lang))
+        .route(
+            "/password-reset",
+            get(auth::reset_ask_page).post(auth::reset_ask_submit),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(auth::reset_choose_page).post(auth::reset_choose_submit),
+        )
         .route("/me", get(me::show))
         .route("/me/totp", post(me::start_totp))
         .route("/me/totp/confirm", post(me::confirm_totp))

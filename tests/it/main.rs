@@ -21,6 +21,7 @@ mod invites;
 mod mail;
 mod monitoring;
 mod operators_vendors;
+mod password_reset;
 mod platform;
 mod repositories;
 mod repository_crash;
