@@ -52,6 +52,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::installations::list,
         crate::api::installations::get,
         crate::api::installations::history,
+        crate::api::installations::snapshots,
         crate::api::installations::deactivate,
         crate::api::installations::delete_backup_data,
         crate::api::installations::trials,

@@ -66,6 +66,26 @@ pub async fn history(
     Ok(Json(state.services.installation_history(&who.actor, id).await?).into_response())
 }
 
+/// The snapshots an installation's client reported, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Snapshots {
+    pub items: Vec<crate::service::history::Snapshot>,
+}
+
+#[utoipa::path(get, path = "/api/v1/installations/{id}/snapshots", tag = "installations", summary = "The latest snapshots the client reported (at most 20, newest first): time, files, size, bytes added, duration",
+    params(("id" = String, Path, description = "Installation id")),
+    responses((status = 200, description = "Newest first", body = Snapshots), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn snapshots(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id: InstallationId = path_id(&id)?;
+    let d = state.services.installation_details(&who.actor, id).await?;
+    Ok(Json(Snapshots { items: d.snapshots }).into_response())
+}
+
 #[utoipa::path(post, path = "/api/v1/installations/{id}/deactivate", tag = "installations", summary = "Deactivate an installation; its seat is freed (audited)",
     params(("id" = String, Path, description = "Installation id")),
     responses((status = 200, description = "Deactivated", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "Already deactivated", body = ProblemDocument)),

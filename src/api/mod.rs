@@ -92,6 +92,10 @@ pub fn router() -> Router<AppState> {
             get(installations::history),
         )
         .route(
+            "/v1/installations/{id}/snapshots",
+            get(installations::snapshots),
+        )
+        .route(
             "/v1/installations/{id}/deactivate",
             post(installations::deactivate),
         )

@@ -1334,6 +1334,24 @@ async fn a_replacement_computer_takes_over_the_backups_and_the_seat() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
+    // The API lists the snapshots each computer reported, with real ids.
+    let (s, v) = app
+        .api(
+            "GET",
+            &format!("/api/v1/installations/{new_id}/snapshots"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let snap = &v["items"][0];
+    assert_eq!(snap["id"].as_str().unwrap().len(), 64, "{v}");
+    assert!(snap["files_total"].as_i64().unwrap() > 0, "{v}");
+    assert!(
+        listed.contains(&snap["id"].as_str().unwrap()[..8]),
+        "{listed}"
+    );
+
     // The pages say so, and list the snapshots the clients reported.
     let web = Browserless::new(&app);
     assert_eq!(
