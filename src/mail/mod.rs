@@ -222,6 +222,14 @@ impl Transport {
                 let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| anyhow::anyhow!("CC_SMTP_URL is not usable: {e}"))?
                     .timeout(Some(Duration::from_secs(30)))
+                    // One connection per send in flight, kept open between
+                    // messages (a new SMTP session per message costs more
+                    // than the message).
+                    .pool_config(
+                        lettre::transport::smtp::PoolConfig::new()
+                            .max_size(worker::WINDOW as u32)
+                            .idle_timeout(Duration::from_secs(30)),
+                    )
                     .build();
                 Ok(Transport::Smtp(t))
             }

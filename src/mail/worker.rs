@@ -17,8 +17,12 @@ use crate::domain::{Millis, now_millis};
 use crate::keys::ServerKey;
 use crate::store::{self, outbox::OutboxRow};
 
-/// Messages claimed at once.
-const BATCH: i64 = 50;
+/// Sends in flight at most (and SMTP connections in the pool).
+pub const WINDOW: usize = 50;
+/// Results are written down at least this often …
+const RECORD_EVERY: Duration = Duration::from_millis(10);
+/// … or once this many have finished.
+const RECORD_MAX: usize = 50;
 /// Longest pause between looks at the outbox (other instances may queue).
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
@@ -59,31 +63,96 @@ pub fn backoff_ms(base_secs: i64, attempt: i64, jitter_byte: u8) -> i64 {
 }
 
 impl Worker {
-    /// Runs until `shutdown` turns true.
+    /// Runs until `shutdown` turns true: keeps a steady window of sends in
+    /// flight (claiming more as sends finish, never waiting for a whole
+    /// batch), and writes their results down in small groups — one
+    /// transaction per [`RECORD_EVERY`] or [`RECORD_MAX`] results — well
+    /// before the lease runs out, so a crash repeats at most the messages
+    /// in flight and the ones finished in the last few milliseconds.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         tracing::info!(transport = %self.transport.describe(), "mail worker started");
+        let mut flight: tokio::task::JoinSet<(OutboxRow, Outcome)> = tokio::task::JoinSet::new();
+        let mut done: Vec<(OutboxRow, Outcome)> = Vec::new();
+        let mut recorded_at = std::time::Instant::now();
+        let mut queue_empty = false;
         loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let worked = match self.tick().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::error!(error = %e, "mail worker round failed");
-                    false
+            let stopping = *shutdown.borrow();
+            // Top the window up once half of it is free (or it is empty).
+            if !stopping && !queue_empty && flight.len() <= WINDOW / 2 {
+                match self.claim(WINDOW - flight.len()).await {
+                    Ok(rows) => {
+                        queue_empty = rows.is_empty();
+                        for row in rows {
+                            let me = self.clone();
+                            flight.spawn(async move {
+                                let outcome = me.deliver(&row).await;
+                                (row, outcome)
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming mail failed");
+                        queue_empty = true;
+                    }
                 }
-            };
-            if worked {
+            }
+            if flight.is_empty() && done.is_empty() {
+                if stopping {
+                    break;
+                }
+                if queue_empty {
+                    let wait = self.until_next_due().await;
+                    tokio::select! {
+                        _ = self.wakeup.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    queue_empty = false;
+                }
                 continue;
             }
-            let wait = self.until_next_due().await;
-            tokio::select! {
-                _ = self.wakeup.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+            // Wait for a send to finish, or for the group's time to be up.
+            if !flight.is_empty() {
+                let until = RECORD_EVERY.saturating_sub(recorded_at.elapsed());
+                let wait = if done.is_empty() { IDLE_POLL } else { until };
+                tokio::select! {
+                    r = flight.join_next() => take(r, &mut done),
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wakeup.notified(), if queue_empty => queue_empty = false,
+                }
+                while let Some(r) = flight.try_join_next() {
+                    take(Some(r), &mut done);
+                }
+            }
+            if !done.is_empty()
+                && (done.len() >= RECORD_MAX
+                    || recorded_at.elapsed() >= RECORD_EVERY
+                    || flight.is_empty())
+            {
+                if let Err(e) = self.record_all(&done).await {
+                    // Not written down: the leases run out and the
+                    // messages are sent again (at least once, never lost).
+                    tracing::error!(error = %e, "recording mail results failed");
+                }
+                done.clear();
+                recorded_at = std::time::Instant::now();
             }
         }
         tracing::info!("mail worker stopped");
+    }
+
+    async fn claim(&self, n: usize) -> anyhow::Result<Vec<OutboxRow>> {
+        let mut tx = self.store.begin().await?;
+        let rows = store::outbox::claim(
+            &mut tx,
+            self.store.backend(),
+            now_millis(),
+            self.config.mail_lease_secs * 1000,
+            i64::try_from(n).unwrap_or(1),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn until_next_due(&self) -> Duration {
@@ -98,27 +167,11 @@ impl Worker {
         }
     }
 
-    /// One round: claim a batch, send it concurrently, record each result.
-    /// Returns how many messages it handled.
+    /// One round, for tests and tools: claims up to a window of due
+    /// messages, sends them, records the results. Returns how many.
     #[tracing::instrument(name = "mail_tick", skip_all)]
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let now = now_millis();
-        let batch = {
-            let mut tx = self.store.begin().await?;
-            let rows = store::outbox::claim(
-                &mut tx,
-                self.store.backend(),
-                now,
-                self.config.mail_lease_secs * 1000,
-                BATCH,
-            )
-            .await?;
-            tx.commit().await?;
-            rows
-        };
-        if batch.is_empty() {
-            return Ok(0);
-        }
+        let batch = self.claim(WINDOW).await?;
         let mut set = tokio::task::JoinSet::new();
         for row in batch {
             let me = self.clone();
@@ -127,23 +180,28 @@ impl Worker {
                 (row, outcome)
             });
         }
-        // Each result is recorded as soon as its send is done, so a crash
-        // repeats only messages whose acceptance was not yet written down.
-        let mut n = 0;
+        let mut done = Vec::new();
         while let Some(r) = set.join_next().await {
-            let (row, outcome) = match r {
-                Ok(r) => r,
-                // A panicked send leaves its row leased; it is retried later.
-                Err(e) => {
-                    tracing::error!(error = %e, "a send task failed");
-                    continue;
-                }
-            };
-            n += 1;
-            let mut tx = self.store.begin().await?;
-            record(&mut tx, &row, &outcome, now_millis()).await?;
-            tx.commit().await?;
-            match &outcome {
+            take(Some(r), &mut done);
+        }
+        self.record_all(&done).await?;
+        Ok(done.len())
+    }
+
+    /// Writes a group of results in one transaction.
+    async fn record_all(&self, done: &[(OutboxRow, Outcome)]) -> anyhow::Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let now = now_millis();
+        for (row, outcome) in done {
+            record(&mut tx, row, outcome, now).await?;
+        }
+        tx.commit().await?;
+        metrics::histogram!("cc_mail_record_group_size").record(done.len() as f64);
+        for (row, outcome) in done {
+            match outcome {
                 Outcome::Sent => {
                     metrics::counter!("cc_mail_sent_total", "kind" => row.kind.clone()).increment(1)
                 }
@@ -158,7 +216,7 @@ impl Worker {
                 Outcome::Dropped { .. } => {}
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     #[tracing::instrument(name = "mail_deliver", skip_all, fields(outbox = %row.id, kind = %row.kind))]
@@ -259,6 +317,19 @@ impl Worker {
             }
             None => anyhow::bail!("unknown message kind {}", row.kind),
         }
+    }
+}
+
+/// A finished send task's result (a panicked one leaves its row leased;
+/// it is retried after the lease).
+fn take(
+    r: Option<Result<(OutboxRow, Outcome), tokio::task::JoinError>>,
+    done: &mut Vec<(OutboxRow, Outcome)>,
+) {
+    match r {
+        Some(Ok(pair)) => done.push(pair),
+        Some(Err(e)) => tracing::error!(error = %e, "a send task failed"),
+        None => {}
     }
 }
 

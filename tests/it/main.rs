@@ -19,6 +19,7 @@ mod demo;
 mod installation_page;
 mod invites;
 mod mail;
+mod mail_speed;
 mod monitoring;
 mod operators_vendors;
 mod password_reset;
