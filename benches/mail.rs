@@ -80,6 +80,7 @@ async fn main() {
             email: format!("bench{i}@example.com"),
             software_type: "standard".into(),
             store_deleted_days: None,
+            replaces_installation_id: None,
         };
         ids.push(
             services
