@@ -266,13 +266,14 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(2 * 1024 * 1024))
         // Added after the 2 MiB limit, so it keeps its own (restic's packs).
         .nest("/repo", repo::router())
+        // Reads JSON and form bodies whole: inside the body timeout.
+        .layer(axum::middleware::from_fn(
+            http::controls::refuse_control_characters,
+        ))
         // A body that sends nothing for this long is abandoned (a slow but
         // moving upload goes on).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.services.config.body_timeout_secs),
-        ))
-        .layer(axum::middleware::from_fn(
-            http::controls::refuse_control_characters,
         ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), hsts))

@@ -210,6 +210,12 @@ async fn redirects_never_leave_the_console() {
             .send()
             .await
             .unwrap();
+        // Control characters are refused at the door (400); anything
+        // else goes home, never off-site.
+        if r.status() == StatusCode::BAD_REQUEST {
+            assert!(back.contains('%') && back.contains("%0"), "{back}");
+            continue;
+        }
         assert!(r.status().is_redirection(), "{back}: {}", r.status());
         assert_eq!(r.headers()["location"], "/", "{back}");
     }
