@@ -47,6 +47,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::invites::send,
         crate::api::monitoring::list,
         crate::api::monitoring::alerts,
+        crate::api::usage::get,
         crate::api::installations::list,
         crate::api::installations::get,
         crate::api::installations::history,

@@ -8,6 +8,7 @@ pub mod invites;
 pub mod me;
 pub mod monitoring;
 pub mod operators;
+pub mod usage;
 pub mod vendors;
 
 use axum::extract::{FromRequestParts, State};
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/monitoring", get(monitoring::list))
         .route("/v1/alerts", get(monitoring::alerts))
         .route("/v1/monitoring.csv", get(monitoring::csv))
+        .route("/v1/usage", get(usage::get))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

@@ -48,6 +48,7 @@ pub mod repository;
 pub mod role;
 pub mod secret;
 pub mod totp;
+pub mod usage;
 pub mod vendor;
 
 pub use conflict::Conflict;

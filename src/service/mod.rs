@@ -18,6 +18,7 @@ pub mod repositories;
 pub mod repository_files;
 pub mod retention;
 pub mod two_factor;
+pub mod usage;
 pub mod vendors;
 
 use std::sync::Arc;

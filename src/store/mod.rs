@@ -29,6 +29,7 @@ pub mod repositories;
 pub mod sessions;
 pub mod settings;
 pub mod two_factor;
+pub mod usage;
 pub mod vendors;
 
 use std::str::FromStr;
