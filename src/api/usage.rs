@@ -8,42 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiActor;
 use crate::domain::now_millis;
-use crate::domain::usage::Month;
 use crate::http::{ApiResult, AppState, ProblemDocument, Query};
-use crate::service::usage::UsageReport;
-use crate::service::{ServiceError, path_id};
-
-/// Query of the usage report.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// The month, `YYYY-MM` (UTC); default the current month.
-    #[serde(default)]
-    pub month: Option<String>,
-    /// Admins: one vendor only. Operators and viewers always get their own.
-    #[serde(default)]
-    pub vendor_id: Option<String>,
-}
-
-/// Parses the query the console and the API share.
-pub fn parse_query(
-    q: &UsageQuery,
-) -> Result<(Month, Option<crate::domain::VendorId>), ServiceError> {
-    let month = match q.month.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        None => Month::of(crate::domain::usage::day_of(now_millis())),
-        Some(m) => Month::parse(m)?,
-    };
-    let vendor = match q
-        .vendor_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        None => None,
-        Some(v) => Some(path_id(v)?),
-    };
-    Ok((month, vendor))
-}
+use crate::service::usage::{UsageQuery, UsageReport, parse_query};
 
 #[utoipa::path(get, path = "/api/v1/usage", tag = "usage",
     summary = "A month's usage per vendor and customer (seats licensed and used, space, storage: peak and average of the daily samples, days active); `Accept: text/csv` answers the customer rows as CSV with the columns month, vendor_id, vendor_name, customer_id, customer_name, license_type, days, days_active, then `<quantity>_peak` and `<quantity>_avg` for standard_seats, standard_used, server_seats, server_used, total_space_gb, storage_used_bytes",

@@ -144,6 +144,95 @@ pub struct MonthFigures {
     pub days_sampled: i64,
 }
 
+/// One month of the small usage chart.
+#[derive(Debug, Clone)]
+pub struct ChartMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The month's number, the axis label.
+    pub label: String,
+    pub x: f64,
+    pub cx: f64,
+    pub bar_y: f64,
+    pub bar_height: f64,
+    pub storage_y: f64,
+    pub seats_used_avg: f64,
+    pub storage_peak: i64,
+}
+
+/// The last months' totals drawn as bars (average seats used, Standard
+/// and Server together) and a line (storage peak), each on its own scale.
+#[derive(Debug, Clone)]
+pub struct UsageChart {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub base: f64,
+    pub label_y: f64,
+    pub max_seats: f64,
+    pub max_bytes: i64,
+    pub months: Vec<ChartMonth>,
+    /// The storage line's points (`x,y x,y …`).
+    pub storage_line: String,
+}
+
+/// Lays out the chart of `(month, average seats used, storage peak)`.
+pub fn chart(points: &[(String, f64, i64)]) -> UsageChart {
+    let (left, top, base, step, bar) = (44.0, 8.0, 88.0, 22.0, 14.0);
+    let width = left + step * points.len() as f64 + 8.0;
+    let max_seats = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+    let max_bytes = points.iter().map(|p| p.2).max().unwrap_or(0);
+    let span = base - top;
+    let months: Vec<ChartMonth> = points
+        .iter()
+        .enumerate()
+        .map(|(i, (m, seats, bytes))| {
+            let x = left + step * i as f64 + (step - bar) / 2.0;
+            let h = if max_seats > 0.0 {
+                seats / max_seats * span
+            } else {
+                0.0
+            };
+            let sy = if max_bytes > 0 {
+                base - *bytes as f64 / max_bytes as f64 * span
+            } else {
+                base
+            };
+            ChartMonth {
+                month: m.clone(),
+                label: m.get(5..7).unwrap_or("").to_string(),
+                x,
+                cx: x + bar / 2.0,
+                bar_y: base - h,
+                bar_height: h,
+                storage_y: sy,
+                seats_used_avg: *seats,
+                storage_peak: *bytes,
+            }
+        })
+        .collect();
+    let storage_line = months
+        .iter()
+        .map(|m| format!("{:.1},{:.1}", m.cx, m.storage_y))
+        .collect::<Vec<_>>()
+        .join(" ");
+    UsageChart {
+        width,
+        height: base + 16.0,
+        left,
+        right: width - 4.0,
+        top,
+        base,
+        label_y: base + 12.0,
+        max_seats,
+        max_bytes,
+        months,
+        storage_line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +287,23 @@ mod tests {
         assert_eq!(day_of(start), d);
         assert_eq!(day_of(start - 1), d.previous_day().unwrap());
         assert_eq!(day_of(start + DAY_MS - 1), d);
+    }
+
+    #[test]
+    fn the_chart_scales_bars_and_line_to_their_peaks() {
+        let c = chart(&[
+            ("2026-02".into(), 0.0, 0),
+            ("2026-03".into(), 2.0, 1000),
+            ("2026-04".into(), 1.0, 500),
+        ]);
+        assert_eq!(c.months.len(), 3);
+        assert_eq!(c.months[1].label, "03");
+        assert_eq!(c.months[1].bar_y, c.top);
+        assert_eq!(c.months[0].bar_height, 0.0);
+        assert_eq!(c.months[2].bar_height, (c.base - c.top) / 2.0);
+        assert_eq!(c.months[1].storage_y, c.top);
+        assert_eq!(c.storage_line.split(' ').count(), 3);
+        let empty = chart(&[("2026-01".into(), 0.0, 0)]);
+        assert_eq!(empty.months[0].storage_y, empty.base);
     }
 }

@@ -119,6 +119,38 @@ pub struct UsageReport {
     pub vendors: Vec<VendorUsage>,
 }
 
+/// Query of the usage report.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// The month, `YYYY-MM` (UTC); default the current month.
+    #[serde(default)]
+    pub month: Option<String>,
+    /// Admins: one vendor only. Operators and viewers always get their own.
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+}
+
+/// Parses the query the console and the API share.
+pub fn parse_query(
+    q: &UsageQuery,
+) -> Result<(Month, Option<crate::domain::VendorId>), ServiceError> {
+    let month = match q.month.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        None => Month::of(crate::domain::usage::day_of(now_millis())),
+        Some(m) => Month::parse(m)?,
+    };
+    let vendor = match q
+        .vendor_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => None,
+        Some(v) => Some(super::path_id(v)?),
+    };
+    Ok((month, vendor))
+}
+
 impl Services {
     /// One sampling pass as of `now`: fills the days since the last
     /// sampled day (at most [`MAX_FILL_DAYS`], never overwriting a row),

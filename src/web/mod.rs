@@ -13,6 +13,7 @@ pub mod monitoring;
 pub mod operators;
 pub mod session;
 pub mod settings;
+pub mod usage;
 pub mod vendors;
 
 use axum::Router;
@@ -100,6 +101,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/monitoring", get(monitoring::show))
         .route("/monitoring.csv", get(monitoring::csv))
+        .route("/usage", get(usage::show))
+        .route("/usage.csv", get(usage::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))
         .route("/installations/states", post(installations::states))
@@ -144,6 +147,7 @@ pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
         ("/monitoring", "menu.monitoring"),
         ("/licenses", "menu.licenses"),
         ("/installations", "menu.installations"),
+        ("/usage", "menu.usage"),
     ];
     if ctx.actor.is_admin() {
         items.push(("/vendors", "menu.vendors"));

@@ -304,3 +304,81 @@ async fn the_console_samples_today_at_start() {
     assert_eq!(n, 1);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_usage_page_shows_tables_a_chart_and_the_csv_link() {
+    let app = app().await;
+    let (t, vid, _) = march(&app).await;
+    let other = app.vendor(&t, "Other Oy").await;
+    let oc = customer(&app, &t, &other, "Gamma Oy").await;
+    license(
+        &app,
+        &t,
+        &oc,
+        json!({"standard_seats": 3, "created": "2026-01-01", "valid_to": "2027-01-01"}),
+    )
+    .await;
+    app.exec(&format!(
+        "UPDATE licenses SET created_at = {}",
+        at("2026-01-01", 0)
+    ))
+    .await;
+    services(&app)
+        .sample_usage(at("2026-03-31", 12))
+        .await
+        .unwrap();
+
+    let admin = Browserless::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (s, html) = admin.get("/usage?month=2026-03").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("href=\"/usage\""), "the menu has Usage");
+    for want in [
+        "Usage Oy",
+        "Other Oy",
+        "Alpha Oy",
+        "Beta Oy",
+        "Gamma Oy",
+        "<svg class=\"usage-chart\"",
+        "<polyline class=\"storage\"",
+        "<label for=\"month\">",
+    ] {
+        assert!(html.contains(want), "{want} in {html}");
+    }
+    // The vendor filter narrows the view; the CSV link keeps it.
+    let (_, html) = admin
+        .get(&format!("/usage?month=2026-03&vendor_id={vid}"))
+        .await;
+    assert!(html.contains("Alpha Oy") && !html.contains("Gamma Oy"));
+    assert!(
+        html.contains(&format!("/usage.csv?month=2026-03&#38;vendor_id={vid}")),
+        "{html}"
+    );
+    let (s, csv) = admin
+        .get(&format!("/usage.csv?month=2026-03&vendor_id={vid}"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    // A bad month says so and shows the current month.
+    let (s, html) = admin.get("/usage?month=March").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("A month like 2026-03."), "{html}");
+
+    // An operator sees its own vendor only, and no vendor filter.
+    app.operator(&t, "op@usage.example", "operator", Some(&other))
+        .await;
+    let op = Browserless::new(&app);
+    op.sign_in("op@usage.example", PASSWORD).await;
+    let (s, html) = op.get("/usage?month=2026-03").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Gamma Oy") && !html.contains("Alpha Oy"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"vendor_id\""));
+    let (s, _) = op
+        .get(&format!("/usage.csv?month=2026-03&vendor_id={vid}"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.finish().await;
+}
