@@ -48,6 +48,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::monitoring::list,
         crate::api::monitoring::alerts,
         crate::api::usage::get,
+        crate::api::import::customers,
         crate::api::installations::list,
         crate::api::installations::get,
         crate::api::installations::history,

@@ -3,6 +3,7 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod import;
 pub mod installations;
 pub mod invites;
 pub mod me;
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/alerts", get(monitoring::alerts))
         .route("/v1/monitoring.csv", get(monitoring::csv))
         .route("/v1/usage", get(usage::get))
+        .route("/v1/import/customers", post(import::customers))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

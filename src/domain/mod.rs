@@ -34,6 +34,7 @@ macro_rules! parse_fields {
 pub mod activation;
 pub mod client;
 pub mod conflict;
+pub mod csv;
 pub mod customer;
 pub mod email;
 pub mod health;

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod clients;
 pub mod customers;
 pub mod history;
+pub mod import;
 pub mod invites;
 pub mod licenses;
 pub mod limits;

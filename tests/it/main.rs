@@ -15,6 +15,7 @@ mod console_backup;
 mod customers_licenses;
 mod delivery_load;
 mod demo;
+mod import;
 mod installation_page;
 mod invites;
 mod mail;
