@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod import;
 pub mod install;
 pub mod installation;
 pub mod installations;
@@ -102,6 +103,7 @@ pub fn router() -> Router<AppState> {
         .route("/monitoring", get(monitoring::show))
         .route("/monitoring.csv", get(monitoring::csv))
         .route("/usage", get(usage::show))
+        .route("/licenses/import", get(import::show).post(import::post))
         .route("/usage.csv", get(usage::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))

@@ -339,3 +339,72 @@ async fn ten_thousand_rows_import_in_one_transaction() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_console_checks_then_imports_without_javascript() {
+    let app = TestApp::spawn().await;
+    let b = Browserless::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, html) = b.get("/licenses").await;
+    assert!(html.contains("href=\"/licenses/import\""), "{html}");
+    let (s, html) = b.get("/licenses/import").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<label for=\"csv\">"));
+    let csrf = csrf_of(&html);
+    let csv = "name;postal_code\nKonsoli Oy;00100\nHuono Oy;123\n";
+    let (s, html, _) = b
+        .post(
+            "/licenses/import",
+            &[("_csrf", csrf.as_str()), ("csv", csv), ("check", "1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("import-create") && html.contains("import-error"),
+        "{html}"
+    );
+    assert!(
+        html.contains("postal_code: A Finnish postal code has five digits."),
+        "{html}"
+    );
+    assert!(
+        !html.contains("id=\"import-confirm\""),
+        "no Import button while rows have errors"
+    );
+    // Fixed: the Import button appears, and importing saves the rows.
+    let csv = "name;postal_code\nKonsoli Oy;00100\nHyvä Oy;00200\n";
+    let (_, html, _) = b
+        .post(
+            "/licenses/import",
+            &[("_csrf", csrf.as_str()), ("csv", csv), ("check", "1")],
+        )
+        .await;
+    assert!(html.contains("id=\"import-confirm\""), "{html}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name = 'Hyvä Oy'")
+            .await,
+        0
+    );
+    let (s, html, _) = b
+        .post(
+            "/licenses/import",
+            &[("_csrf", csrf.as_str()), ("csv", csv), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("Customers imported."), "{html}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name IN ('Konsoli Oy', 'Hyvä Oy')")
+            .await,
+        2
+    );
+    // Without the CSRF token nothing happens.
+    let (s, _, _) = b
+        .post(
+            "/licenses/import",
+            &[("csv", "name\nX Oy\n"), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    app.finish().await;
+}
