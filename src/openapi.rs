@@ -49,6 +49,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::monitoring::alerts,
         crate::api::usage::get,
         crate::api::import::customers,
+        crate::api::customers::export,
         crate::api::installations::list,
         crate::api::installations::get,
         crate::api::installations::history,

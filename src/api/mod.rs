@@ -84,6 +84,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/monitoring.csv", get(monitoring::csv))
         .route("/v1/usage", get(usage::get))
         .route("/v1/import/customers", post(import::customers))
+        .route("/v1/customers.csv", get(customers::export))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

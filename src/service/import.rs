@@ -164,11 +164,16 @@ struct Cells<'a> {
 
 impl Cells<'_> {
     /// The cell, if the file has the column.
+    /// A cell our export defused (`'=…`, `'+…`, `'-…`, `'@…`) comes back
+    /// as it was, so an export imports losslessly.
     fn get(&self, name: &str) -> Option<&str> {
         self.table
             .column(name)
             .and_then(|i| self.row.get(i))
-            .map(String::as_str)
+            .map(|c| match c.strip_prefix('\'') {
+                Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest,
+                _ => c.as_str(),
+            })
     }
     fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").to_string()
@@ -350,11 +355,24 @@ impl Services {
                     Ok(v) if v == own => Some(own),
                     _ => None,
                 },
-                (None, None) => default_vendor,
-                (None, Some(v)) => v
-                    .parse::<VendorId>()
-                    .ok()
-                    .filter(|v| vendors.iter().any(|r| r.id == *v)),
+                // An admin's file from another console (an export) names
+                // vendors this one does not know by id: the vendor of the
+                // same name is meant.
+                (None, named) => named
+                    .and_then(|v| v.parse::<VendorId>().ok())
+                    .filter(|v| vendors.iter().any(|r| r.id == *v))
+                    .or_else(|| {
+                        let by_name = cells.get("vendor_name").map(|n| n.trim().to_lowercase())?;
+                        vendors
+                            .iter()
+                            .find(|r| r.name.to_lowercase() == by_name)
+                            .map(|r| r.id)
+                    })
+                    .or(if named.is_none() {
+                        default_vendor
+                    } else {
+                        None
+                    }),
             };
             if vendor.is_none() {
                 errors.push(FieldError::new("vendor_id", "error.vendor_unknown"));

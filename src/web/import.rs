@@ -43,6 +43,26 @@ pub fn license(l: &crate::service::import::LicenseAction) -> &'static str {
     }
 }
 
+/// `GET /licenses/export.csv[?bom=1]`: the customers as CSV.
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> WebResult {
+    Ok(crate::http::csv::customers_response(
+        state.services.clone(),
+        ctx.actor,
+        None,
+        q.bom.is_some(),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ExportQuery {
+    #[serde(default)]
+    bom: Option<String>,
+}
+
 pub async fn show(ctx: Ctx) -> WebResult {
     render(&ImportPage {
         page: Page::new(&ctx),

@@ -104,6 +104,7 @@ pub fn router() -> Router<AppState> {
         .route("/monitoring.csv", get(monitoring::csv))
         .route("/usage", get(usage::show))
         .route("/licenses/import", get(import::show).post(import::post))
+        .route("/licenses/export.csv", get(import::export))
         .route("/usage.csv", get(usage::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))

@@ -408,3 +408,102 @@ async fn the_console_checks_then_imports_without_javascript() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn exported_customers_import_into_an_empty_console_as_new() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    // Formula-looking cells, a semicolon, a quote, a line break, non-ASCII.
+    let csv = "name,vat_id,street_address,postal_area,contact_email,username_prefix\n\
+               =HYPERLINK(\"x\") Oy,0112038-9,\"Katu 1; \"\"B\"\"\nPL 3\",+Espoo,it@x.example,exp.\n\
+               Åke Ab,,-,@Vaasa,,\n";
+    let (s, r) = import(&app, &t, csv, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let other = app.vendor(&t, "Elsewhere Oy").await;
+    app.operator(&t, "op@elsewhere.example", "operator", Some(&other))
+        .await;
+    let (s, _) = app
+        .api(
+            "POST",
+            "/api/v1/customers",
+            &t,
+            Some(serde_json::json!({"name": "Hidden Oy", "vendor_id": other})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    async fn export(app: &TestApp, token: String, q: &str) -> String {
+        let url = app.url(&format!("/api/v1/customers.csv{q}"));
+        let res = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+    // An admin's export of the default vendor.
+    let default_vendor = app
+        .count("SELECT COUNT(*) FROM vendors WHERE is_default = 1")
+        .await;
+    assert_eq!(default_vendor, 1);
+    let all = export(&app, t.clone(), "?bom=true").await;
+    assert!(all.starts_with('\u{feff}'), "the byte-order mark for Excel");
+    assert!(all.contains("Hidden Oy"));
+    assert!(all.contains("'=HYPERLINK"), "formula cells defused: {all}");
+    assert!(
+        all.contains(",'+Espoo,") && all.contains(",'-,") && all.contains(",'@Vaasa,"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("encryption_key,"),
+        "the key is never exported"
+    );
+    // An operator exports only its own vendor's customers.
+    let op = app.token("op@elsewhere.example", PASSWORD).await;
+    let own = export(&app, op, "").await;
+    assert_eq!(own.lines().count(), 2, "{own}");
+    assert!(own.contains("Hidden Oy") && !own.contains("Åke Ab"));
+
+    // Into an empty console: every row would be created, no errors, and
+    // the values come back as they were (the ' taken off again).
+    let fresh = TestApp::spawn().await;
+    let ft = fresh.admin_token().await;
+    let without_hidden: String = all
+        .lines()
+        .filter(|l| !l.contains("Hidden Oy"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (s, r) = import(&fresh, &ft, &without_hidden, true).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:create", "4:create"], "{r}");
+    let (s, r) = import(&fresh, &ft, &without_hidden, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let back = export(&fresh, ft, "").await;
+    let fields = |text: &str, name: &str| -> Vec<String> {
+        let t = text.trim_start_matches('\u{feff}');
+        let line_start = t.find(name).unwrap();
+        let rest = &t[line_start..];
+        rest.split(",fi,")
+            .next()
+            .unwrap()
+            .to_string()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(fields(&all, "Åke Ab"), fields(&back, "Åke Ab"));
+    assert_eq!(fields(&all, "HYPERLINK"), fields(&back, "HYPERLINK"));
+    assert_eq!(
+        fresh.count("SELECT COUNT(*) FROM customers WHERE name = '=HYPERLINK(\"x\") Oy' AND postal_area = '+Espoo'").await,
+        1
+    );
+    assert!(
+        back.contains("\"Katu 1; \"\"B\"\"\r\nPL 3\"")
+            || back.contains("\"Katu 1; \"\"B\"\"\nPL 3\""),
+        "{back}"
+    );
+    fresh.finish().await;
+    app.finish().await;
+}
