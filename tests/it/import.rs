@@ -488,7 +488,6 @@ async fn exported_customers_import_into_an_empty_console_as_new() {
         rest.split(",fi,")
             .next()
             .unwrap()
-            .to_string()
             .split(',')
             .map(str::to_string)
             .collect()
