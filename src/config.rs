@@ -59,6 +59,11 @@ pub struct Config {
     pub overdue_hours: i64,
     /// `CC_ALERT_INTERVAL_SECS`: how often alert conditions are checked (default 60).
     pub alert_interval_secs: u64,
+    /// `CC_USAGE_SAMPLE_SECS`: how often this instance writes today's usage
+    /// samples for billing (default 3600, at most 3600 so the current
+    /// month always includes today; 0: this instance does not sample, e.g.
+    /// when another instance on the same database does).
+    pub usage_sample_secs: u64,
     /// `CC_HEADER_TIMEOUT_SECS`: a connection that has not sent a whole
     /// request head within this time (also an idle kept-alive one) is
     /// closed (default 10): slow connections cannot pile up.
@@ -144,6 +149,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_TRIAL_DAYS",
     "CC_OVERDUE_HOURS",
     "CC_ALERT_INTERVAL_SECS",
+    "CC_USAGE_SAMPLE_SECS",
     "CC_HEADER_TIMEOUT_SECS",
     "CC_BODY_TIMEOUT_SECS",
     "CC_ALERT_FAILED_RUNS",
@@ -381,6 +387,10 @@ impl Config {
             anyhow::bail!("CC_OVERDUE_HOURS must be from 1 to 8760");
         }
         let alert_interval_secs: u64 = s.parse("CC_ALERT_INTERVAL_SECS", 60)?;
+        let usage_sample_secs: u64 = s.parse("CC_USAGE_SAMPLE_SECS", 3600)?;
+        if usage_sample_secs > 3600 {
+            anyhow::bail!("CC_USAGE_SAMPLE_SECS must be from 0 to 3600");
+        }
         let header_timeout_secs: u64 = s.parse("CC_HEADER_TIMEOUT_SECS", 10)?;
         let body_timeout_secs: u64 = s.parse("CC_BODY_TIMEOUT_SECS", 30)?;
         if !(1..=3600).contains(&header_timeout_secs) || !(1..=3600).contains(&body_timeout_secs) {
@@ -471,6 +481,7 @@ impl Config {
             report_retention_days,
             overdue_hours,
             alert_interval_secs,
+            usage_sample_secs,
             header_timeout_secs,
             body_timeout_secs,
             alert_failed_runs,

@@ -205,3 +205,42 @@ pub async fn update_license(
     )
     .into_response())
 }
+
+/// Query of the customer export.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Admins: one vendor's customers only.
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    /// `true`: start with a UTF-8 byte-order mark (for Excel).
+    #[serde(default)]
+    pub bom: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/customers.csv", tag = "customers",
+    summary = "Every customer the caller may see as CSV (streamed; the columns are the API's field names, so the file imports again with POST /api/v1/import/customers; never the encryption key; a cell starting with =, +, - or @ gets a leading ')",
+    params(ExportQuery),
+    responses((status = 200, description = "The CSV file", content_type = "text/csv", body = String), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "No such vendor", body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    who: ApiActor,
+    crate::http::Query(q): crate::http::Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let vendor = match q
+        .vendor_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => None,
+        Some(v) => Some(crate::service::path_id(v)?),
+    };
+    Ok(crate::http::csv::customers_response(
+        state.services.clone(),
+        who.actor,
+        vendor,
+        q.bom.unwrap_or(false),
+    ))
+}

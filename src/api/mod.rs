@@ -3,11 +3,13 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod import;
 pub mod installations;
 pub mod invites;
 pub mod me;
 pub mod monitoring;
 pub mod operators;
+pub mod usage;
 pub mod vendors;
 
 use axum::extract::{FromRequestParts, State};
@@ -85,6 +87,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/monitoring", get(monitoring::list))
         .route("/v1/alerts", get(monitoring::alerts))
         .route("/v1/monitoring.csv", get(monitoring::csv))
+        .route("/v1/usage", get(usage::get))
+        .route("/v1/import/customers", post(import::customers))
+        .route("/v1/customers.csv", get(customers::export))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

@@ -34,6 +34,7 @@ macro_rules! parse_fields {
 pub mod activation;
 pub mod client;
 pub mod conflict;
+pub mod csv;
 pub mod customer;
 pub mod email;
 pub mod health;
@@ -50,6 +51,7 @@ pub mod repository;
 pub mod role;
 pub mod secret;
 pub mod totp;
+pub mod usage;
 pub mod vendor;
 
 pub use conflict::Conflict;

@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::service::monitoring::MonitoringEntry;
+use crate::service::usage::UsageReport;
 
 /// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
 pub fn csv_field(s: &str) -> String {
@@ -64,6 +65,176 @@ pub fn monitoring(items: &[MonitoringEntry]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The usage report's columns, in order (stable: spreadsheets and
+/// invoicing scripts read them by name).
+pub const USAGE_COLUMNS: &str = "month,vendor_id,vendor_name,customer_id,customer_name,license_type,days,days_active,standard_seats_peak,standard_seats_avg,standard_used_peak,standard_used_avg,server_seats_peak,server_seats_avg,server_used_peak,server_used_avg,total_space_gb_peak,total_space_gb_avg,storage_used_bytes_peak,storage_used_bytes_avg";
+
+/// A month's usage as CSV: one row per vendor, customer and license type.
+pub fn usage(r: &UsageReport) -> String {
+    let mut out = String::from(USAGE_COLUMNS);
+    out.push('\n');
+    for v in &r.vendors {
+        for c in &v.customers {
+            let f = &c.figures;
+            let row = [
+                r.month.clone(),
+                v.vendor_id.to_string(),
+                v.vendor_name.clone(),
+                c.customer_id.to_string(),
+                c.customer_name.clone(),
+                c.license_type.as_str().to_string(),
+                r.days.to_string(),
+                f.days_active.to_string(),
+                f.standard_seats_peak.to_string(),
+                format!("{:.2}", f.standard_seats_avg),
+                f.standard_used_peak.to_string(),
+                format!("{:.2}", f.standard_used_avg),
+                f.server_seats_peak.to_string(),
+                format!("{:.2}", f.server_seats_avg),
+                f.server_used_peak.to_string(),
+                format!("{:.2}", f.server_used_avg),
+                f.total_space_gb_peak.to_string(),
+                format!("{:.2}", f.total_space_gb_avg),
+                f.storage_used_bytes_peak.to_string(),
+                f.storage_used_bytes_avg.to_string(),
+            ];
+            out.push_str(
+                &row.iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A CSV download of a month's usage (`usage-2026-03.csv`).
+pub fn usage_response(r: &UsageReport) -> Response {
+    let name = format!("attachment; filename=\"usage-{}.csv\"", r.month);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        usage(r),
+    )
+        .into_response()
+}
+
+/// The customer export's columns: the API's field names, so the file
+/// imports again as it is (`id`, `vendor_name`, `encryption_key_set`,
+/// `created_at` and `updated_at` are read past; the key itself is never
+/// exported).
+pub const CUSTOMER_COLUMNS: &str = "id,vendor_id,vendor_name,name,vat_id,street_address,postal_code,postal_area,country,language,contact_email,username_prefix,encryption_key_set,created_at,updated_at";
+
+fn customer_line(c: &crate::service::customers::Customer) -> String {
+    let row = [
+        c.id.to_string(),
+        c.vendor_id.to_string(),
+        c.vendor_name.clone(),
+        c.name.clone(),
+        c.vat_id.clone(),
+        c.street_address.clone(),
+        c.postal_code.clone(),
+        c.postal_area.clone(),
+        c.country.clone(),
+        c.language.clone(),
+        c.contact_email.clone().unwrap_or_default(),
+        c.username_prefix.clone().unwrap_or_default(),
+        c.encryption_key_set.to_string(),
+        c.created_at.clone(),
+        c.updated_at.clone(),
+    ];
+    let mut line = row
+        .iter()
+        .map(|f| crate::domain::csv::field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// A response body fed page by page from a channel: the export never
+/// holds the whole table (a slow reader slows the pages down).
+struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<std::result::Result<axum::body::Bytes, std::io::Error>>,
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<
+        Option<std::result::Result<http_body::Frame<axum::body::Bytes>, std::io::Error>>,
+    > {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(http_body::Frame::data)))
+    }
+}
+
+/// Every customer the actor may see (one vendor's, for an admin who names
+/// it) as CSV, streamed 200 customers at a time; `bom` starts the file
+/// with a UTF-8 byte-order mark, which Excel needs to read UTF-8.
+pub fn customers_response(
+    services: std::sync::Arc<crate::service::Services>,
+    actor: crate::service::Actor,
+    vendor: Option<crate::domain::VendorId>,
+    bom: bool,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut head = String::new();
+        if bom {
+            head.push('\u{feff}');
+        }
+        head.push_str(CUSTOMER_COLUMNS);
+        head.push_str("\r\n");
+        if tx.send(Ok(axum::body::Bytes::from(head))).await.is_err() {
+            return;
+        }
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match services
+                .list_customers(&actor, vendor, None, cursor.as_deref(), 200)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    // The status line went out already: end the body
+                    // with an error, so the download is seen to fail.
+                    tracing::warn!(error = %e, "customer export failed");
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+            };
+            let chunk: String = page.items.iter().map(customer_line).collect();
+            if tx.send(Ok(axum::body::Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return,
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"customers.csv\"",
+            ),
+        ],
+        axum::body::Body::new(ChannelBody { rx }),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl Customer {
 pub use crate::domain::customer::{CustomerInput, KeyChange, NewCustomer};
 
 /// The row to store, with the owning vendor and the encrypted key.
-fn fields<'a>(
+pub(super) fn fields<'a>(
     c: &'a NewCustomer,
     vendor_id: VendorId,
     key_enc: Option<&'a str>,
@@ -104,7 +104,7 @@ fn prefix_taken() -> ServiceError {
 }
 
 /// The audit picture of a customer: every field, the key only as set/unset.
-fn snapshot(c: &Customer) -> serde_json::Value {
+pub(super) fn snapshot(c: &Customer) -> serde_json::Value {
     json!({
         "vendor_id": c.vendor_id, "name": c.name, "vat_id": c.vat_id, "street_address": c.street_address,
         "postal_code": c.postal_code, "postal_area": c.postal_area, "country": c.country, "language": c.language,

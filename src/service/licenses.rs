@@ -78,7 +78,7 @@ impl License {
 
 pub use crate::domain::license::{LicenseBase, LicenseInput, NewLicense};
 
-fn fields(v: &NewLicense) -> store::licenses::LicenseFields<'_> {
+pub(super) fn fields(v: &NewLicense) -> store::licenses::LicenseFields<'_> {
     store::licenses::LicenseFields {
         r#type: v.r#type,
         state: v.state,

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod clients;
 pub mod customers;
 pub mod history;
+pub mod import;
 pub mod invites;
 pub mod licenses;
 pub mod limits;
@@ -19,6 +20,7 @@ pub mod repositories;
 pub mod repository_files;
 pub mod retention;
 pub mod two_factor;
+pub mod usage;
 pub mod vendors;
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::Result;
+use super::{IMPORT_CHUNK, Result};
 use crate::domain::{CustomerId, Millis, VendorId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -190,4 +190,94 @@ pub async fn delete_if_unused(conn: &mut AnyConnection, id: CustomerId) -> Resul
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Every customer of one vendor, or of all (an import matches its rows
+/// against them in memory: one query, whatever the file's size).
+pub async fn all_of(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+) -> Result<Vec<CustomerRow>> {
+    let q = match vendor {
+        Some(v) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE c.vendor_id = $1 ORDER BY c.id"
+        )))
+        .bind(v.to_db()),
+        None => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY c.id"))),
+    };
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
+/// Every username prefix in use and its customer (prefixes are unique
+/// across vendors).
+pub async fn prefixes(conn: &mut AnyConnection) -> Result<Vec<(String, CustomerId)>> {
+    let rows: Vec<(String, CustomerId)> = sqlx::query_as(
+        "SELECT username_prefix, id FROM customers WHERE username_prefix IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// The customers (of one vendor, or all) that have at least one license.
+pub async fn with_licenses(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+) -> Result<Vec<CustomerId>> {
+    let base =
+        "SELECT DISTINCT l.customer_id FROM licenses l JOIN customers c ON c.id = l.customer_id";
+    let q = match vendor {
+        Some(v) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "{base} WHERE c.vendor_id = $1"
+        )))
+        .bind(v.to_db()),
+        None => sqlx::query_scalar(sqlx::AssertSqlSafe(base.to_string())),
+    };
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
+/// Inserts many customers, a few hundred per statement (an import: each
+/// statement is one round trip to the database's worker).
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[(CustomerId, CustomerFields<'_>)],
+    now: Millis,
+) -> Result<()> {
+    const COLS: usize = 14;
+    for chunk in rows.chunks(IMPORT_CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = i * COLS;
+                let p: Vec<String> = (1..=COLS).map(|k| format!("${}", b + k)).collect();
+                // created_at and updated_at are the same moment
+                format!("({}, ${})", p.join(", "), b + COLS)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO customers (id, vendor_id, name, vat_id, street_address, postal_code, postal_area, \
+             country, language, contact_email, encryption_key_enc, username_prefix, search_text, created_at, updated_at) \
+             VALUES {values}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, f) in chunk {
+            q = q
+                .bind(id.to_db())
+                .bind(f.vendor_id.to_db())
+                .bind(f.name)
+                .bind(f.vat_id)
+                .bind(f.street_address)
+                .bind(f.postal_code)
+                .bind(f.postal_area)
+                .bind(f.country)
+                .bind(f.language)
+                .bind(f.contact_email)
+                .bind(f.encryption_key_enc)
+                .bind(f.username_prefix)
+                .bind(f.search_text())
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::Result;
+use super::{IMPORT_CHUNK, Result};
 use crate::domain::license::{Day, LicenseState, LicenseType};
 use crate::domain::{CustomerId, LicenseId, Millis, VendorId};
 
@@ -161,4 +161,45 @@ pub async fn update_if_seats_cover_use(
     // The client limit may have moved: its clients' stored health follows.
     super::installations::refresh_health_for_license(conn, id).await?;
     Ok(true)
+}
+
+/// Inserts many licenses, a few hundred per statement (an import).
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[(LicenseId, CustomerId, LicenseFields<'_>)],
+    now: Millis,
+) -> Result<()> {
+    const COLS: usize = 12;
+    for chunk in rows.chunks(IMPORT_CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = i * COLS;
+                let p: Vec<String> = (1..=COLS).map(|k| format!("${}", b + k)).collect();
+                format!("({}, ${})", p.join(", "), b + COLS)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO licenses (id, customer_id, type, state, standard_seats, server_seats, extra_space_gb, \
+             client_limit_gb, created, valid_to, comments, created_at, updated_at) VALUES {values}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, customer, f) in chunk {
+            q = q
+                .bind(id.to_db())
+                .bind(customer.to_db())
+                .bind(f.r#type.as_str())
+                .bind(f.state.as_str())
+                .bind(f.standard_seats)
+                .bind(f.server_seats)
+                .bind(f.extra_space_gb)
+                .bind(f.client_limit_gb)
+                .bind(f.created.as_str())
+                .bind(f.valid_to.as_str())
+                .bind(f.comments)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod import;
 pub mod install;
 pub mod installation;
 pub mod installations;
@@ -13,6 +14,7 @@ pub mod monitoring;
 pub mod operators;
 pub mod session;
 pub mod settings;
+pub mod usage;
 pub mod vendors;
 
 use axum::Router;
@@ -108,6 +110,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/monitoring", get(monitoring::show))
         .route("/monitoring.csv", get(monitoring::csv))
+        .route("/usage", get(usage::show))
+        .route("/licenses/import", get(import::show).post(import::post))
+        .route("/licenses/export.csv", get(import::export))
+        .route("/usage.csv", get(usage::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))
         .route("/installations/states", post(installations::states))
@@ -152,6 +158,7 @@ pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
         ("/monitoring", "menu.monitoring"),
         ("/licenses", "menu.licenses"),
         ("/installations", "menu.installations"),
+        ("/usage", "menu.usage"),
     ];
     if ctx.actor.is_admin() {
         items.push(("/vendors", "menu.vendors"));
