@@ -35,6 +35,11 @@ pub struct Config {
     pub install_url_derived: bool,
     /// `CC_SECRET_KEY`: 64 hex characters; default: `DATA_DIR/secret.key`, created on first start.
     pub secret_key: Option<Secret<String>>,
+    /// `CC_SERVICE_NAME`: the service's name (the provider, e.g. "Nexetic
+    /// Oy"), which customers see in their e-mail; names the default vendor
+    /// on start while it is unnamed. The first-run setup page asks for it
+    /// instead; Settings can change it.
+    pub service_name: Option<String>,
     /// `CC_ADMIN_EMAIL` / `CC_ADMIN_PASSWORD`: create the first admin when none exists.
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret<String>>,
@@ -134,6 +139,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_SECRET_KEY",
     "CC_ADMIN_EMAIL",
     "CC_ADMIN_PASSWORD",
+    "CC_SERVICE_NAME",
     "CC_SMTP_URL",
     "CC_MAIL_FROM",
     "CC_INSTALL_URL",
@@ -456,6 +462,7 @@ impl Config {
             public_url_derived,
             install_url_derived: s.get("CC_INSTALL_URL").is_none(),
             secret_key: s.get("CC_SECRET_KEY").map(Secret::new),
+            service_name: s.get("CC_SERVICE_NAME"),
             admin_email,
             admin_password,
             smtp_url: s.get("CC_SMTP_URL").map(Secret::new),

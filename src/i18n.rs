@@ -55,6 +55,24 @@ impl Lang {
         out
     }
 
+    /// The text for `key` when there is one (no fallback to the key).
+    pub fn get(&self, key: &str) -> Option<&'static str> {
+        let table = match self {
+            Lang::En => tables().0,
+            Lang::Fi => tables().1,
+        };
+        table.get(key).or_else(|| tables().0.get(key)).copied()
+    }
+
+    /// A number written in this language: a decimal comma in Finnish
+    /// (`182,5 GB`), a point in English.
+    pub fn decimal(&self, s: &str) -> String {
+        match self {
+            Lang::Fi => s.replace('.', ","),
+            Lang::En => s.to_string(),
+        }
+    }
+
     /// The text for `key`, or the key itself when it is missing (visible,
     /// and caught by the tests).
     pub fn t(&self, key: &str) -> &'static str {

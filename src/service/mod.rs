@@ -140,6 +140,12 @@ pub enum ServiceError {
     Forbidden,
     #[error("{message}")]
     Conflict { code: Conflict, message: String },
+    /// Some of the invites to send were sent before or are on their way:
+    /// nothing was queued; sending them again needs the caller's yes.
+    #[error("{} invite(s) already sent", invites.len())]
+    AlreadySent {
+        invites: Vec<crate::domain::InviteId>,
+    },
     #[error("invalid credentials")]
     InvalidCredentials,
     /// The password was right; a TOTP or recovery code is needed too.

@@ -25,3 +25,4 @@ mod repositories;
 mod repository_crash;
 mod tenancy;
 mod two_factor;
+mod working_day;
