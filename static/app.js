@@ -51,3 +51,11 @@ document.addEventListener("input", function (e) {
   out.textContent = v("standard_seats") * parseInt(out.dataset.standardGb, 10)
     + v("server_seats") * parseInt(out.dataset.serverGb, 10) + v("extra_space_gb");
 });
+// A vendor filter applies as soon as it changes (the Show button stays for
+// pages without JavaScript).
+document.addEventListener("change", function (e) {
+  var t = e.target;
+  if (t && t.hasAttribute && t.hasAttribute("data-autosubmit") && t.form) {
+    if (t.form.requestSubmit) t.form.requestSubmit(); else t.form.submit();
+  }
+});

@@ -158,8 +158,9 @@ pub async fn show(
         .iter()
         .filter_map(|(n, key)| {
             n.as_deref()
-                .filter(|n| *n != "0")
-                .map(|n| ctx.lang.msg(&format!("{key}|{n}")))
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .map(|n| ctx.lang.plural(key, n))
         })
         .collect();
     if !parts.is_empty() {

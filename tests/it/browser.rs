@@ -321,7 +321,7 @@ async fn seed_steps_three_and_four_in_the_browser() {
     browser.click("#all").await;
     browser.click("#send-form button[type=submit]").await;
     browser.find("p.flash").await;
-    assert!(browser.text("p.flash").await.contains("1 invite(s) queued"));
+    assert!(browser.text("p.flash").await.contains("1 invite queued"));
     // Mark the page: if it reloads, the mark is gone.
     browser
         .client
@@ -399,6 +399,35 @@ async fn monitoring_page_and_its_filters() {
         "{rows}"
     );
     browser.shot("7-monitoring").await;
+    // The vendor filter applies as soon as it changes (no Show needed).
+    let (_, v) = app
+        .api(
+            "POST",
+            "/api/v1/vendors",
+            &t,
+            Some(serde_json::json!({"name": "Other Vendor Oy"})),
+        )
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    browser.client.goto(&app.url("/monitoring")).await.unwrap();
+    browser
+        .find("#vendor_id")
+        .await
+        .select_by_value(&vid)
+        .await
+        .unwrap();
+    browser
+        .find(&format!("select#vendor_id option[value='{vid}'][selected]"))
+        .await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(&vid)
+    );
     browser.close().await;
     app.finish().await;
 }
@@ -540,6 +569,7 @@ async fn a_phone_never_scrolls_sideways() {
                 m[3]
             );
             assert!(header <= 200.0, "{lang} {path}: header {header} px high");
+            eprintln!("phone {lang} {path}: header {header} px, page {scroll}/{width} px wide");
         }
     }
     // Codes on one line, with a Copy button (JavaScript on).
