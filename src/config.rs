@@ -423,6 +423,14 @@ impl Config {
             url::Url::parse(u)
                 .map_err(|e| anyhow::anyhow!("CC_INSTALL_URL={u:?} is not a URL: {e}"))?;
         }
+        let service_name = s.get("CC_SERVICE_NAME");
+        if let Some(n) = &service_name {
+            crate::domain::vendor::parse_service_name("CC_SERVICE_NAME", n).map_err(|_| {
+                anyhow::anyhow!(
+                    "CC_SERVICE_NAME must be the service's real name (at most 200 characters), not {n:?}"
+                )
+            })?;
+        }
         let admin_email = s.get("CC_ADMIN_EMAIL");
         let admin_password = s.get("CC_ADMIN_PASSWORD").map(Secret::new);
         if admin_email.is_some() != admin_password.is_some() {
@@ -462,7 +470,7 @@ impl Config {
             public_url_derived,
             install_url_derived: s.get("CC_INSTALL_URL").is_none(),
             secret_key: s.get("CC_SECRET_KEY").map(Secret::new),
-            service_name: s.get("CC_SERVICE_NAME"),
+            service_name,
             admin_email,
             admin_password,
             smtp_url: s.get("CC_SMTP_URL").map(Secret::new),
@@ -532,6 +540,12 @@ mod tests {
         let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_ADMIN_EMAIL", "a@b.fi")]))
             .unwrap_err();
         assert!(e.to_string().contains("CC_ADMIN_PASSWORD"), "{e}");
+        let e = Config::from_sources(
+            &ConfigArgs::default(),
+            env(&[("CC_SERVICE_NAME", "Default vendor")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("CC_SERVICE_NAME"), "{e}");
         let e = Config::from_sources(
             &ConfigArgs::default(),
             env(&[("CC_REPORT_RETENTION_DAYS", "-1")]),
