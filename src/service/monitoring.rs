@@ -97,6 +97,35 @@ impl ScopeSummary {
     }
 }
 
+/// How long a whole-view summary line is reused.
+const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Summary lines by scope (all, or one vendor), with when they were made.
+#[derive(Debug, Default)]
+pub struct SummaryCache(
+    std::sync::Mutex<
+        std::collections::HashMap<Option<VendorId>, (std::time::Instant, ScopeSummary)>,
+    >,
+);
+
+impl SummaryCache {
+    fn get(&self, scope: Option<VendorId>) -> Option<ScopeSummary> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(&scope)
+            .filter(|(at, _)| at.elapsed() < SUMMARY_TTL)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn put(&self, scope: Option<VendorId>, s: &ScopeSummary) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A bounded map: scopes are "all" and the vendors.
+        if g.len() > 10_000 {
+            g.clear();
+        }
+        g.insert(scope, (std::time::Instant::now(), s.clone()));
+    }
+}
+
 /// Counts per rank, worst first, as healths.
 fn by_health(per_rank: &[(i64, i64)]) -> Vec<(Health, i64)> {
     [
@@ -296,6 +325,9 @@ impl Services {
             Scope::All => vendor,
             Scope::Vendor(v) => Some(v),
         };
+        if let Some(s) = self.summaries.get(vendor) {
+            return Ok(s);
+        }
         let mut c = self.store.read().await?;
         let per_rank =
             store::monitoring::scope_health_counts(&mut c, vendor, now_millis(), self.overdue_ms())
@@ -307,12 +339,14 @@ impl Services {
             t.server_seats,
             t.extra_space_gb,
         );
-        Ok(ScopeSummary {
+        let s = ScopeSummary {
             clients: per_rank.iter().map(|(_, n)| n).sum(),
             counts: by_health(&per_rank),
             storage_used_bytes: t.storage_used_bytes,
             total_space_bytes: total_gb.saturating_mul(1_000_000_000),
-        })
+        };
+        self.summaries.put(vendor, &s);
+        Ok(s)
     }
 
     pub async fn customer_summary(
