@@ -376,6 +376,17 @@ impl Services {
                 continue;
             }
             let in_flight = store::outbox::invite_in_flight(&mut tx, row.id).await?;
+            // The mail worker may have delivered it between the two reads
+            // (each statement sees the latest commit): read it again after
+            // the outbox, so it counts as in flight or as sent, never as
+            // neither.
+            let row = if in_flight || row.sent_at.is_some() {
+                row
+            } else {
+                store::invites::get(&mut tx, id)
+                    .await?
+                    .ok_or(ServiceError::NotFound)?
+            };
             if in_flight || row.sent_at.is_some() {
                 already.push(id);
             }
