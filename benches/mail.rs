@@ -111,7 +111,7 @@ async fn main() {
     );
     let t1 = Instant::now();
     for chunk in ids.chunks(1000) {
-        services.send_invites(&actor, chunk).await.unwrap();
+        services.send_invites(&actor, chunk, false).await.unwrap();
     }
     let queue_secs = t1.elapsed().as_secs_f64();
     println!("queued {total} in {queue_secs:.2} s (the request returns before delivery)");

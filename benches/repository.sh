@@ -96,9 +96,12 @@ measure "(b) restic → console REST" "$cpid" "$RESTIC" -r "$repo_b" backup -q "
 if [ -x "$RUSTIC_SERVER" ]; then
   echo "== (c) stock restic to rustic_server"
   rp=$(port)
+  # Without authentication every repository needs an ACL entry (its
+  # defaults are private and append-only).
+  mkdir -p "$work/rustic"; printf '[bench]\n"" = "Modify"\n' > "$work/rustic/acl.toml"
   "$RUSTIC_SERVER" serve --path "$work/rustic" --listen "127.0.0.1:$rp" --no-auth > "$work/rustic.log" 2>&1 &
   rpid=$!; pids+=("$rpid")
-  sleep 1
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$rp/" && break; sleep 0.1; done
   "$RESTIC" -q init -r "rest:http://127.0.0.1:$rp/bench/" > /dev/null
   measure "(c) restic → rustic_server" "$rpid" "$RESTIC" -r "rest:http://127.0.0.1:$rp/bench/" backup -q "$work/tree"
 else

@@ -35,6 +35,11 @@ pub struct Config {
     pub install_url_derived: bool,
     /// `CC_SECRET_KEY`: 64 hex characters; default: `DATA_DIR/secret.key`, created on first start.
     pub secret_key: Option<Secret<String>>,
+    /// `CC_SERVICE_NAME`: the service's name (the provider, e.g. "Nexetic
+    /// Oy"), which customers see in their e-mail; names the default vendor
+    /// on start while it is unnamed. The first-run setup page asks for it
+    /// instead; Settings can change it.
+    pub service_name: Option<String>,
     /// `CC_ADMIN_EMAIL` / `CC_ADMIN_PASSWORD`: create the first admin when none exists.
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret<String>>,
@@ -139,6 +144,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_SECRET_KEY",
     "CC_ADMIN_EMAIL",
     "CC_ADMIN_PASSWORD",
+    "CC_SERVICE_NAME",
     "CC_SMTP_URL",
     "CC_MAIL_FROM",
     "CC_INSTALL_URL",
@@ -427,6 +433,14 @@ impl Config {
             url::Url::parse(u)
                 .map_err(|e| anyhow::anyhow!("CC_INSTALL_URL={u:?} is not a URL: {e}"))?;
         }
+        let service_name = s.get("CC_SERVICE_NAME");
+        if let Some(n) = &service_name {
+            crate::domain::vendor::parse_service_name("CC_SERVICE_NAME", n).map_err(|_| {
+                anyhow::anyhow!(
+                    "CC_SERVICE_NAME must be the service's real name (at most 200 characters), not {n:?}"
+                )
+            })?;
+        }
         let admin_email = s.get("CC_ADMIN_EMAIL");
         let admin_password = s.get("CC_ADMIN_PASSWORD").map(Secret::new);
         if admin_email.is_some() != admin_password.is_some() {
@@ -466,6 +480,7 @@ impl Config {
             public_url_derived,
             install_url_derived: s.get("CC_INSTALL_URL").is_none(),
             secret_key: s.get("CC_SECRET_KEY").map(Secret::new),
+            service_name,
             admin_email,
             admin_password,
             smtp_url: s.get("CC_SMTP_URL").map(Secret::new),
@@ -536,6 +551,12 @@ mod tests {
         let e = Config::from_sources(&ConfigArgs::default(), env(&[("CC_ADMIN_EMAIL", "a@b.fi")]))
             .unwrap_err();
         assert!(e.to_string().contains("CC_ADMIN_PASSWORD"), "{e}");
+        let e = Config::from_sources(
+            &ConfigArgs::default(),
+            env(&[("CC_SERVICE_NAME", "Default vendor")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("CC_SERVICE_NAME"), "{e}");
         let e = Config::from_sources(
             &ConfigArgs::default(),
             env(&[("CC_REPORT_RETENTION_DAYS", "-1")]),

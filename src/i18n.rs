@@ -55,6 +55,36 @@ impl Lang {
         out
     }
 
+    /// A count in words: `key.one` when `n` is 1 (if the language has it),
+    /// else `key`, with `{}` filled by `n`.
+    pub fn plural(&self, key: &str, n: i64) -> String {
+        let text = if n == 1 {
+            self.get(&format!("{key}.one"))
+                .unwrap_or_else(|| self.t(key))
+        } else {
+            self.t(key)
+        };
+        text.replacen("{}", &n.to_string(), 1)
+    }
+
+    /// The text for `key` when there is one (no fallback to the key).
+    pub fn get(&self, key: &str) -> Option<&'static str> {
+        let table = match self {
+            Lang::En => tables().0,
+            Lang::Fi => tables().1,
+        };
+        table.get(key).or_else(|| tables().0.get(key)).copied()
+    }
+
+    /// A number written in this language: a decimal comma in Finnish
+    /// (`182,5 GB`), a point in English.
+    pub fn decimal(&self, s: &str) -> String {
+        match self {
+            Lang::Fi => s.replace('.', ","),
+            Lang::En => s.to_string(),
+        }
+    }
+
     /// The text for `key`, or the key itself when it is missing (visible,
     /// and caught by the tests).
     pub fn t(&self, key: &str) -> &'static str {
@@ -183,6 +213,29 @@ mod tests {
             Lang::Fi.msg("error.seats_below_used|3"),
             "Ei voi olla vähemmän kuin käytössä olevat 3 paikkaa."
         );
+    }
+
+    #[test]
+    fn plural_forms() {
+        assert_eq!(
+            Lang::En.plural("flash.invites_queued", 1),
+            "1 invite queued for sending."
+        );
+        assert_eq!(
+            Lang::En.plural("flash.invites_queued", 3),
+            "3 invites queued for sending."
+        );
+        assert_eq!(
+            Lang::Fi.plural("flash.invites_queued", 1),
+            "1 kutsu jonossa lähetettäväksi."
+        );
+        assert_eq!(
+            Lang::Fi.plural("flash.invites_queued", 2),
+            "2 kutsua jonossa lähetettäväksi."
+        );
+        for (en, _) in tables().0.iter().filter(|(k, _)| k.ends_with(".one")) {
+            assert!(!en.contains("(s)"), "{en}");
+        }
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         client_cache: Arc::new(service::clients::ClientCache::default()),
         activations: Arc::new(activations),
         writers: writers.clone(),
+        summaries: Arc::default(),
     };
     writers.track(tokio::spawn(service::clients::ActivationSink::run(
         services.clone(),

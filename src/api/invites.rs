@@ -85,15 +85,20 @@ pub async fn revoke(
     .into_response())
 }
 
-/// `{"invite_ids": [...]}`
+/// `{"invite_ids": [...], "resend": true}`
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct SendRequest {
     invite_ids: Vec<String>,
+    /// Required (true) when any of the invites was sent before or is on
+    /// its way; without it such a request queues nothing and answers 409
+    /// `already_sent` with their `count`.
+    #[serde(default)]
+    resend: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/invites/send", tag = "invites", summary = "Queue invitation e-mails; answers at once (202), delivery follows",
     request_body = SendRequest,
-    responses((status = 202, description = "Queued", body = SendReport), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "An invite is not found; nothing was queued", body = ProblemDocument), (status = 422, description = "No invites given", body = ProblemDocument)),
+    responses((status = 202, description = "Queued", body = SendReport), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "An invite is not found; nothing was queued", body = ProblemDocument), (status = 409, description = "Some invites were sent before or are on their way and `resend` is not true (code already_sent, with their `count`); nothing was queued", body = ProblemDocument), (status = 422, description = "No invites given", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn send(
     State(state): State<AppState>,
@@ -105,6 +110,9 @@ pub async fn send(
         .iter()
         .map(|s| path_id::<InviteId>(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let report = state.services.send_invites(&who.actor, &ids).await?;
+    let report = state
+        .services
+        .send_invites(&who.actor, &ids, req.resend)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(report)).into_response())
 }

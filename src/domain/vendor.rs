@@ -2,6 +2,21 @@
 
 use super::{Email, FieldError, line};
 
+/// The default vendor's name until the service is named (first-run setup,
+/// `CC_SERVICE_NAME` or Settings). Never shown to a customer: mail uses
+/// the service's address instead (see `mail::customer_facing_name`).
+pub const PLACEHOLDER_NAME: &str = "Default vendor";
+
+/// The service's name as typed: what customers see as the sender of
+/// their invitations and alerts (the provider, e.g. "Nexetic Oy").
+pub fn parse_service_name(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let name = line(field, raw, 200, true)?;
+    if name.eq_ignore_ascii_case(PLACEHOLDER_NAME) {
+        return Err(FieldError::new(field, "error.service_name_placeholder"));
+    }
+    Ok(name)
+}
+
 /// A vendor as typed (API body or form), checked by [`NewVendor::parse`].
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct VendorInput {

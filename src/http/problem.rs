@@ -22,6 +22,10 @@ pub struct ProblemDocument {
     /// For `validation_failed` and refusals: one entry per field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ProblemField>,
+    /// For `already_sent`: how many of the invites were sent before or are
+    /// on their way (send again with `resend: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -39,6 +43,7 @@ pub struct Problem {
     detail: String,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
+    count: Option<u64>,
 }
 
 impl Problem {
@@ -49,6 +54,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            count: None,
         }
     }
 }
@@ -74,6 +80,7 @@ impl IntoResponse for Problem {
                     code: e.message.split('|').next().unwrap_or("").to_string(),
                 })
                 .collect(),
+            count: self.count,
         };
         let body = serde_json::to_string(&body).unwrap_or_default();
         let mut r = (
@@ -113,6 +120,17 @@ impl From<ServiceError> for Problem {
             ServiceError::Conflict { code, message } => {
                 Problem::new(StatusCode::CONFLICT, code.code(), message)
             }
+            ServiceError::AlreadySent { invites } => Problem {
+                count: Some(invites.len() as u64),
+                ..Problem::new(
+                    StatusCode::CONFLICT,
+                    "already_sent",
+                    format!(
+                        "{} of the invites have been sent before or are on their way; nothing was queued. Send again with \"resend\": true.",
+                        invites.len()
+                    ),
+                )
+            },
             ServiceError::InvalidCredentials => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",

@@ -52,6 +52,32 @@ struct InviteHtml<'a> {
     m: &'a InviteMail<'a>,
 }
 
+/// The name a customer sees as the sender: the vendor's, or — while the
+/// service is still unnamed — the host of the service's address (a real
+/// name, never the "Default vendor" placeholder).
+pub fn customer_facing_name<'a>(vendor_name: &'a str, service_url: &'a str) -> &'a str {
+    if vendor_name != crate::domain::vendor::PLACEHOLDER_NAME {
+        return vendor_name;
+    }
+    let rest = service_url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(service_url);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() {
+        "Command Center"
+    } else {
+        host
+    }
+}
+
+/// The install link in the customer's language (`lang=fi|en` added, so
+/// the page opens in the invitation's language).
+fn install_link(install_url: &str, lang: &str) -> String {
+    let sep = if install_url.contains('?') { '&' } else { '?' };
+    format!("{install_url}{sep}lang={lang}")
+}
+
 /// Renders an invitation in the customer's language.
 /// A password reset message, in English and Finnish (an operator has no
 /// language of their own): the single-use link and what it does.
@@ -75,15 +101,23 @@ pub fn render_password_reset(public_url: &str, email: &str, token: &str) -> Rend
 }
 
 pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::Result<Rendered> {
+    let link = install_link(
+        install_url,
+        if row.customer_language == "fi" {
+            "fi"
+        } else {
+            "en"
+        },
+    );
     let m = InviteMail {
         fi: row.customer_language == "fi",
         username: &row.username,
         code,
         software_type: row.software_type.as_str(),
         store_deleted_days: row.store_deleted_days,
-        vendor_name: &row.vendor_name,
+        vendor_name: customer_facing_name(&row.vendor_name, install_url),
         customer_name: &row.customer_name,
-        install_url,
+        install_url: &link,
     };
     Ok(Rendered {
         subject: InviteSubject { m: &m }.render()?.trim().to_string(),
@@ -136,6 +170,29 @@ struct AlertText<'a> {
 
 /// Renders one alert, or a digest of several, in the recipient's language.
 pub fn render_alerts(m: &AlertMail<'_>) -> anyhow::Result<Rendered> {
+    // Finnish writes a decimal comma: "182,5 GB".
+    let local: Vec<AlertItem>;
+    let localized;
+    let m = if m.fi {
+        local = m
+            .items
+            .iter()
+            .map(|a| AlertItem {
+                used: crate::i18n::Lang::Fi.decimal(&a.used),
+                limit: crate::i18n::Lang::Fi.decimal(&a.limit),
+                ..a.clone()
+            })
+            .collect();
+        localized = AlertMail {
+            fi: true,
+            vendor_name: m.vendor_name,
+            digest: m.digest,
+            items: &local,
+        };
+        &localized
+    } else {
+        m
+    };
     Ok(Rendered {
         subject: AlertSubject { m }.render()?.trim().to_string(),
         text: AlertText { m }.render()?,
@@ -309,6 +366,29 @@ mod tests {
             used_at: None,
             revoked_at: None,
             replaces_installation_id: None,
+        }
+    }
+
+    #[test]
+    fn a_customer_never_sees_the_placeholder_name() {
+        assert_eq!(
+            customer_facing_name("Nexetic Oy", "https://x.example"),
+            "Nexetic Oy"
+        );
+        assert_eq!(
+            customer_facing_name("Default vendor", "https://backup.example.fi/install"),
+            "backup.example.fi"
+        );
+        assert_eq!(
+            customer_facing_name("Default vendor", "http://127.0.0.1:8080"),
+            "127.0.0.1:8080"
+        );
+        let mut r = row("fi");
+        r.vendor_name = "Default vendor".into();
+        let fi = render_invite(&r, "ABCD-EFGH-JKMN-PQRS", "https://b.example/install").unwrap();
+        for part in [&fi.subject, &fi.text, fi.html.as_ref().unwrap()] {
+            assert!(!part.contains("Default vendor"), "{part}");
+            assert!(part.contains("b.example"), "{part}");
         }
     }
 

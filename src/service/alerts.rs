@@ -363,7 +363,10 @@ impl Services {
             for (to, lang, v, items) in &mail {
                 let r = render_alerts(&AlertMail {
                     fi: lang == "fi",
-                    vendor_name: &v.name,
+                    vendor_name: crate::mail::customer_facing_name(
+                        &v.name,
+                        &self.config.public_url,
+                    ),
                     digest: false,
                     items,
                 })?;
@@ -424,7 +427,10 @@ impl Services {
             for (to, lang, items) in &by_recipient {
                 let r = render_alerts(&AlertMail {
                     fi: lang == "fi",
-                    vendor_name: &v.name,
+                    vendor_name: crate::mail::customer_facing_name(
+                        &v.name,
+                        &self.config.public_url,
+                    ),
                     digest: true,
                     items,
                 })?;

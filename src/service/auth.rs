@@ -677,14 +677,25 @@ impl Services {
         email: &str,
         name: &str,
         password: &str,
+        service_name: &str,
         ip: Option<String>,
     ) -> Result<OperatorId> {
+        // Every field's error at once: the admin's and the service name's.
+        let admin = crate::domain::operator::FirstAdmin::parse(email, name, password);
+        let service_name = crate::domain::vendor::parse_service_name("service_name", service_name);
+        let (admin, service_name) = match (admin, service_name) {
+            (Ok(a), Ok(n)) => (a, n),
+            (a, n) => {
+                let mut errors = a.err().unwrap_or_default();
+                errors.extend(n.err());
+                return Err(ServiceError::Invalid(errors));
+            }
+        };
         let crate::domain::operator::FirstAdmin {
             email,
             name,
             password,
-        } = crate::domain::operator::FirstAdmin::parse(email, name, password)
-            .map_err(ServiceError::Invalid)?;
+        } = admin;
         let hash = hash_password(&password).await?;
         let now = now_millis();
         let token_hash = self.key.lookup_hash("setup", token);
@@ -697,6 +708,12 @@ impl Services {
         let id = self
             .insert_first_admin(&mut tx, &email, &name, &hash, now, ip)
             .await?;
+        if let Some(v) = store::vendors::get_default(&mut tx).await?
+            && v.name != service_name
+        {
+            super::vendors::rename_default(&mut tx, &v, &service_name, now, None, email.as_str())
+                .await?;
+        }
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(id)
     }

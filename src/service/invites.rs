@@ -331,7 +331,18 @@ impl Services {
     /// Queues invitation e-mails: one outbox row per invite, written with
     /// the audit rows in one transaction; returns at once. Every id must be
     /// visible to the actor, or nothing is queued.
-    pub async fn send_invites(&self, actor: &Actor, ids: &[InviteId]) -> Result<SendReport> {
+    ///
+    /// An invite that was sent before, or is on its way, goes again only
+    /// with `resend`: otherwise nothing is queued and the answer is
+    /// [`ServiceError::AlreadySent`] with those invites, so a second press
+    /// of Send (after Back, or a retried request) asks before it mails a
+    /// customer twice.
+    pub async fn send_invites(
+        &self,
+        actor: &Actor,
+        ids: &[InviteId],
+        resend: bool,
+    ) -> Result<SendReport> {
         actor.require_write()?;
         if ids.is_empty() {
             return Err(ServiceError::invalid(
@@ -346,6 +357,10 @@ impl Services {
         let mut report = SendReport::default();
         let mut tx = self.store.begin().await?;
         let mut seen = std::collections::HashSet::new();
+        // First every row and its state, then the refusal (nothing written
+        // yet), then the writes.
+        let mut todo = Vec::with_capacity(ids.len());
+        let mut already = Vec::new();
         for &id in ids {
             if !seen.insert(id) {
                 continue;
@@ -360,7 +375,30 @@ impl Services {
                 report.skipped.push(id);
                 continue;
             }
-            if store::outbox::invite_in_flight(&mut tx, row.id).await? {
+            let in_flight = store::outbox::invite_in_flight(&mut tx, row.id).await?;
+            // The mail worker may have delivered it between the two reads
+            // (each statement sees the latest commit): read it again after
+            // the outbox, so it counts as in flight or as sent, never as
+            // neither.
+            let row = if in_flight || row.sent_at.is_some() {
+                row
+            } else {
+                store::invites::get(&mut tx, id)
+                    .await?
+                    .ok_or(ServiceError::NotFound)?
+            };
+            if in_flight || row.sent_at.is_some() {
+                already.push(id);
+            }
+            todo.push((row, in_flight));
+        }
+        if !resend && !already.is_empty() {
+            return Err(ServiceError::AlreadySent { invites: already });
+        }
+        for (row, in_flight) in todo {
+            let id = row.id;
+            if in_flight {
+                // On its way already: a second outbox row would mail twice.
                 report.already_queued.push(id);
                 continue;
             }

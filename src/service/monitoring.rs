@@ -75,6 +75,78 @@ impl CustomerSummary {
     }
 }
 
+/// The summary line above the whole view: clients by health and storage
+/// used of Total space (all customers the actor sees, or one vendor's).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScopeSummary {
+    pub clients: i64,
+    /// (health, count), worst first; healths without clients left out.
+    pub counts: Vec<(Health, i64)>,
+    pub storage_used_bytes: i64,
+    pub total_space_bytes: i64,
+}
+
+impl ScopeSummary {
+    /// Storage used as a whole percentage of Total space.
+    pub fn percent(&self) -> i64 {
+        if self.total_space_bytes <= 0 {
+            0
+        } else {
+            (self.storage_used_bytes.saturating_mul(100) / self.total_space_bytes).clamp(0, 999)
+        }
+    }
+}
+
+/// How long a whole-view summary line is reused.
+const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Summary lines by scope (all, or one vendor), with when they were made.
+#[derive(Debug, Default)]
+pub struct SummaryCache(
+    std::sync::Mutex<
+        std::collections::HashMap<Option<VendorId>, (std::time::Instant, ScopeSummary)>,
+    >,
+);
+
+impl SummaryCache {
+    fn get(&self, scope: Option<VendorId>) -> Option<ScopeSummary> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(&scope)
+            .filter(|(at, _)| at.elapsed() < SUMMARY_TTL)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn put(&self, scope: Option<VendorId>, s: &ScopeSummary) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A bounded map: scopes are "all" and the vendors.
+        if g.len() > 10_000 {
+            g.clear();
+        }
+        g.insert(scope, (std::time::Instant::now(), s.clone()));
+    }
+}
+
+/// Counts per rank, worst first, as healths.
+fn by_health(per_rank: &[(i64, i64)]) -> Vec<(Health, i64)> {
+    [
+        Health::Failed,
+        Health::Overdue,
+        Health::Never,
+        Health::Warning,
+        Health::Ok,
+    ]
+    .into_iter()
+    .filter_map(|h| {
+        let n: i64 = per_rank
+            .iter()
+            .filter(|(r, _)| *r == h.rank())
+            .map(|(_, n)| n)
+            .sum();
+        (n > 0).then_some((h, n))
+    })
+    .collect()
+}
+
 fn rank_health(rank: i64) -> Health {
     match rank {
         4 => Health::Failed,
@@ -242,6 +314,41 @@ impl Services {
 
     /// Seats, storage against Total space, and counts per health of one
     /// customer.
+    /// The whole view's summary line: the actor's scope (an admin may
+    /// narrow it to a vendor).
+    pub async fn scope_summary(
+        &self,
+        actor: &Actor,
+        vendor: Option<VendorId>,
+    ) -> Result<ScopeSummary> {
+        let vendor = match actor.scope() {
+            Scope::All => vendor,
+            Scope::Vendor(v) => Some(v),
+        };
+        if let Some(s) = self.summaries.get(vendor) {
+            return Ok(s);
+        }
+        let mut c = self.store.read().await?;
+        let per_rank =
+            store::monitoring::scope_health_counts(&mut c, vendor, now_millis(), self.overdue_ms())
+                .await?;
+        let t = store::monitoring::scope_totals(&mut c, vendor).await?;
+        let total_gb = crate::domain::license::total_space_gb(
+            self.seat_space(),
+            t.standard_seats,
+            t.server_seats,
+            t.extra_space_gb,
+        );
+        let s = ScopeSummary {
+            clients: per_rank.iter().map(|(_, n)| n).sum(),
+            counts: by_health(&per_rank),
+            storage_used_bytes: t.storage_used_bytes,
+            total_space_bytes: total_gb.saturating_mul(1_000_000_000),
+        };
+        self.summaries.put(vendor, &s);
+        Ok(s)
+    }
+
     pub async fn customer_summary(
         &self,
         actor: &Actor,
@@ -257,23 +364,7 @@ impl Services {
             self.overdue_ms(),
         )
         .await?;
-        let mut counts: Vec<(Health, i64)> = Vec::new();
-        for h in [
-            Health::Failed,
-            Health::Overdue,
-            Health::Never,
-            Health::Warning,
-            Health::Ok,
-        ] {
-            let n: i64 = per_rank
-                .iter()
-                .filter(|(r, _)| *r == h.rank())
-                .map(|(_, n)| n)
-                .sum();
-            if n > 0 {
-                counts.push((h, n));
-            }
-        }
+        let counts = by_health(&per_rank);
         let total_gb = crate::domain::license::total_space_gb(
             self.seat_space(),
             t.standard_seats,

@@ -4,6 +4,7 @@ use crate::domain::Conflict;
 use serde_json::json;
 
 use super::{Actor, Result, ServiceError, Services};
+use crate::domain::vendor::PLACEHOLDER_NAME;
 use crate::domain::{Email, Millis, VendorId, now_millis};
 use crate::store::{self, vendors::VendorRow};
 
@@ -71,17 +72,89 @@ fn snapshot(f: &store::vendors::VendorFields<'_>, disabled: bool) -> serde_json:
            "alert_digest": f.alert_digest, "disabled": disabled})
 }
 
+/// Renames the default vendor to the service's name, with its audit row
+/// (by `actor`, or by the system at start), in the caller's transaction.
+pub(crate) async fn rename_default(
+    tx: &mut store::Conn,
+    v: &VendorRow,
+    name: &str,
+    now: Millis,
+    actor: Option<&Actor>,
+    system_label: &str,
+) -> Result<()> {
+    store::vendors::rename(tx, v.id, name, now)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Unique(_) => {
+                ServiceError::invalid("service_name", "error.vendor_name_taken")
+            }
+            e => e.into(),
+        })?;
+    let before = Some(json!({"name": v.name}));
+    let after = Some(json!({"name": name}));
+    match actor {
+        Some(a) => {
+            super::audit(
+                tx,
+                a,
+                now,
+                Some(v.id),
+                "service.rename",
+                "vendor",
+                Some(v.id.to_db()),
+                before,
+                after,
+            )
+            .await
+        }
+        None => {
+            store::audit::insert(
+                tx,
+                &store::audit::NewAudit {
+                    at: now,
+                    actor_kind: "system",
+                    actor_id: None,
+                    actor_label: system_label,
+                    vendor_id: Some(v.id),
+                    action: "service.rename",
+                    target_kind: "vendor",
+                    target_id: Some(v.id.to_db()),
+                    before,
+                    after,
+                    ip: None,
+                },
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
 impl Services {
-    /// Creates the default vendor on first start (idempotent).
+    /// Creates the default vendor on first start (idempotent), named
+    /// after the service when `CC_SERVICE_NAME` is set; names a still
+    /// unnamed default vendor from it on a later start.
     pub async fn ensure_default_vendor(&self) -> Result<VendorId> {
+        let service_name = match self.config.service_name.as_deref() {
+            Some(n) => Some(
+                crate::domain::vendor::parse_service_name("CC_SERVICE_NAME", n)
+                    .map_err(ServiceError::from)?,
+            ),
+            None => None,
+        };
+        let now = now_millis();
         let mut tx = self.store.begin().await?;
         if let Some(v) = store::vendors::get_default(&mut tx).await? {
+            if let Some(name) = service_name.filter(|_| v.name == PLACEHOLDER_NAME) {
+                rename_default(&mut tx, &v, &name, now, None, "CC_SERVICE_NAME").await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+            }
             return Ok(v.id);
         }
         let id = VendorId::new();
-        let now = now_millis();
+        let name = service_name.as_deref().unwrap_or(PLACEHOLDER_NAME);
         let fields = store::vendors::VendorFields {
-            name: "Default vendor",
+            name,
             alert_email: None,
             alert_language: "en",
             alert_digest: false,
@@ -99,13 +172,38 @@ impl Services {
                 target_kind: "vendor",
                 target_id: Some(id.to_db()),
                 before: None,
-                after: Some(json!({"name": "Default vendor", "is_default": true})),
+                after: Some(json!({"name": name, "is_default": true})),
                 ip: None,
             },
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(id)
+    }
+
+    /// The service's name (the default vendor's), or None while it is
+    /// still unnamed.
+    pub async fn service_name(&self) -> Result<Option<String>> {
+        let mut c = self.store.read().await?;
+        Ok(store::vendors::get_default(&mut c)
+            .await?
+            .map(|v| v.name)
+            .filter(|n| n != PLACEHOLDER_NAME))
+    }
+
+    /// Names the service (admins, from Settings): the default vendor's
+    /// name, which customers see in their e-mail.
+    pub async fn set_service_name(&self, actor: &Actor, raw: &str) -> Result<String> {
+        actor.require_admin()?;
+        let name = crate::domain::vendor::parse_service_name("service_name", raw)?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let v = store::vendors::get_default(&mut tx)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        rename_default(&mut tx, &v, &name, now, Some(actor), "").await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(name)
     }
 
     /// Vendors the actor may see: all for admins, its own otherwise.

@@ -280,13 +280,23 @@ pub async fn list_for_license(
     .await?)
 }
 
-/// Live trial installations whose e-mail or hostname matches exactly.
+/// Live trial installations whose e-mail or hostname starts with `text`
+/// (case-insensitive: people type part of an address or a host name).
 pub async fn find_trials(conn: &mut AnyConnection, text: &str) -> Result<Vec<InstallationRow>> {
+    let prefix = format!(
+        "{}%",
+        text.trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE n.trial_email IS NOT NULL AND l.type = 'trial' AND n.deactivated_at IS NULL \
-         AND (lower(n.trial_email) = $1 OR lower(n.hostname) = $1) ORDER BY n.id DESC LIMIT 50"
+         AND (lower(n.trial_email) LIKE $1 ESCAPE '\\' OR lower(n.hostname) LIKE $1 ESCAPE '\\') \
+         ORDER BY n.id DESC LIMIT 50"
     )))
-    .bind(text.trim().to_lowercase())
+    .bind(prefix)
     .fetch_all(&mut *conn)
     .await?)
 }

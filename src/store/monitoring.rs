@@ -299,3 +299,63 @@ pub async fn customer_totals(
     .fetch_one(&mut *conn)
     .await?)
 }
+
+/// The whole view's summary line (all clients, or one vendor's): how many
+/// live clients have each health, (rank, count).
+pub async fn scope_health_counts(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    now: Millis,
+    overdue_ms: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let sql = format!(
+        "SELECT CAST(CASE WHEN health_base IN (0, 1) AND last_success_at <= $1 THEN 3 ELSE health_base END AS BIGINT) AS r, \
+         CAST(COUNT(*) AS BIGINT) FROM installations WHERE deactivated_at IS NULL{} GROUP BY 1",
+        if vendor.is_some() {
+            " AND vendor_id = $2"
+        } else {
+            ""
+        }
+    );
+    let q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now - overdue_ms);
+    let q = match vendor {
+        Some(v) => q.bind(v.to_db()),
+        None => q,
+    };
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
+/// Seats and extra space of the licenses in force, and storage of the live
+/// clients, of all customers or one vendor's.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScopeTotals {
+    pub standard_seats: i64,
+    pub server_seats: i64,
+    pub extra_space_gb: i64,
+    pub storage_used_bytes: i64,
+}
+
+pub async fn scope_totals(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+) -> Result<ScopeTotals> {
+    let (lic, inst) = if vendor.is_some() {
+        (" AND c.vendor_id = $1", " AND n.vendor_id = $1")
+    } else {
+        ("", "")
+    };
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(l.standard_seats), 0) AS BIGINT) AS standard_seats, \
+         CAST(COALESCE(SUM(l.server_seats), 0) AS BIGINT) AS server_seats, \
+         CAST(COALESCE(SUM(l.extra_space_gb), 0) AS BIGINT) AS extra_space_gb, \
+         CAST((SELECT COALESCE(SUM(n.storage_used_bytes), 0) FROM installations n \
+               WHERE n.deactivated_at IS NULL{inst}) AS BIGINT) AS storage_used_bytes \
+         FROM licenses l JOIN customers c ON c.id = l.customer_id WHERE l.state <> 'expired'{lic}"
+    );
+    let q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    let q = match vendor {
+        Some(v) => q.bind(v.to_db()),
+        None => q,
+    };
+    Ok(q.fetch_one(&mut *conn).await?)
+}

@@ -45,6 +45,22 @@ pub async fn get_default(conn: &mut AnyConnection) -> Result<Option<VendorRow>> 
     .await?)
 }
 
+/// Renames a vendor (the default vendor carries the service's name).
+pub async fn rename(
+    conn: &mut AnyConnection,
+    id: VendorId,
+    name: &str,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE vendors SET name = $2, updated_at = $3 WHERE id = $1")
+        .bind(id.to_db())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// A vendor's editable fields.
 pub struct VendorFields<'a> {
     pub name: &'a str,

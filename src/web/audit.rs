@@ -2,7 +2,7 @@
 
 use axum::extract::{Query, State};
 
-use super::{AppState, Ctx, Page, WebResult, render};
+use super::{AppState, Ctx, Lang, Page, WebResult, render};
 use crate::service::audit::AuditEntry;
 
 #[derive(askama::Template)]
@@ -47,8 +47,50 @@ pub async fn list(
 }
 
 impl AuditEntry {
-    /// A compact "field: before → after" text for the table.
-    pub fn change(&self) -> String {
+    /// What happened, in words ("changed the license"); the action key
+    /// itself only for an action without words yet.
+    pub fn what(&self, lang: &Lang) -> String {
+        lang.get(&format!("audit.a.{}", self.action))
+            .map(str::to_string)
+            .unwrap_or_else(|| self.action.clone())
+    }
+
+    /// "Standard seats 5 → 7; Valid to 2026-12-31", in the page's language:
+    /// field names in words, `true`/`false` as yes/no.
+    pub fn change_in(&self, lang: &Lang) -> String {
+        let label = |k: &str| -> String {
+            lang.get(&format!("audit.f.{k}"))
+                .or_else(|| lang.get(&format!("field.{k}")))
+                .map(str::to_string)
+                .unwrap_or_else(|| k.replace('_', " "))
+        };
+        let value = |v: &str| -> String {
+            match v {
+                "true" => lang.t("audit.yes").to_string(),
+                "false" => lang.t("audit.no").to_string(),
+                "null" | "" => "—".to_string(),
+                v => v.to_string(),
+            }
+        };
+        self.pairs()
+            .into_iter()
+            .map(|(k, b, a)| match b {
+                Some(b) => format!("{} {} → {}", label(&k), value(&b), value(&a)),
+                None => format!("{} {}", label(&k), value(&a)),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// What kind of thing it happened to, in words.
+    pub fn target(&self, lang: &Lang) -> String {
+        lang.get(&format!("audit.k.{}", self.target_kind))
+            .map(str::to_string)
+            .unwrap_or_else(|| self.target_kind.replace('_', " "))
+    }
+
+    /// The changed fields: (name, before if there was one, after).
+    fn pairs(&self) -> Vec<(String, Option<String>, String)> {
         fn flat(v: &Option<serde_json::Value>) -> Vec<(String, String)> {
             match v {
                 Some(serde_json::Value::Object(m)) => m
@@ -72,15 +114,15 @@ impl AuditEntry {
         for (k, a) in &after {
             match before.iter().find(|(bk, _)| bk == k) {
                 Some((_, b)) if b == a => {}
-                Some((_, b)) => parts.push(format!("{k}: {b} → {a}")),
-                None => parts.push(format!("{k}: {a}")),
+                Some((_, b)) => parts.push((k.clone(), Some(b.clone()), a.clone())),
+                None => parts.push((k.clone(), None, a.clone())),
             }
         }
         for (k, b) in &before {
             if !after.iter().any(|(ak, _)| ak == k) {
-                parts.push(format!("{k}: {b} → —"));
+                parts.push((k.clone(), Some(b.clone()), "—".to_string()));
             }
         }
-        parts.join("; ")
+        parts
     }
 }

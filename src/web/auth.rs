@@ -37,6 +37,8 @@ struct SetupPage {
     page: Page,
     email: String,
     name: String,
+    /// The service's name, as typed (or as `CC_SERVICE_NAME` set it).
+    service_name: String,
     errors: FormErrors,
 }
 
@@ -471,13 +473,25 @@ pub async fn logout(
     Ok((jar, Redirect::to("/login")).into_response())
 }
 
+/// A used setup link says so (and where to go) instead of a bare 404.
+fn setup_done() -> Response {
+    super::error_page(
+        StatusCode::GONE,
+        "This one-time setup link has been used: the console is set up. Sign in instead.",
+        "Tämä kertakäyttöinen käyttöönottolinkki on jo käytetty: konsoli on otettu käyttöön. Kirjaudu sisään.",
+    )
+}
+
 pub async fn setup_page(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
     jar: CookieJar,
     Path(token): Path<String>,
 ) -> WebResult {
-    if !state.services.setup_token_valid(&token).await? || !state.services.needs_setup().await? {
+    if !state.services.needs_setup().await? {
+        return Ok(setup_done());
+    }
+    if !state.services.setup_token_valid(&token).await? {
         return Err(ServiceError::NotFound.into());
     }
     let (csrf, jar) = pre_token(&state, jar)?;
@@ -485,6 +499,7 @@ pub async fn setup_page(
         page: Page::anonymous(lang, csrf, "/setup"),
         email: String::new(),
         name: String::new(),
+        service_name: state.services.service_name().await?.unwrap_or_default(),
         errors: FormErrors::new(lang),
     };
     Ok((jar, render(&page)?).into_response())
@@ -501,6 +516,8 @@ pub struct SetupForm {
     #[serde(default)]
     password_again: String,
     #[serde(default)]
+    service_name: String,
+    #[serde(default)]
     _csrf: String,
 }
 
@@ -512,6 +529,9 @@ pub async fn setup_submit(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
+    if !state.services.needs_setup().await? {
+        return Ok(setup_done());
+    }
     let pre = pre_cookie(&jar);
     if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
         return Ok(session::csrf_rejected(lang));
@@ -524,7 +544,14 @@ pub async fn setup_submit(
     } else {
         state
             .services
-            .complete_setup(&token, &f.email, &f.name, &f.password, origin.ip.clone())
+            .complete_setup(
+                &token,
+                &f.email,
+                &f.name,
+                &f.password,
+                &f.service_name,
+                origin.ip.clone(),
+            )
             .await
     };
     match result {
@@ -539,6 +566,7 @@ pub async fn setup_submit(
                 page: Page::anonymous(lang, pre, "/setup"),
                 email: f.email,
                 name: f.name,
+                service_name: f.service_name,
                 errors,
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)

@@ -29,6 +29,26 @@ struct InstallationsPage {
     in_flight: Vec<String>,
 }
 
+/// "Send again?": some of the chosen invites were sent before or are on
+/// their way. A plain form (no JavaScript needed) that posts the same
+/// invites again with `resend=1`, or only those never sent.
+#[derive(askama::Template)]
+#[template(path = "installations_confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    /// How many were sent before or are on their way.
+    already: usize,
+    /// Every chosen invite (sent again on yes).
+    all: Vec<String>,
+    /// The chosen invites never sent (the "only new ones" choice).
+    fresh: Vec<String>,
+    customer: String,
+    vendor: String,
+    sent: String,
+    /// Back to the list, as it was.
+    back: String,
+}
+
 #[derive(askama::Template)]
 #[template(path = "installation_states.html")]
 struct StatesPartial {
@@ -78,11 +98,7 @@ pub async fn show(
     ctx: Ctx,
     Query(q): Query<InstallationsQuery>,
 ) -> WebResult {
-    let customer_id: Option<CustomerId> = q.customer.parse().ok();
-    let customer = match customer_id {
-        Some(c) => Some(state.services.get_customer(&ctx.actor, c).await?),
-        None => None,
-    };
+    let mut customer_id: Option<CustomerId> = q.customer.parse().ok();
     let vendor: Option<VendorId> = if ctx.actor.is_admin() {
         q.vendor.parse().ok()
     } else {
@@ -93,7 +109,7 @@ pub async fn show(
     } else {
         Vec::new()
     };
-    let results = if q.q.trim().is_empty() {
+    let mut results = if q.q.trim().is_empty() {
         Vec::new()
     } else {
         state
@@ -101,6 +117,14 @@ pub async fn show(
             .list_customers(&ctx.actor, vendor, Some(&q.q), None, 20)
             .await?
             .items
+    };
+    // "Show" with one matching customer chooses it (no extra click).
+    if customer_id.is_none() && results.len() == 1 {
+        customer_id = results.pop().map(|c| c.id);
+    }
+    let customer = match customer_id {
+        Some(c) => Some(state.services.get_customer(&ctx.actor, c).await?),
+        None => None,
     };
     let invites = state
         .services
@@ -134,8 +158,9 @@ pub async fn show(
         .iter()
         .filter_map(|(n, key)| {
             n.as_deref()
-                .filter(|n| *n != "0")
-                .map(|n| ctx.lang.msg(&format!("{key}|{n}")))
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .map(|n| ctx.lang.plural(key, n))
         })
         .collect();
     if !parts.is_empty() {
@@ -170,6 +195,9 @@ pub struct SendForm {
     /// One `invite` field per checked row.
     #[serde(default)]
     invite: Vec<String>,
+    /// "1" once the operator said yes to sending again.
+    #[serde(default)]
+    resend: String,
 }
 
 /// "Send invite to selected": the checked rows, or every row shown when
@@ -219,7 +247,33 @@ pub async fn send(State(state): State<AppState>, f: CsrfForm<SendForm>) -> WebRe
     if ids.is_empty() {
         return Ok(Redirect::to(&back(vec![("queued", "0".into())])).into_response());
     }
-    let report = state.services.send_invites(&ctx.actor, &ids).await?;
+    let report = match state
+        .services
+        .send_invites(&ctx.actor, &ids, f.resend == "1")
+        .await
+    {
+        Ok(r) => r,
+        Err(crate::service::ServiceError::AlreadySent { invites }) => {
+            let fresh = ids
+                .iter()
+                .filter(|i| !invites.contains(i))
+                .map(|i| i.to_string())
+                .collect();
+            let mut r = render(&ConfirmPage {
+                page: Page::new(&ctx),
+                already: invites.len(),
+                all: ids.iter().map(|i| i.to_string()).collect(),
+                fresh,
+                customer: f.customer.clone(),
+                vendor: f.vendor.clone(),
+                sent: base[2].1.clone(),
+                back: back(Vec::new()),
+            })?;
+            *r.status_mut() = axum::http::StatusCode::CONFLICT;
+            return Ok(r);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let to = back(vec![
         ("queued", report.queued.len().to_string()),
         ("resent", report.resent.len().to_string()),

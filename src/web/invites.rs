@@ -30,6 +30,17 @@ struct InvitesPage {
     tab: &'static str,
 }
 
+/// "Revoke this invite?": a page of its own, so a stray click changes
+/// nothing (works without JavaScript).
+#[derive(askama::Template)]
+#[template(path = "invite_revoke.html")]
+struct RevokePage {
+    page: Page,
+    customer: Customer,
+    invite: Invite,
+    tab: &'static str,
+}
+
 #[derive(askama::Template)]
 #[template(path = "invite_preview.html")]
 struct PreviewPage {
@@ -206,6 +217,29 @@ pub async fn add(
             render_status(status, &p)
         }
     }
+}
+
+pub async fn revoke_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, invite)): Path<(String, String)>,
+) -> WebResult {
+    ctx.actor.require_write()?;
+    let id = path_id::<CustomerId>(&id)?;
+    let invite = state
+        .services
+        .get_invite(&ctx.actor, path_id(&invite)?)
+        .await?;
+    if invite.customer_id != id {
+        return Err(ServiceError::NotFound.into());
+    }
+    let customer = state.services.get_customer(&ctx.actor, id).await?;
+    render(&RevokePage {
+        page: Page::new(&ctx),
+        customer,
+        invite,
+        tab: "invites",
+    })
 }
 
 pub async fn revoke(

@@ -71,6 +71,8 @@ struct LicensePage {
     trial_error: Option<String>,
     new_license: Option<(LicenseForm, FormErrors)>,
     tab: &'static str,
+    /// GB per Standard and per Server seat, for the live Total space.
+    seat_gb: (i64, i64),
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -597,6 +599,10 @@ async fn license_page(
         trials: Vec::new(),
         trial_error: None,
         tab: "license",
+        seat_gb: (
+            state.services.config.standard_seat_gb,
+            state.services.config.server_seat_gb,
+        ),
     })
 }
 

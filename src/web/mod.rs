@@ -98,7 +98,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/licenses/{id}/invites/{invite}/revoke",
-            post(invites::revoke),
+            get(invites::revoke_confirm).post(invites::revoke),
         )
         .route(
             "/licenses/{id}/invites/{invite}/preview",
@@ -128,6 +128,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/settings", get(settings::show))
         .route("/settings/test-mail", post(settings::test_mail))
+        .route("/settings/service-name", post(settings::service_name))
         .route("/install", get(install::show))
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
@@ -222,6 +223,28 @@ impl Page {
 
     pub fn is_admin(&self) -> bool {
         self.actor.as_ref().is_some_and(|a| a.is_admin())
+    }
+
+    /// Bytes in GB with one decimal, in the page's language (`182,5` in
+    /// Finnish).
+    pub fn gb(&self, bytes: &i64) -> String {
+        self.lang.decimal(&monitoring::gb(bytes))
+    }
+
+    /// A stored time (RFC 3339, UTC) for people: `2026-11-30 22:47 UTC`;
+    /// app.js rewrites it into the reader's own zone and language.
+    pub fn when(&self, t: &str) -> String {
+        let short: String = t.replace('T', " ").chars().take(16).collect();
+        if short.is_empty() {
+            "—".into()
+        } else {
+            format!("{short} UTC")
+        }
+    }
+
+    /// A number as the page's language writes it (decimal comma in Finnish).
+    pub fn num(&self, s: &str) -> String {
+        self.lang.decimal(s)
     }
 
     /// A translated string.
@@ -325,7 +348,7 @@ struct ErrorPage<'a> {
     fi: &'a str,
 }
 
-fn error_page(status: StatusCode, en: &str, fi: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, en: &str, fi: &str) -> Response {
     let page = ErrorPage {
         code: status.as_u16(),
         en,
@@ -374,6 +397,14 @@ impl IntoResponse for WebError {
             }
             WebError::Service(ServiceError::Conflict { message, .. }) => {
                 error_page(StatusCode::CONFLICT, &message, &message)
+            }
+            WebError::Service(ServiceError::AlreadySent { invites }) => {
+                let n = invites.len();
+                error_page(
+                    StatusCode::CONFLICT,
+                    &Lang::En.msg(&format!("error.already_sent|{n}")),
+                    &Lang::Fi.msg(&format!("error.already_sent|{n}")),
+                )
             }
             WebError::Service(ServiceError::InvalidCredentials) => error_page(
                 StatusCode::UNAUTHORIZED,

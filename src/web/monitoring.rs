@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 
 use super::{AppState, Ctx, Page, WebResult, render};
 use crate::service::alerts::Alert;
-use crate::service::monitoring::{CustomerSummary, MonitoringEntry, MonitoringQuery};
+use crate::service::monitoring::{CustomerSummary, MonitoringEntry, MonitoringQuery, ScopeSummary};
 use crate::service::vendors::Vendor;
 
 #[derive(askama::Template)]
@@ -17,6 +17,10 @@ struct MonitoringPage {
     next: Option<String>,
     summary: Option<CustomerSummary>,
     alerts: Vec<Alert>,
+    /// Nothing installed anywhere yet: the page says what to do first.
+    first_steps: bool,
+    /// The whole view's summary line.
+    overview: Option<ScopeSummary>,
 }
 
 impl MonitoringPage {
@@ -98,7 +102,19 @@ pub async fn show(
     } else {
         Vec::new()
     };
+    let overview = if whole_view {
+        let vendor = q.vendor_id.as_deref().and_then(|v| v.trim().parse().ok());
+        Some(state.services.scope_summary(&ctx.actor, vendor).await?)
+    } else {
+        None
+    };
+    let first_steps = whole_view
+        && q.vendor_id.as_deref().is_none_or(str::is_empty)
+        && page_data.items.is_empty()
+        && alerts.is_empty();
     render(&MonitoringPage {
+        overview,
+        first_steps,
         page: Page::new(&ctx),
         q,
         vendors,

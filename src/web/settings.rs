@@ -18,6 +18,10 @@ struct SettingsPage {
     database: String,
     test_to: String,
     errors: FormErrors,
+    /// The service's name as shown (or typed); empty while unnamed.
+    service_name: String,
+    service_unnamed: bool,
+    name_errors: FormErrors,
     /// Two factors are required of every operator.
     two_factor: bool,
     /// `CC_BACKUP_DIR`, when scheduled backups are on.
@@ -31,6 +35,8 @@ struct SettingsPage {
 pub struct SettingsQuery {
     #[serde(default)]
     sent: Option<String>,
+    #[serde(default)]
+    named: Option<String>,
 }
 
 async fn settings_page(
@@ -40,6 +46,7 @@ async fn settings_page(
     errors: FormErrors,
 ) -> WebResult<SettingsPage> {
     let c = &state.services.config;
+    let named = state.services.service_name().await?;
     let two_factor = state.services.two_factor_policy(&ctx.actor, None).await?.0;
     let backup = state.services.backup_status(&ctx.actor).await?;
     Ok(SettingsPage {
@@ -61,6 +68,9 @@ async fn settings_page(
         database: state.services.database_name().into(),
         test_to,
         errors,
+        service_unnamed: named.is_none(),
+        service_name: named.unwrap_or_default(),
+        name_errors: FormErrors::new(ctx.lang),
     })
 }
 
@@ -79,6 +89,9 @@ pub async fn show(
     .await?;
     if q.sent.is_some() {
         p.page = p.page.with_flash("flash.test_mail_queued");
+    }
+    if q.named.is_some() {
+        p.page = p.page.with_flash("flash.service_named");
     }
     render(&p)
 }
@@ -116,4 +129,38 @@ pub async fn two_factor(State(state): State<AppState>, f: CsrfForm<TwoFactorForm
         .set_two_factor_required(&f.ctx.actor, None, f.form.required.is_some())
         .await?;
     Ok(Redirect::to("/settings").into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ServiceNameForm {
+    #[serde(default)]
+    service_name: String,
+}
+
+/// Names the service: the default vendor's name, which customers see.
+pub async fn service_name(
+    State(state): State<AppState>,
+    f: CsrfForm<ServiceNameForm>,
+) -> WebResult {
+    let ctx = f.ctx;
+    match state
+        .services
+        .set_service_name(&ctx.actor, &f.form.service_name)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/settings?named=1").into_response()),
+        Err(e) => {
+            let name_errors = FormErrors::from_service(ctx.lang, e)?;
+            let mut p = settings_page(
+                &state,
+                &ctx,
+                ctx.actor.email.clone(),
+                FormErrors::new(ctx.lang),
+            )
+            .await?;
+            p.service_name = f.form.service_name.clone();
+            p.name_errors = name_errors;
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
+        }
+    }
 }

@@ -44,6 +44,7 @@ async fn setup_link_creates_the_first_admin_once() {
                 ("email", "boss@example.com"),
                 ("password", ADMIN_PASSWORD),
                 ("password_again", ADMIN_PASSWORD),
+                ("service_name", "Nexetic Oy"),
             ],
         )
         .await;
@@ -51,12 +52,15 @@ async fn setup_link_creates_the_first_admin_once() {
     assert_eq!(loc.as_deref(), Some("/"));
     let (s, html) = b.get("/vendors").await;
     assert_eq!(s, StatusCode::OK, "signed in right after setup");
-    assert!(html.contains("Default vendor"));
+    assert!(html.contains("Nexetic Oy"), "the service's name: {html}");
+    assert!(!html.contains("Default vendor"), "{html}");
 
-    // The link works once.
+    // The link works once, and says so afterwards.
     let other = Browserless::new(&app);
-    let (s, _) = other.get(&path).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, html) = other.get(&path).await;
+    assert_eq!(s, StatusCode::GONE);
+    assert!(html.contains("setup link has been used"), "{html}");
+    assert!(html.contains("käyttöönottolinkki on jo käytetty"), "{html}");
     let (s, _, _) = other
         .post(
             &path,

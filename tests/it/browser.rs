@@ -247,7 +247,11 @@ async fn seed_steps_one_and_two_in_the_browser() {
     browser.click("nav.tabs a[href$='/license']").await;
     browser.fill("input[name=standard_seats]", "5").await;
     browser.fill("input[name=server_seats]", "1").await;
-    browser.click("section.license button[type=submit]").await;
+    // Total space follows the seats as they are typed (issue #14, item 6).
+    assert_eq!(browser.text("output.total").await, "75", "before saving");
+    browser
+        .click("section.license .actions button.primary")
+        .await;
     browser.find("p.flash").await;
     let total = browser.text("output.total").await;
     assert_eq!(total, "75", "Total Space 75 GB");
@@ -309,16 +313,15 @@ async fn seed_steps_three_and_four_in_the_browser() {
     browser.click("nav .menu a[href='/installations']").await;
     browser.fill("#q", "testi").await;
     browser.click("form.picker button[type=submit]").await;
+    // One customer matches: Show chooses it (issue #14, item 5).
     browser
-        .click(&format!(
-            "ul.results a[href^='/installations?customer={cid}']"
-        ))
+        .find(&format!("form.picker input[name=customer][value='{cid}']"))
         .await;
     browser.find("#send-form tbody input[name=invite]").await;
     browser.click("#all").await;
     browser.click("#send-form button[type=submit]").await;
     browser.find("p.flash").await;
-    assert!(browser.text("p.flash").await.contains("1 invite(s) queued"));
+    assert!(browser.text("p.flash").await.contains("1 invite queued"));
     // Mark the page: if it reloads, the mark is gone.
     browser
         .client
@@ -396,6 +399,200 @@ async fn monitoring_page_and_its_filters() {
         "{rows}"
     );
     browser.shot("7-monitoring").await;
+    // The vendor filter applies as soon as it changes (no Show needed).
+    let (_, v) = app
+        .api(
+            "POST",
+            "/api/v1/vendors",
+            &t,
+            Some(serde_json::json!({"name": "Other Vendor Oy"})),
+        )
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    browser.client.goto(&app.url("/monitoring")).await.unwrap();
+    browser
+        .find("#vendor_id")
+        .await
+        .select_by_value(&vid)
+        .await
+        .unwrap();
+    browser
+        .find(&format!("select#vendor_id option[value='{vid}'][selected]"))
+        .await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(&vid)
+    );
+    browser.close().await;
+    app.finish().await;
+}
+
+/// Issue #14, item 1: Back after "Send invite to selected" and Send again
+/// does not mail the customer a second time; it asks first.
+#[tokio::test]
+async fn back_and_send_again_asks_before_mailing_twice() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_SMTP_URL", &smtp.url()),
+    ])
+    .await;
+    let t = app.admin_token().await;
+    let (cid, lid) = crate::invites::customer_with_license(&app, &t, None).await;
+    crate::invites::invite(&app, &t, &lid, "anna", "anna@example.com").await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("nav .menu").await;
+    browser
+        .client
+        .goto(&app.url(&format!("/installations?customer={cid}")))
+        .await
+        .unwrap();
+    browser.click("#all").await;
+    browser.click("#send-form button[type=submit]").await;
+    browser.find("p.flash").await;
+    smtp.wait_for(1, 10).await;
+    // Back: the list again. Tick the invite (as the stale page had it) and
+    // press Send again.
+    browser.client.back().await.unwrap();
+    browser.find("#send-form tbody input[name=invite]").await;
+    let ticked = browser
+        .client
+        .execute(
+            "const b = document.querySelector('#send-form tbody input[name=invite]'); if (!b.checked) { b.click(); } return b.checked;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticked, serde_json::Value::Bool(true));
+    browser.click("#send-form button[type=submit]").await;
+    browser.find("#resend-form").await;
+    let question = browser.text("main").await;
+    assert!(
+        question.contains("Sent before or on the way already: 1"),
+        "{question}"
+    );
+    browser.shot("7-resend-question").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.count(), 1, "nothing mailed without the yes");
+    // Cancel leads back to the list; nothing more is sent.
+    browser.click("#resend-cancel").await;
+    browser.find("#send-form").await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 1);
+    // Asked again, saying yes sends it again.
+    browser.click("#all").await;
+    browser.click("#send-form button[type=submit]").await;
+    browser.click("#resend-form button[type=submit]").await;
+    browser.find("p.flash").await;
+    smtp.wait_for(2, 10).await;
+    assert_eq!(smtp.count(), 2);
+    browser.close().await;
+    app.finish().await;
+}
+
+/// Issue #14, item 4: on a 390 × 844 phone no page pans sideways; the
+/// header stays compact; activation codes stay on one line with a Copy
+/// button.
+#[tokio::test]
+async fn a_phone_never_scrolls_sideways() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (cid, lid) = crate::invites::customer_with_license(&app, &t, None).await;
+    for (u, e) in [
+        (
+            "timo.virtanen@testiasiakas.fi",
+            "timo.virtanen@testiasiakas.fi",
+        ),
+        ("t2testi", "tommi.tanttu.with.a.long.address@example.com"),
+    ] {
+        crate::invites::invite(&app, &t, &lid, u, e).await;
+    }
+    let (u, code) = crate::clients::invites(&app, &t, &lid, 1, "standard", "ph")
+        .await
+        .remove(0);
+    let (s, _) = crate::clients::activate(&app, &u, &code).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED);
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("nav .menu").await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    for lang in ["en", "fi"] {
+        browser
+            .client
+            .goto(&app.url(&format!("/lang/{lang}?back=%2F")))
+            .await
+            .unwrap();
+        for path in [
+            "/".to_string(),
+            "/licenses".to_string(),
+            format!("/installations?customer={cid}&installed=1"),
+            "/installations".to_string(),
+            format!("/licenses/{cid}/license"),
+            format!("/licenses/{cid}/invites"),
+        ] {
+            browser.client.goto(&app.url(&path)).await.unwrap();
+            browser.find("main").await;
+            let m = browser
+                .client
+                .execute(
+                    "const d = document.documentElement; const wide = []; for (const e of document.querySelectorAll('body *')) { const r = e.getBoundingClientRect(); const inside = e.parentElement && e.parentElement.closest('.table-scroll, .menu, nav.tabs'); if (!inside && (r.right > d.clientWidth + 1 || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible'))) wide.push(e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(r.right) + '/' + e.scrollWidth + '/' + e.clientWidth); } return [d.scrollWidth, d.clientWidth, document.querySelector('header.top').getBoundingClientRect().height, wide.slice(0, 8).join(', ')];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let (scroll, width, header) = (
+                m[0].as_f64().unwrap(),
+                m[1].as_f64().unwrap(),
+                m[2].as_f64().unwrap(),
+            );
+            browser
+                .shot(&format!(
+                    "phone-{lang}{}",
+                    path.replace(['/', '?', '&', '='], "_")
+                ))
+                .await;
+            assert!(
+                scroll <= width,
+                "{lang} {path}: the page scrolls sideways ({scroll} > {width}): {}",
+                m[3]
+            );
+            assert!(header <= 200.0, "{lang} {path}: header {header} px high");
+            eprintln!("phone {lang} {path}: header {header} px, page {scroll}/{width} px wide");
+        }
+    }
+    // Codes on one line, with a Copy button (JavaScript on).
+    browser
+        .client
+        .goto(&app.url(&format!("/licenses/{cid}/invites")))
+        .await
+        .unwrap();
+    browser.find("table.invites code.code").await;
+    let m = browser
+        .client
+        .execute(
+            "const c = document.querySelector('table.invites code.code'); const s = getComputedStyle(c); return [c.getClientRects().length, c.textContent.length, s.whiteSpace];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(m[0], 1, "the code is one line box: {m}");
+    assert_eq!(m[1], 19, "{m}");
+    assert_eq!(m[2], "nowrap", "{m}");
+    browser
+        .find("table.invites button.copy:not([hidden])")
+        .await;
     browser.close().await;
     app.finish().await;
 }

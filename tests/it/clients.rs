@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::harness::*;
 use crate::invites::customer_with_license;
 
-async fn client_post(
+pub async fn client_post(
     app: &TestApp,
     path: &str,
     token: Option<&str>,

@@ -128,6 +128,19 @@ async fn the_demo_makes_real_repositories() {
     );
     let h = get(format!("{}/api/v1/installations/{id}", server.base)).await;
     assert_eq!(h["last_backup_status"], "success", "{h}");
+    // The demo is consistent (issue #14, item 9): its clients fit the
+    // 75 GB license with room to spare, and nobody at the customer gets
+    // alert e-mails from it.
+    let used: i64 = m["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["customer_id"] == cid)
+        .map(|e| e["storage_used_bytes"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(used < 75_000_000_000 * 85 / 100, "{used} bytes of 75 GB");
+    let c = get(format!("{}/api/v1/customers/{cid}", server.base)).await;
+    assert!(c["contact_email"].is_null(), "{c}");
 
     server.child.kill().unwrap();
     server.child.wait().unwrap();

@@ -89,19 +89,37 @@ async fn invitations_arrive_at_the_smtp_server() {
             m.text
         );
         assert!(m.html.contains(inv["activation_code"].as_str().unwrap()));
-        assert!(m.subject.contains("Default vendor"), "{}", m.subject);
+        // The service is unnamed here (no CC_SERVICE_NAME): the customer
+        // sees the service's address, never the placeholder.
+        let host = app.base.trim_start_matches("http://");
+        assert!(m.subject.contains(host), "{}", m.subject);
+        assert!(!m.text.contains("Default vendor") && !m.html.contains("Default vendor"));
         assert!(
             m.text.contains(&format!("{}/install", app.base)),
             "the install link"
         );
     }
-    // Re-sending is allowed and says so.
-    let (_, report) = app
+    // Re-sending asks first: without `resend` nothing is queued, and the
+    // answer says how many were sent before.
+    let (s, problem) = app
         .api(
             "POST",
             "/api/v1/invites/send",
             &t,
             Some(json!({"invite_ids": [ids[0]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "already_sent", "{problem}");
+    assert_eq!(problem["count"], 1, "{problem}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 3);
+    // With `resend: true` it goes, and the report says so.
+    let (_, report) = app
+        .api(
+            "POST",
+            "/api/v1/invites/send",
+            &t,
+            Some(json!({"invite_ids": [ids[0]], "resend": true})),
         )
         .await;
     assert_eq!(report["resent"].as_array().unwrap().len(), 1, "{report}");

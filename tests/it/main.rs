@@ -30,3 +30,4 @@ mod repository_crash;
 mod tenancy;
 mod two_factor;
 mod usage;
+mod working_day;

@@ -156,7 +156,8 @@ impl Services {
         Ok(id)
     }
 
-    /// Live trial clients whose e-mail or hostname is exactly `text`.
+    /// Live trial clients whose e-mail or hostname starts with `text`
+    /// (case-insensitive).
     pub async fn find_trial_clients(&self, actor: &Actor, text: &str) -> Result<Vec<Installation>> {
         actor.require_write()?;
         if text.trim().is_empty() {
