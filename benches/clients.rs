@@ -172,6 +172,7 @@ async fn main() {
                         .key
                         .lookup_hash("activation", &normalize_code(&code)),
                     expires_at: now + 86_400_000,
+                    replaces: None,
                 },
                 now,
             )

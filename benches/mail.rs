@@ -70,6 +70,7 @@ async fn main() {
         vendor_id: None,
         vendor_name: None,
         ip: None,
+        token: None,
     };
     let total = n();
     let t0 = Instant::now();
@@ -80,6 +81,7 @@ async fn main() {
             email: format!("bench{i}@example.com"),
             software_type: "standard".into(),
             store_deleted_days: None,
+            replaces_installation_id: None,
         };
         ids.push(
             services

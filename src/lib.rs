@@ -258,7 +258,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
-        .nest("/api", api::router())
+        .nest("/api", api::router(state.clone()))
         .nest("/client", client_api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

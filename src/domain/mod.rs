@@ -32,6 +32,7 @@ macro_rules! parse_fields {
 }
 
 pub mod activation;
+pub mod api_token;
 pub mod client;
 pub mod conflict;
 pub mod customer;

@@ -339,11 +339,13 @@ impl IntoResponse for WebError {
             WebError::Service(ServiceError::NotFound) => {
                 error_page(StatusCode::NOT_FOUND, "Not found.", "Ei löytynyt.")
             }
-            WebError::Service(ServiceError::Forbidden) => error_page(
-                StatusCode::FORBIDDEN,
-                "You are not allowed to do that.",
-                "Sinulla ei ole oikeutta tähän.",
-            ),
+            WebError::Service(ServiceError::Forbidden | ServiceError::InsufficientScope(_)) => {
+                error_page(
+                    StatusCode::FORBIDDEN,
+                    "You are not allowed to do that.",
+                    "Sinulla ei ole oikeutta tähän.",
+                )
+            }
             WebError::Service(ServiceError::RateLimited { retry_after_secs }) => {
                 let mut r = error_page(
                     StatusCode::TOO_MANY_REQUESTS,
