@@ -270,3 +270,107 @@ async fn tokens_are_listed_audited_expire_and_revoke_on_every_instance() {
     app.stop().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_console_makes_shows_once_and_revokes_a_token() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let va = app.vendor(&admin, "Vendor A").await;
+    app.operator(&admin, "view@a.example", "viewer", Some(&va))
+        .await;
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in("view@a.example", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (s, html) = b.get("/settings/api-tokens").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("href=\"/settings/api-tokens\""),
+        "in the menu"
+    );
+    // A viewer is offered `read` only, and every field has a label.
+    assert!(!html.contains("name=\"write\""));
+    assert!(!html.contains("name=\"admin\""));
+    for id in ["name", "scope-read", "days"] {
+        assert!(html.contains(&format!("for=\"{id}\"")), "{id}");
+    }
+    let csrf = csrf_of(&html);
+    // Bad input: the form comes back with the message, nothing made.
+    let (s, html, _) = b
+        .post(
+            "/settings/api-tokens",
+            &[("_csrf", &csrf), ("name", "x"), ("days", "500")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Choose 1 to 365 days."), "{html}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM api_tokens WHERE name IS NOT NULL")
+            .await,
+        0
+    );
+    // A viewer asking for write (by hand) is refused.
+    let (s, _, _) = b
+        .post(
+            "/settings/api-tokens",
+            &[
+                ("_csrf", &csrf),
+                ("name", "x"),
+                ("days", "30"),
+                ("write", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (s, html, _) = b
+        .post(
+            "/settings/api-tokens",
+            &[("_csrf", &csrf), ("name", "Dashboard"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{html}");
+    let token = html
+        .split("id=\"created-token\" type=\"text\" readonly value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(command_center::domain::api_token::looks_like_token(&token));
+    assert_eq!(
+        app.api("GET", "/api/v1/customers", &token, None).await.0,
+        StatusCode::OK
+    );
+    // Shown once: the list never shows it again.
+    let (_, html) = b.get("/settings/api-tokens").await;
+    assert!(!html.contains(&token));
+    assert!(html.contains("Dashboard"));
+    let id = html
+        .split("action=\"/settings/api-tokens/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (s, _, loc) = b
+        .post(
+            &format!("/settings/api-tokens/{id}/revoke"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(loc.as_deref(), Some("/settings/api-tokens"));
+    assert_eq!(
+        app.api("GET", "/api/v1/customers", &token, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // In Finnish too.
+    b.get("/lang/fi?back=/settings/api-tokens").await;
+    let (_, html) = b.get("/settings/api-tokens").await;
+    assert!(html.contains("API-tunnisteet"), "{html}");
+    app.finish().await;
+}
