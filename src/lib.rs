@@ -53,6 +53,7 @@ pub struct Running {
     pruner: tokio::task::JoinHandle<()>,
     alerts: tokio::task::JoinHandle<()>,
     backups: tokio::task::JoinHandle<()>,
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -73,6 +74,7 @@ impl Running {
         let _ = self.pruner.await;
         let _ = self.alerts.await;
         let _ = self.backups.await;
+        let _ = self.webhooks.await;
         self.services.store.close().await;
         served??;
         Ok(())
@@ -116,6 +118,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         key,
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+        webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
         reports,
         client_cache: Arc::new(service::clients::ClientCache::default()),
         activations: Arc::new(activations),
@@ -217,6 +220,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let pruner = tokio::spawn(service::retention::run(services.clone(), rx.clone()));
     let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs);
     let backups = tokio::spawn(service::backup::run(services.clone(), rx.clone()));
+    let webhooks = tokio::spawn(service::webhook_worker::run(services.clone(), rx.clone()));
     if let Some(at) = config.metrics_listen {
         let l = tokio::net::TcpListener::bind(at)
             .await
@@ -249,6 +253,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         pruner,
         alerts,
         backups,
+        webhooks,
     })
 }
 

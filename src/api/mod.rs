@@ -10,6 +10,7 @@ pub mod monitoring;
 pub mod operators;
 pub mod tokens;
 pub mod vendors;
+pub mod webhooks;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
@@ -60,6 +61,19 @@ fn routes() -> (Router<AppState>, Vec<&'static str>) {
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/v1/auth/password-reset", post(request_password_reset))
         .route(
             "/v1/auth/password-reset/confirm",

@@ -52,6 +52,7 @@ pub mod role;
 pub mod secret;
 pub mod totp;
 pub mod vendor;
+pub mod webhook;
 
 pub use conflict::Conflict;
 pub use email::Email;

@@ -21,6 +21,8 @@ pub mod repository_files;
 pub mod retention;
 pub mod two_factor;
 pub mod vendors;
+pub mod webhook_worker;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Wakes the mail worker when something was queued.
     pub mail_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the webhook worker when an event was queued.
+    pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// The group-commit writer of backup reports.
     pub reports: clients::Reports,
     /// Recently seen client tokens.

@@ -31,6 +31,7 @@ pub mod sessions;
 pub mod settings;
 pub mod two_factor;
 pub mod vendors;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -50,7 +50,7 @@ async fn a_read_token_is_refused_on_every_write_route_of_the_router() {
     let paths = command_center::api::route_paths();
     assert!(paths.len() > 30, "{paths:?}");
     for path in &paths {
-        let concrete = path.replace("{id}", id);
+        let concrete = path.replace("{id}", id).replace("{delivery}", id);
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             let (s, v) = app
                 .api(method, &format!("/api{concrete}"), &read, Some(json!({})))

@@ -28,3 +28,4 @@ mod repositories;
 mod repository_crash;
 mod tenancy;
 mod two_factor;
+mod webhooks;
