@@ -96,6 +96,45 @@ impl From<store::webhooks::DeliveryRow> for Delivery {
     }
 }
 
+/// One event to queue.
+pub struct Event<'a> {
+    pub vendor: Option<VendorId>,
+    pub event_type: &'a str,
+    /// The ids and facts; `vendor_id` and `url` are added.
+    pub data: serde_json::Value,
+    /// The console page, when there is one.
+    pub path: Option<&'a str>,
+}
+
+/// Queues an event for its subscribers in the caller's transaction (for
+/// callers without [`Services`], such as the mail worker); returns how
+/// many deliveries were queued.
+pub async fn emit_event(
+    conn: &mut store::Conn,
+    public_url: &str,
+    ev: Event<'_>,
+    now: Millis,
+) -> store::Result<u64> {
+    let mut data = ev.data;
+    if let Some(o) = data.as_object_mut() {
+        o.insert("vendor_id".into(), json!(ev.vendor.map(|v| v.to_db())));
+        if let Some(p) = ev.path {
+            let base = public_url.trim_end_matches('/');
+            o.insert("url".into(), json!(format!("{base}{p}")));
+        }
+    }
+    let payload = json!({"type": ev.event_type, "timestamp": rfc3339(now), "data": data});
+    store::webhooks::emit(
+        conn,
+        ev.vendor,
+        &new_event_id(),
+        ev.event_type,
+        &payload.to_string(),
+        now,
+    )
+    .await
+}
+
 fn new_event_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
@@ -110,27 +149,17 @@ impl Services {
         conn: &mut store::Conn,
         vendor: Option<VendorId>,
         event_type: &str,
-        mut data: serde_json::Value,
+        data: serde_json::Value,
         path: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        if let Some(o) = data.as_object_mut() {
-            o.insert("vendor_id".into(), json!(vendor.map(|v| v.to_db())));
-            if let Some(p) = path {
-                let base = self.config.public_url.trim_end_matches('/');
-                o.insert("url".into(), json!(format!("{base}{p}")));
-            }
-        }
-        let payload = json!({"type": event_type, "timestamp": rfc3339(now), "data": data});
-        let n = store::webhooks::emit(
-            conn,
+        let ev = Event {
             vendor,
-            &new_event_id(),
             event_type,
-            &payload.to_string(),
-            now,
-        )
-        .await?;
+            data,
+            path,
+        };
+        let n = emit_event(conn, &self.config.public_url, ev, now).await?;
         if n > 0 {
             self.webhook_wakeup.notify_one();
         }

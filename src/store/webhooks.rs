@@ -304,3 +304,18 @@ pub async fn prune(conn: &mut AnyConnection, before: Millis) -> Result<u64> {
     .await?;
     Ok(r.rows_affected())
 }
+
+/// An invite's vendor, license and customer (for its events).
+pub async fn invite_owner(
+    conn: &mut AnyConnection,
+    invite: &str,
+) -> Result<Option<(VendorId, String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT c.vendor_id, i.license_id, l.customer_id, i.username FROM invites i \
+         JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
+         WHERE i.id = $1",
+    )
+    .bind(invite)
+    .fetch_optional(&mut *conn)
+    .await?)
+}

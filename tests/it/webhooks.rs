@@ -370,3 +370,66 @@ async fn loopback_is_refused_without_the_setting_and_http_needs_its_own() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_global_endpoint_gets_license_and_invite_events_of_every_vendor() {
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let va = app.vendor(&admin, "Vendor A").await;
+    app.operator(&admin, "op@a.example", "operator", Some(&va))
+        .await;
+    let a = app.token("op@a.example", PASSWORD).await;
+    let (r, url) = Receiver::start(0).await;
+    let (_, secret) = endpoint(&app, &admin, &url, &["license.created", "invite.sent"]).await;
+    let cid = customer(&app, &a, "Asiakas Oy", "AOY").await;
+    let (s, l) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{cid}/licenses"),
+            &a,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let lid = l["id"].as_str().unwrap();
+    let (s, i) = app
+        .api("POST", &format!("/api/v1/licenses/{lid}/invites"), &a, Some(json!({"username": "timo", "email": "timo@asiakas.example", "software_type": "standard", "store_deleted_days": 30})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{i}");
+    let iid = i["id"].as_str().unwrap();
+    let (s, v) = app
+        .api(
+            "POST",
+            "/api/v1/invites/send",
+            &a,
+            Some(json!({"invite_ids": [iid]})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let got = r.wait_for(2, 15).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|g| {
+            assert!(verify(&secret, g));
+            serde_json::from_str(&g.body).unwrap()
+        })
+        .collect();
+    let lic = bodies
+        .iter()
+        .find(|b| b["type"] == "license.created")
+        .unwrap();
+    assert_eq!(lic["data"]["license_id"], lid);
+    assert_eq!(lic["data"]["customer_id"], cid.as_str());
+    assert_eq!(lic["data"]["vendor_id"], va.as_str());
+    let inv = bodies.iter().find(|b| b["type"] == "invite.sent").unwrap();
+    assert_eq!(inv["data"]["invite_id"], iid);
+    assert_eq!(inv["data"]["license_id"], lid);
+    app.finish().await;
+}
