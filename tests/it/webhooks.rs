@@ -433,3 +433,44 @@ async fn a_global_endpoint_gets_license_and_invite_events_of_every_vendor() {
     assert_eq!(inv["data"]["license_id"], lid);
     app.finish().await;
 }
+
+/// Figures, not a check: how many deliveries per second reach a local
+/// receiver. Run with `cargo test --release --test it webhook_throughput -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn webhook_throughput() {
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let (r, url) = Receiver::start(0).await;
+    let (id, _) = endpoint(&app, &admin, &url, &["ping"]).await;
+    let n = 500;
+    // Queue straight in the table (the figure is the worker's, not the API's).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut sql = String::new();
+    for i in 0..n {
+        sql.push_str(&format!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at) \
+             VALUES ('d{i}', '{id}', 'msg_{i}', 'ping', '{{\"type\":\"ping\"}}', 'pending', 0, {now}, {now});"
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    app.exec(&sql).await;
+    let got = r.wait_for(n, 120).await;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "webhooks: {} deliveries in {secs:.2} s = {:.0}/s",
+        got.len(),
+        got.len() as f64 / secs
+    );
+    assert_eq!(got.len(), n);
+    app.finish().await;
+}
