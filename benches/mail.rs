@@ -83,6 +83,7 @@ async fn main() {
         vendor_id: None,
         vendor_name: None,
         ip: None,
+        token: None,
     };
     let total = n();
     let t0 = Instant::now();

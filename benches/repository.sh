@@ -96,14 +96,15 @@ measure "(b) restic → console REST" "$cpid" "$RESTIC" -r "$repo_b" backup -q "
 if [ -x "$RUSTIC_SERVER" ]; then
   echo "== (c) stock restic to rustic_server"
   rp=$(port)
-  # Without authentication every repository needs an ACL entry (its
-  # defaults are private and append-only).
-  mkdir -p "$work/rustic"; printf '[bench]\n"" = "Modify"\n' > "$work/rustic/acl.toml"
-  "$RUSTIC_SERVER" serve --path "$work/rustic" --listen "127.0.0.1:$rp" --no-auth > "$work/rustic.log" 2>&1 &
+  # With a user and an ACL entry: its defaults are private and append-only,
+  # and 0.4.4 panics listing files for a request without credentials.
+  mkdir -p "$work/rustic"; printf '[bench]\nbench = "Modify"\n' > "$work/rustic/acl.toml"
+  python3 -c 'import hashlib, base64; print("bench:{SHA}" + base64.b64encode(hashlib.sha1(b"bench-pass").digest()).decode())' > "$work/rustic/.htpasswd"
+  "$RUSTIC_SERVER" serve --path "$work/rustic" --listen "127.0.0.1:$rp" > "$work/rustic.log" 2>&1 &
   rpid=$!; pids+=("$rpid")
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$rp/" && break; sleep 0.1; done
-  "$RESTIC" -q init -r "rest:http://127.0.0.1:$rp/bench/" > /dev/null
-  measure "(c) restic → rustic_server" "$rpid" "$RESTIC" -r "rest:http://127.0.0.1:$rp/bench/" backup -q "$work/tree"
+  "$RESTIC" -q init -r "rest:http://bench:bench-pass@127.0.0.1:$rp/bench/" > /dev/null
+  measure "(c) restic → rustic_server" "$rpid" "$RESTIC" -r "rest:http://bench:bench-pass@127.0.0.1:$rp/bench/" backup -q "$work/tree"
 else
   echo "== (c) skipped: rustic_server not found (cargo install rustic_server --root /tmp/rustic-server)"
 fi

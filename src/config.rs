@@ -94,6 +94,13 @@ pub struct Config {
     pub api_token_days: u32,
     /// `CC_TRUST_FORWARDED_FOR`: believe `X-Forwarded-For` (only behind a proxy you run). Default false.
     pub trust_forwarded_for: bool,
+    /// `CC_WEBHOOK_ALLOW_HTTP`: webhook URLs may be plain http.
+    pub webhook_allow_http: bool,
+    /// `CC_WEBHOOK_ALLOW_PRIVATE`: webhooks may go to loopback, private
+    /// and link-local addresses (checked on the resolved address).
+    pub webhook_allow_private: bool,
+    /// `CC_WEBHOOK_RETRY_SECS`: the first retry's delay (it doubles).
+    pub webhook_retry_secs: i64,
     /// `CC_DB_MAX_CONNECTIONS`: pool size (default 10).
     pub db_max_connections: u32,
     /// `CC_SQLITE_SYNCHRONOUS`: `full` (default: a commit survives power loss) or `normal`.
@@ -505,6 +512,9 @@ impl Config {
             session_hours,
             api_token_days,
             trust_forwarded_for: s.bool("CC_TRUST_FORWARDED_FOR")?,
+            webhook_allow_http: s.bool("CC_WEBHOOK_ALLOW_HTTP")?,
+            webhook_allow_private: s.bool("CC_WEBHOOK_ALLOW_PRIVATE")?,
+            webhook_retry_secs: s.parse::<i64>("CC_WEBHOOK_RETRY_SECS", 10)?.clamp(1, 3600),
             db_max_connections: s.parse("CC_DB_MAX_CONNECTIONS", 10)?,
             sqlite_synchronous,
             standard_seat_gb,

@@ -44,6 +44,16 @@ pub fn random_token() -> anyhow::Result<Secret<String>> {
     ))
 }
 
+/// A new API token: `cc_…` with a checksum (see domain::api_token).
+pub fn new_api_token() -> anyhow::Result<Secret<String>> {
+    loop {
+        let b = random_bytes::<64>()?;
+        if let Some(t) = crate::domain::api_token::format_token(&b) {
+            return Ok(Secret::new(t));
+        }
+    }
+}
+
 fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
     let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(master).unwrap_or_else(|_| {
         // HMAC accepts keys of any length; this branch cannot be reached.

@@ -54,6 +54,7 @@ pub struct Running {
     alerts: tokio::task::JoinHandle<()>,
     backups: tokio::task::JoinHandle<()>,
     usage: tokio::task::JoinHandle<()>,
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -75,6 +76,7 @@ impl Running {
         let _ = self.alerts.await;
         let _ = self.backups.await;
         let _ = self.usage.await;
+        let _ = self.webhooks.await;
         self.services.store.close().await;
         served??;
         Ok(())
@@ -118,6 +120,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         key,
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+        webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
         reports,
         client_cache: Arc::new(service::clients::ClientCache::default()),
         activations: Arc::new(activations),
@@ -221,6 +224,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs);
     let backups = tokio::spawn(service::backup::run(services.clone(), rx.clone()));
     let usage = tokio::spawn(service::usage::run(services.clone(), rx.clone()));
+    let webhooks = tokio::spawn(service::webhook_worker::run(services.clone(), rx.clone()));
     if let Some(at) = config.metrics_listen {
         let l = tokio::net::TcpListener::bind(at)
             .await
@@ -254,6 +258,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         alerts,
         backups,
         usage,
+        webhooks,
     })
 }
 
@@ -263,7 +268,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
-        .nest("/api", api::router())
+        .nest("/api", api::router(state.clone()))
         .nest("/client", client_api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

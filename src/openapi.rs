@@ -14,6 +14,17 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     paths(
         crate::api::issue_token,
         crate::api::revoke_token,
+        crate::api::tokens::list,
+        crate::api::tokens::create,
+        crate::api::tokens::revoke,
+        crate::api::webhooks::list,
+        crate::api::webhooks::create,
+        crate::api::webhooks::get,
+        crate::api::webhooks::update,
+        crate::api::webhooks::delete,
+        crate::api::webhooks::deliveries,
+        crate::api::webhooks::test,
+        crate::api::webhooks::redeliver,
         crate::api::request_password_reset,
         crate::api::confirm_password_reset,
         crate::api::audit,
@@ -66,7 +77,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::client_api::report,
         crate::client_api::deactivate,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &TokenScopes)
 )]
 pub struct ApiDoc;
 
@@ -79,6 +90,42 @@ impl utoipa::Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// Declares the scope every bearer-authenticated admin operation needs,
+/// by the same rule the API enforces (`api::authenticate`): `read` for
+/// GET, `write` for every other method. Admin-only operations also need
+/// `admin` (their summaries say "admins").
+struct TokenScopes;
+
+impl utoipa::Modify for TokenScopes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let ops = [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+                ("PATCH", item.patch.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let bearer = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                if !bearer {
+                    continue;
+                }
+                let mut scopes = vec![crate::domain::api_token::scope_for_method(method).as_str()];
+                if op.summary.as_deref().is_some_and(|s| s.contains("(admins")) {
+                    scopes.push("admin");
+                }
+                op.security = Some(vec![SecurityRequirement::new("bearer", scopes)]);
+            }
         }
     }
 }

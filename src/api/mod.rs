@@ -10,7 +10,9 @@ pub mod me;
 pub mod monitoring;
 pub mod operators;
 pub mod usage;
+pub mod tokens;
 pub mod vendors;
+pub mod webhooks;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
@@ -23,9 +25,57 @@ use crate::http::{ApiResult, AppState, Body, Problem, ProblemDocument, bearer_to
 use crate::service::audit::AuditEntry;
 use crate::service::{Actor, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The admin API. Every request with a bearer token is authenticated
+/// once, by [`authenticate`], which also decides by the method alone
+/// whether it needs the `read` or the `write` scope.
+pub fn router(state: AppState) -> Router<AppState> {
+    let (router, _) = routes();
+    router
+        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+        })
+}
+
+/// The path of every route of the admin API (under `/api`), from the
+/// same table the router is built from: tests walk it.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().1
+}
+
+/// The router and the paths it holds, recorded as they are added.
+#[derive(Default)]
+struct Table {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Table {
+    fn route(mut self, path: &'static str, m: axum::routing::MethodRouter<AppState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, m);
+        self
+    }
+}
+
+fn routes() -> (Router<AppState>, Vec<&'static str>) {
+    let t = Table::default()
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/v1/auth/password-reset", post(request_password_reset))
         .route(
             "/v1/auth/password-reset/confirm",
@@ -116,11 +166,41 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/invites/{id}",
             get(invites::get).delete(invites::revoke),
-        )
-        .fallback(|| async {
-            Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
-        })
+        );
+    (t.router, t.paths)
 }
+
+/// Looks up the bearer token (if any) before any handler or extractor
+/// runs, and refuses a token without the scope the method needs: `read`
+/// for GET/HEAD/OPTIONS, `write` for every other method — the one place
+/// this is decided. No token, or one that is not live, passes on without
+/// an actor: [`ApiActor`] answers 401 where one is needed.
+async fn authenticate(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if let Some(token) = bearer_token(&parts).map(str::to_string) {
+        let ip = client_ip(&parts, state.services.config.trust_forwarded_for);
+        match state.services.token_actor(&token, ip).await {
+            Ok(Some(actor)) => {
+                let needed = crate::domain::api_token::scope_for_method(parts.method.as_str());
+                if let Err(e) = actor.require_scope(needed) {
+                    return Problem::from(e).into_response();
+                }
+                parts.extensions.insert(Authenticated(actor, token));
+            }
+            Ok(None) => {}
+            Err(e) => return Problem::from(e).into_response(),
+        }
+    }
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
+}
+
+#[derive(Clone)]
+struct Authenticated(Actor, String);
 
 /// The caller behind `Authorization: Bearer …`.
 pub struct ApiActor {
@@ -130,19 +210,17 @@ pub struct ApiActor {
 
 impl FromRequestParts<AppState> for ApiActor {
     type Rejection = Problem;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let unauth = || {
-            Problem::new(
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Problem> {
+        match parts.extensions.get::<Authenticated>() {
+            Some(Authenticated(actor, token)) => Ok(ApiActor {
+                actor: actor.clone(),
+                token: token.clone(),
+            }),
+            None => Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "A valid bearer token is required.",
-            )
-        };
-        let token = bearer_token(parts).ok_or_else(unauth)?.to_string();
-        let ip = client_ip(parts, state.services.config.trust_forwarded_for);
-        match state.services.token_actor(&token, ip).await? {
-            Some(actor) => Ok(ApiActor { actor, token }),
-            None => Err(unauth()),
+            )),
         }
     }
 }

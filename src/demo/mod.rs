@@ -47,6 +47,7 @@ pub async fn run(s: &Services) -> anyhow::Result<Vec<String>> {
         vendor_id: None,
         vendor_name: None,
         ip: None,
+        token: None,
     };
     let existing = s
         .list_customers(&actor, None, Some("Testiasiakas"), None, 1)

@@ -32,6 +32,7 @@ macro_rules! parse_fields {
 }
 
 pub mod activation;
+pub mod api_token;
 pub mod client;
 pub mod conflict;
 pub mod csv;
@@ -53,6 +54,7 @@ pub mod secret;
 pub mod totp;
 pub mod usage;
 pub mod vendor;
+pub mod webhook;
 
 pub use conflict::Conflict;
 pub use email::Email;

@@ -117,6 +117,11 @@ impl From<ServiceError> for Problem {
                 "forbidden",
                 "Your role does not allow this.",
             ),
+            ServiceError::InsufficientScope(needed) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("This token lacks the `{}` scope.", needed.as_str()),
+            ),
             ServiceError::Conflict { code, message } => {
                 Problem::new(StatusCode::CONFLICT, code.code(), message)
             }

@@ -197,6 +197,7 @@ impl Worker {
         let now = now_millis();
         for (row, outcome) in done {
             record(&mut tx, row, outcome, now).await?;
+            invite_event(&mut tx, &self.config.public_url, row, outcome).await?;
         }
         tx.commit().await?;
         metrics::histogram!("cc_mail_record_group_size").record(done.len() as f64);
@@ -331,6 +332,47 @@ fn take(
         Some(Err(e)) => tracing::error!(error = %e, "a send task failed"),
         None => {}
     }
+}
+
+/// `invite.sent` or `invite.failed` for the invite's vendor's webhooks,
+/// in the transaction that records the outcome.
+async fn invite_event(
+    conn: &mut store::Conn,
+    public_url: &str,
+    row: &OutboxRow,
+    outcome: &Outcome,
+) -> store::Result<()> {
+    let Some(invite) = row.invite_id else {
+        return Ok(());
+    };
+    let (event_type, reason) = match outcome {
+        Outcome::Sent => ("invite.sent", None),
+        Outcome::Failed { reason } => ("invite.failed", Some(reason.clone())),
+        _ => return Ok(()),
+    };
+    let Some((vendor, license, customer, username)) =
+        store::webhooks::invite_owner(conn, &invite.to_db()).await?
+    else {
+        return Ok(());
+    };
+    let data = serde_json::json!({
+        "invite_id": invite.to_db(), "license_id": license, "customer_id": customer,
+        "username": username, "reason": reason,
+    });
+    let path = format!("/licenses/{customer}");
+    crate::service::webhooks::emit_event(
+        conn,
+        public_url,
+        crate::service::webhooks::Event {
+            vendor: Some(vendor),
+            event_type,
+            data,
+            path: Some(&path),
+        },
+        now_millis(),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn record(

@@ -298,14 +298,13 @@ impl Services {
             .iter()
             .map(|a| (a.kind.as_str(), a.subject_id.as_str()))
             .collect();
-        let to_close: Vec<AlertId> = open
+        let to_close: Vec<&store::alerts::OpenAlert> = open
             .iter()
             .filter(|a| {
                 a.opened_at < now
                     && !failed.contains(a.kind.as_str())
                     && !holding.contains(&(a.kind.as_str(), a.subject_id.as_str()))
             })
-            .map(|a| a.id)
             .collect();
         let to_open: Vec<&(&'static str, Candidate, bool)> = conditions
             .iter()
@@ -314,8 +313,23 @@ impl Services {
         let mut pass = AlertPass::default();
         for chunk in to_close.chunks(BATCH) {
             let mut tx = self.store.begin().await?;
-            for id in chunk {
-                store::alerts::close(&mut tx, *id, now).await?;
+            for a in chunk {
+                store::alerts::close(&mut tx, a.id, now).await?;
+                let (customer, subject) = (a.customer_id.to_db(), a.subject_id.clone());
+                let data = serde_json::json!({
+                    "alert_id": a.id.to_db(), "kind": a.kind, "customer_id": customer,
+                    "subject_id": subject,
+                });
+                let path = console_path(&a.kind, &customer, &subject);
+                self.emit(
+                    &mut tx,
+                    Some(a.vendor_id),
+                    "alert.closed",
+                    data,
+                    Some(&path),
+                    now,
+                )
+                .await?;
             }
             tx.commit().await.map_err(store::StoreError::from)?;
             pass.closed += chunk.len();
@@ -350,6 +364,21 @@ impl Services {
                     continue;
                 }
                 pass.opened += 1;
+                let customer = c.customer_id.to_db();
+                let data = serde_json::json!({
+                    "alert_id": id.to_db(), "kind": kind, "customer_id": customer,
+                    "subject_id": c.subject_id, "detail": item,
+                });
+                let path = console_path(kind, &customer, &c.subject_id);
+                self.emit(
+                    &mut tx,
+                    Some(c.vendor_id),
+                    "alert.opened",
+                    data,
+                    Some(&path),
+                    now,
+                )
+                .await?;
                 let Some(v) = vendor.filter(|_| at_once) else {
                     continue;
                 };

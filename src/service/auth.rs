@@ -42,6 +42,7 @@ fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
         vendor_id: r.vendor_id,
         vendor_name: r.vendor_name.clone(),
         ip,
+        token: None,
     }
 }
 
@@ -99,6 +100,11 @@ impl Services {
         p: store::sessions::PrincipalRow,
         ip: Option<String>,
     ) -> Result<Actor> {
+        let token = p.token_scopes.as_deref().map(|s| super::TokenGrant {
+            id: p.handle.clone(),
+            name: p.token_name.clone(),
+            scopes: crate::domain::api_token::Scopes::from_db(s),
+        });
         Ok(Actor {
             operator_id: p.operator_id,
             email: p.email,
@@ -107,6 +113,7 @@ impl Services {
             vendor_id: p.vendor_id,
             vendor_name: p.vendor_name,
             ip,
+            token,
         })
     }
 
@@ -578,13 +585,26 @@ impl Services {
         };
         let id = actor.operator_id;
         let now = now_millis();
-        let token = random_token()?;
+        let token = crate::keys::new_api_token()?;
         let hash = self.key.lookup_hash("api", token.expose());
         let expires_at = now + i64::from(self.config.api_token_days) * 24 * 3600 * 1000;
         let token_id = TokenId::new();
         let mut tx = self.store.begin().await?;
-        store::sessions::insert_api_token(&mut tx, token_id, &hash, id, origin, now, expires_at)
-            .await?;
+        let scopes = crate::domain::api_token::Scopes::FULL.to_db();
+        store::sessions::insert_api_token(
+            &mut tx,
+            &store::sessions::NewApiToken {
+                id: token_id,
+                token_hash: &hash,
+                operator: id,
+                name: None,
+                scopes: &scopes,
+                origin,
+                now,
+                expires_at,
+            },
+        )
+        .await?;
         super::audit(
             &mut tx,
             &actor,
@@ -613,7 +633,7 @@ impl Services {
             Some(p) => {
                 if p.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY_MS) {
                     let mut tx = self.store.begin().await?;
-                    store::sessions::touch_api_token(&mut tx, &hash, now).await?;
+                    store::sessions::touch_api_token(&mut tx, &hash, now, ip.as_deref()).await?;
                     tx.commit().await.map_err(store::StoreError::from)?;
                 }
                 Ok(Some(self.principal_to_actor(p, ip)?))

@@ -224,6 +224,18 @@ impl Services {
             Some(snapshot(&created)),
         )
         .await?;
+        let mut data = snapshot(&created);
+        data["customer_id"] = serde_json::json!(id.to_db());
+        let path = format!("/licenses/{}", id.to_db());
+        self.emit(
+            &mut tx,
+            Some(vendor_id),
+            "customer.created",
+            data,
+            Some(&path),
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(created)
     }
@@ -324,6 +336,10 @@ impl Services {
             None,
         )
         .await?;
+        let mut data = snapshot(&before);
+        data["customer_id"] = serde_json::json!(id.to_db());
+        self.emit(&mut tx, Some(vendor), "customer.deleted", data, None, now)
+            .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(())
     }

@@ -174,6 +174,19 @@ impl Services {
             Some(snapshot(&created)),
         )
         .await?;
+        let mut data = snapshot(&created);
+        data["license_id"] = serde_json::json!(id.to_db());
+        data["customer_id"] = serde_json::json!(created.customer_id.to_db());
+        let path = format!("/licenses/{}", created.customer_id.to_db());
+        self.emit(
+            &mut tx,
+            Some(created.vendor_id),
+            "license.created",
+            data,
+            Some(&path),
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(created)
     }
@@ -252,6 +265,19 @@ impl Services {
             Some(id.to_db()),
             Some(snapshot(&before)),
             Some(snapshot(&after)),
+        )
+        .await?;
+        let mut data = snapshot(&after);
+        data["license_id"] = serde_json::json!(id.to_db());
+        data["customer_id"] = serde_json::json!(after.customer_id.to_db());
+        let path = format!("/licenses/{}", after.customer_id.to_db());
+        self.emit(
+            &mut tx,
+            Some(after.vendor_id),
+            "license.updated",
+            data,
+            Some(&path),
+            now,
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;

@@ -3,6 +3,7 @@
 //! client API alike.
 
 pub mod alerts;
+pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod backup;
@@ -22,10 +23,13 @@ pub mod retention;
 pub mod two_factor;
 pub mod usage;
 pub mod vendors;
+pub mod webhook_worker;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::domain::api_token::{Scopes, TokenScope};
 use crate::domain::{Conflict, FieldError, Millis, OperatorId, Role, VendorId};
 use crate::keys::ServerKey;
 use crate::store::{self, Store, StoreError};
@@ -38,6 +42,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Wakes the mail worker when something was queued.
     pub mail_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the webhook worker when an event was queued.
+    pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// The group-commit writer of backup reports.
     pub reports: clients::Reports,
     /// Recently seen client tokens.
@@ -75,6 +81,18 @@ pub struct Actor {
     pub vendor_name: Option<String>,
     /// The client address, for the audit log.
     pub ip: Option<String>,
+    /// Set when the actor came with an API token: its scopes limit what
+    /// the operator's role allows.
+    pub token: Option<TokenGrant>,
+}
+
+/// The API token an actor came with.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub id: String,
+    /// None for a token made by signing in with e-mail and password.
+    pub name: Option<String>,
+    pub scopes: crate::domain::api_token::Scopes,
 }
 
 /// Which vendors' data an actor may see.
@@ -108,23 +126,47 @@ impl Actor {
     }
 
     pub fn require_admin(&self) -> Result<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
+        if !self.is_admin() {
+            return Err(ServiceError::Forbidden);
         }
+        self.require_scope(TokenScope::Admin)
     }
 
     pub fn require_write(&self) -> Result<()> {
-        if self.role.can_write() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
+        if !self.role.can_write() {
+            return Err(ServiceError::Forbidden);
+        }
+        self.require_scope(TokenScope::Write)
+    }
+
+    /// Refuses an API token without `scope` (sessions hold every scope).
+    pub fn require_scope(&self, scope: TokenScope) -> Result<()> {
+        match &self.token {
+            Some(t) if !t.scopes.has(scope) => Err(ServiceError::InsufficientScope(scope)),
+            _ => Ok(()),
         }
     }
 
+    /// The scopes the actor holds: a token's, or every one for a session.
+    pub fn scopes(&self) -> Scopes {
+        self.token
+            .as_ref()
+            .map(|t| t.scopes)
+            .unwrap_or(Scopes::FULL)
+    }
+
     fn audit_label(&self) -> String {
-        self.email.clone()
+        match self.token.as_ref().and_then(|t| t.name.as_deref()) {
+            Some(name) => format!("{name} ({})", self.email),
+            None => self.email.clone(),
+        }
+    }
+
+    fn audit_kind(&self) -> &'static str {
+        match self.token.as_ref().and_then(|t| t.name.as_deref()) {
+            Some(_) => "api_token",
+            None => "operator",
+        }
     }
 }
 
@@ -144,6 +186,9 @@ pub enum ServiceError {
     NotFound,
     #[error("not allowed")]
     Forbidden,
+    /// An API token without the scope this needs.
+    #[error("insufficient scope")]
+    InsufficientScope(crate::domain::api_token::TokenScope),
     #[error("{message}")]
     Conflict { code: Conflict, message: String },
     /// Some of the invites to send were sent before or are on their way:
@@ -252,7 +297,7 @@ pub(crate) async fn audit(
         conn,
         &store::audit::NewAudit {
             at: now,
-            actor_kind: "operator",
+            actor_kind: actor.audit_kind(),
             actor_id: Some(actor.operator_id.to_db()),
             actor_label: &label,
             vendor_id: vendor,

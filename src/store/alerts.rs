@@ -124,16 +124,17 @@ pub struct OpenAlert {
     pub kind: String,
     pub subject_id: String,
     pub opened_at: i64,
+    pub vendor_id: VendorId,
+    pub customer_id: CustomerId,
 }
 
 pub async fn open_alerts(conn: &mut AnyConnection) -> Result<Vec<OpenAlert>> {
-    Ok(
-        sqlx::query_as(
-            "SELECT id, kind, subject_id, opened_at FROM alerts WHERE closed_at IS NULL",
-        )
-        .fetch_all(&mut *conn)
-        .await?,
+    Ok(sqlx::query_as(
+        "SELECT id, kind, subject_id, opened_at, vendor_id, customer_id FROM alerts \
+             WHERE closed_at IS NULL",
     )
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 pub struct NewAlert<'a> {

@@ -32,6 +32,7 @@ pub mod settings;
 pub mod two_factor;
 pub mod usage;
 pub mod vendors;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

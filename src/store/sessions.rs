@@ -21,6 +21,10 @@ pub struct PrincipalRow {
     /// The session's id or the API token's id (what the owner may name).
     pub handle: String,
     pub last_used_at: Option<i64>,
+    /// An API token's name (none for sessions and sign-in tokens).
+    pub token_name: Option<String>,
+    /// An API token's scopes (none for sessions).
+    pub token_scopes: Option<String>,
 }
 
 /// Where a session or token comes from, kept to show its owner.
@@ -53,7 +57,8 @@ pub async fn find_session(
 ) -> Result<Option<PrincipalRow>> {
     Ok(sqlx::query_as(
         "SELECT o.id AS operator_id, o.email, o.name, o.role, o.vendor_id, v.name AS vendor_name, \
-         s.csrf_token, s.expires_at, s.id AS handle, s.last_used_at \
+         s.csrf_token, s.expires_at, s.id AS handle, s.last_used_at, \
+         CAST(NULL AS TEXT) AS token_name, CAST(NULL AS TEXT) AS token_scopes \
          FROM sessions s JOIN operators o ON o.id = s.operator_id \
          LEFT JOIN vendors v ON v.id = o.vendor_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.stage = 'full' \
@@ -127,15 +132,17 @@ pub async fn touch_session(conn: &mut AnyConnection, token_hash: &str, now: Mill
     Ok(())
 }
 
-/// Notes that an API token was used.
+/// Notes that an API token was used, and from where.
 pub async fn touch_api_token(
     conn: &mut AnyConnection,
     token_hash: &str,
     now: Millis,
+    ip: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1")
+    sqlx::query("UPDATE api_tokens SET last_used_at = $2, last_used_ip = $3 WHERE token_hash = $1")
         .bind(token_hash)
         .bind(now)
+        .bind(ip)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -257,18 +264,31 @@ pub async fn delete_expired(conn: &mut AnyConnection, now: Millis) -> Result<u64
 
 // --- API tokens ---
 
-pub async fn insert_api_token(
-    conn: &mut AnyConnection,
-    id: TokenId,
-    token_hash: &str,
-    operator: OperatorId,
-    origin: &Origin,
-    now: Millis,
-    expires_at: Millis,
-) -> Result<()> {
+/// A new API token row. A sign-in token has no name and every scope.
+pub struct NewApiToken<'a> {
+    pub id: TokenId,
+    pub token_hash: &'a str,
+    pub operator: OperatorId,
+    pub name: Option<&'a str>,
+    pub scopes: &'a str,
+    pub origin: &'a Origin,
+    pub now: Millis,
+    pub expires_at: Millis,
+}
+
+pub async fn insert_api_token(conn: &mut AnyConnection, t: &NewApiToken<'_>) -> Result<()> {
+    let (id, token_hash, operator, origin, now, expires_at) = (
+        t.id,
+        t.token_hash,
+        t.operator,
+        t.origin,
+        t.now,
+        t.expires_at,
+    );
     sqlx::query(
         "INSERT INTO api_tokens (id, token_hash, operator_id, created_at, expires_at, \
-         user_agent, ip, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $4)",
+         user_agent, ip, last_used_at, name, scopes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $8, $9)",
     )
     .bind(id.to_db())
     .bind(token_hash)
@@ -277,9 +297,90 @@ pub async fn insert_api_token(
     .bind(expires_at)
     .bind(origin.user_agent.as_deref())
     .bind(origin.ip.as_deref())
+    .bind(t.name)
+    .bind(t.scopes)
+    // A named token shows "never used" until it is; a sign-in token was
+    // just used to sign in.
+    .bind(if t.name.is_some() { None } else { Some(now) })
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// A live API token as its list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub scopes: String,
+    pub operator_id: OperatorId,
+    pub creator_email: String,
+    pub vendor_id: Option<VendorId>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+}
+
+const TOKEN_COLUMNS: &str = "t.id, t.name, t.scopes, t.operator_id, o.email AS creator_email, \
+     o.vendor_id, t.created_at, t.expires_at, t.last_used_at, t.last_used_ip \
+     FROM api_tokens t JOIN operators o ON o.id = t.operator_id";
+
+/// Live (not revoked, not expired) tokens: of one vendor's operators, or
+/// every one (`None`). Newest first.
+pub async fn list_api_tokens(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    now: Millis,
+) -> Result<Vec<ApiTokenRow>> {
+    let live = "t.revoked_at IS NULL AND t.expires_at > $1";
+    let order = "ORDER BY t.created_at DESC, t.id";
+    Ok(match vendor {
+        Some(v) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} WHERE {live} AND o.vendor_id = $2 {order}"
+            )))
+            .bind(now)
+            .bind(v.to_db())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} WHERE {live} {order}"
+            )))
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    })
+}
+
+/// One live token by its id.
+pub async fn get_api_token(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: Millis,
+) -> Result<Option<ApiTokenRow>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} WHERE t.id = $1 AND t.revoked_at IS NULL AND t.expires_at > $2"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Revokes a token by its id; false if it was not live.
+pub async fn revoke_api_token_id(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool> {
+    let r =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// The operator behind a live API token. `csrf_token` is empty (bearer
@@ -291,7 +392,8 @@ pub async fn find_api_token(
 ) -> Result<Option<PrincipalRow>> {
     Ok(sqlx::query_as(
         "SELECT o.id AS operator_id, o.email, o.name, o.role, o.vendor_id, v.name AS vendor_name, \
-         '' AS csrf_token, t.expires_at, t.id AS handle, t.last_used_at \
+         '' AS csrf_token, t.expires_at, t.id AS handle, t.last_used_at, \
+         t.name AS token_name, t.scopes AS token_scopes \
          FROM api_tokens t JOIN operators o ON o.id = t.operator_id \
          LEFT JOIN vendors v ON v.id = o.vendor_id \
          WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL \

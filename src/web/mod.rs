@@ -1,6 +1,7 @@
 //! The operator console: server-rendered HTML (askama templates under
 //! `templates/`), htmx for live parts, every asset served from the binary.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod import;
@@ -129,6 +130,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(settings::show))
         .route("/settings/test-mail", post(settings::test_mail))
         .route("/settings/service-name", post(settings::service_name))
+        .route(
+            "/settings/api-tokens",
+            get(api_tokens::show).post(api_tokens::create),
+        )
+        .route("/settings/api-tokens/{id}/revoke", post(api_tokens::revoke))
         .route("/install", get(install::show))
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
@@ -169,12 +175,19 @@ pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
     if ctx.actor.is_admin() {
         items.push(("/settings", "menu.settings"));
     }
+    items.push(("/settings/api-tokens", "menu.api_tokens"));
+    // The longest entry the path is under is the current one.
+    let current = items
+        .iter()
+        .map(|(href, _)| *href)
+        .filter(|href| ctx.path == *href || ctx.path.starts_with(&format!("{href}/")))
+        .max_by_key(|href| href.len());
     items
         .into_iter()
         .map(|(href, key)| MenuItem {
             href,
             label: ctx.lang.t(key),
-            active: ctx.path == href || ctx.path.starts_with(&format!("{href}/")),
+            active: current == Some(href),
         })
         .collect()
 }
@@ -369,11 +382,13 @@ impl IntoResponse for WebError {
             WebError::Service(ServiceError::NotFound) => {
                 error_page(StatusCode::NOT_FOUND, "Not found.", "Ei löytynyt.")
             }
-            WebError::Service(ServiceError::Forbidden) => error_page(
-                StatusCode::FORBIDDEN,
-                "You are not allowed to do that.",
-                "Sinulla ei ole oikeutta tähän.",
-            ),
+            WebError::Service(ServiceError::Forbidden | ServiceError::InsufficientScope(_)) => {
+                error_page(
+                    StatusCode::FORBIDDEN,
+                    "You are not allowed to do that.",
+                    "Sinulla ei ole oikeutta tähän.",
+                )
+            }
             WebError::Service(ServiceError::RateLimited { retry_after_secs }) => {
                 let mut r = error_page(
                     StatusCode::TOO_MANY_REQUESTS,

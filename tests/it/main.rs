@@ -7,6 +7,7 @@
 mod harness;
 
 mod alerts;
+mod api_tokens;
 mod attacks;
 mod auth;
 mod browser;
@@ -31,3 +32,4 @@ mod tenancy;
 mod two_factor;
 mod usage;
 mod working_day;
+mod webhooks;

@@ -28,6 +28,19 @@ impl Services {
                 ip,
             )
             .await?;
+            let data = json!({
+                "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(), "by": "client",
+            });
+            let path = format!("/installations/{}", n.id.to_db());
+            self.emit(
+                &mut tx,
+                Some(n.vendor_id),
+                "installation.deactivated",
+                data,
+                Some(&path),
+                now,
+            )
+            .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.client_cache.forget(n.id);
@@ -58,6 +71,19 @@ impl Services {
             Some(n.id.to_db()),
             Some(json!({"active": true})),
             Some(json!({"active": false})),
+        )
+        .await?;
+        let data = json!({
+            "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(), "by": "operator",
+        });
+        let path = format!("/installations/{}", n.id.to_db());
+        self.emit(
+            &mut tx,
+            Some(n.vendor_id),
+            "installation.deactivated",
+            data,
+            Some(&path),
+            now,
         )
         .await?;
         let row = store::installations::get(&mut tx, id)

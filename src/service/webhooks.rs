@@ -1,0 +1,399 @@
+//! Webhook endpoints (#16): per vendor (administrators: global or for a
+//! vendor), signed by the Standard Webhooks scheme, delivered through the
+//! webhook outbox (`store::webhooks`) by [`super::webhook_worker`].
+//!
+//! Events are queued by [`Services::emit`] in the transaction of the
+//! change that caused them, so an event exists exactly when its change
+//! does.
+
+use serde_json::json;
+
+use super::{Actor, Result, Scope, ServiceError, Services};
+use crate::domain::webhook::{events_of, format_secret, parse_events, parse_url};
+use crate::domain::{FieldError, Millis, Secret, VendorId, now_millis, rfc3339};
+use crate::keys::random_bytes;
+use crate::store;
+
+/// An endpoint as shown (never its secret).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Endpoint {
+    pub id: String,
+    /// None: a global endpoint (every vendor's events).
+    pub vendor_id: Option<String>,
+    pub url: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    /// Why it was turned off by the server (e.g. the receiver answered 410).
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<store::webhooks::EndpointRow> for Endpoint {
+    fn from(r: store::webhooks::EndpointRow) -> Self {
+        Endpoint {
+            id: r.id,
+            vendor_id: r.vendor_id.map(|v| v.to_db()),
+            url: r.url,
+            events: events_of(&r.events),
+            enabled: r.enabled != 0,
+            disabled_reason: r.disabled_reason,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// What the caller sends to make or change an endpoint.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct EndpointInput {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Administrators only: the vendor whose events it gets; left out, a
+    /// global endpoint. Others' endpoints are always their own vendor's.
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+}
+
+/// One delivery in an endpoint's log.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub id: String,
+    /// The `webhook-id` header: the same on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// `pending`, `sending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub last_attempt_at: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub response_status: Option<i64>,
+    /// The first 1 KB of the receiver's answer.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+impl From<store::webhooks::DeliveryRow> for Delivery {
+    fn from(r: store::webhooks::DeliveryRow) -> Self {
+        Delivery {
+            next_attempt_at: (r.state == "pending").then(|| rfc3339(r.next_attempt_at)),
+            id: r.id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            state: r.state,
+            attempts: r.attempts,
+            created_at: rfc3339(r.created_at),
+            last_attempt_at: r.last_attempt_at.map(rfc3339),
+            response_status: r.last_status,
+            response_body: r.last_body,
+            error: r.last_error,
+            delivered_at: r.delivered_at.map(rfc3339),
+        }
+    }
+}
+
+/// One event to queue.
+pub struct Event<'a> {
+    pub vendor: Option<VendorId>,
+    pub event_type: &'a str,
+    /// The ids and facts; `vendor_id` and `url` are added.
+    pub data: serde_json::Value,
+    /// The console page, when there is one.
+    pub path: Option<&'a str>,
+}
+
+/// Queues an event for its subscribers in the caller's transaction (for
+/// callers without [`Services`], such as the mail worker); returns how
+/// many deliveries were queued.
+pub async fn emit_event(
+    conn: &mut store::Conn,
+    public_url: &str,
+    ev: Event<'_>,
+    now: Millis,
+) -> store::Result<u64> {
+    let mut data = ev.data;
+    if let Some(o) = data.as_object_mut() {
+        o.insert("vendor_id".into(), json!(ev.vendor.map(|v| v.to_db())));
+        if let Some(p) = ev.path {
+            let base = public_url.trim_end_matches('/');
+            o.insert("url".into(), json!(format!("{base}{p}")));
+        }
+    }
+    let payload = json!({"type": ev.event_type, "timestamp": rfc3339(now), "data": data});
+    store::webhooks::emit(
+        conn,
+        ev.vendor,
+        &new_event_id(),
+        ev.event_type,
+        &payload.to_string(),
+        now,
+    )
+    .await
+}
+
+fn new_event_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
+impl Services {
+    /// Queues `event_type` for every enabled endpoint that wants it (the
+    /// vendor's and the global ones), in the caller's transaction. The
+    /// payload names the vendor and whatever ids `data` carries, and a
+    /// link to the console page when `path` is given.
+    pub(crate) async fn emit(
+        &self,
+        conn: &mut store::Conn,
+        vendor: Option<VendorId>,
+        event_type: &str,
+        data: serde_json::Value,
+        path: Option<&str>,
+        now: Millis,
+    ) -> Result<()> {
+        let ev = Event {
+            vendor,
+            event_type,
+            data,
+            path,
+        };
+        let n = emit_event(conn, &self.config.public_url, ev, now).await?;
+        if n > 0 {
+            self.webhook_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    fn endpoint_visible(actor: &Actor, r: &store::webhooks::EndpointRow) -> bool {
+        match (actor.scope(), r.vendor_id) {
+            (Scope::All, _) => true,
+            (Scope::Vendor(v), Some(owner)) => v == owner,
+            (Scope::Vendor(_), None) => false,
+        }
+    }
+
+    async fn visible_endpoint(
+        &self,
+        conn: &mut store::Conn,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<store::webhooks::EndpointRow> {
+        match store::webhooks::get_endpoint(conn, id).await? {
+            Some(r) if Self::endpoint_visible(actor, &r) => Ok(r),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
+    fn parse_endpoint(&self, input: &EndpointInput) -> Result<(String, String)> {
+        let url = parse_url("url", &input.url, self.config.webhook_allow_http);
+        let events = parse_events("events", &input.events);
+        match (url, events) {
+            (Ok(u), Ok(e)) => Ok((u.to_string(), e)),
+            (u, e) => Err(ServiceError::Invalid(
+                [u.err(), e.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<FieldError>>(),
+            )),
+        }
+    }
+
+    /// Makes an endpoint; its signing secret is returned this once.
+    pub async fn create_webhook(
+        &self,
+        actor: &Actor,
+        input: &EndpointInput,
+    ) -> Result<(Endpoint, Secret<String>)> {
+        actor.require_write()?;
+        let (url, events) = self.parse_endpoint(input)?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let vendor = match (actor.scope(), input.vendor_id.as_deref()) {
+            (Scope::Vendor(v), None) => Some(v),
+            (Scope::Vendor(v), Some(s)) if s == v.to_db() => Some(v),
+            (Scope::Vendor(_), Some(_)) => return Err(ServiceError::NotFound),
+            (Scope::All, None) | (Scope::All, Some("")) => None,
+            (Scope::All, Some(s)) => {
+                let v: VendorId = s
+                    .parse()
+                    .map_err(|_| ServiceError::invalid("vendor_id", "error.vendor_unknown"))?;
+                if store::vendors::get(&mut tx, v).await?.is_none() {
+                    return Err(ServiceError::invalid("vendor_id", "error.vendor_unknown"));
+                }
+                Some(v)
+            }
+        };
+        let secret = Secret::new(format_secret(&random_bytes::<24>()?));
+        let row = store::webhooks::EndpointRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            vendor_id: vendor,
+            url,
+            events,
+            enabled: i64::from(input.enabled.unwrap_or(true)),
+            secret_enc: self.key.encrypt(secret.expose())?,
+            disabled_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store::webhooks::insert_endpoint(&mut tx, &row).await?;
+        let view: Endpoint = row.clone().into();
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            vendor,
+            "webhook.create",
+            "webhook",
+            Some(row.id.clone()),
+            None,
+            Some(serde_json::to_value(&view).unwrap_or_default()),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok((view, secret))
+    }
+
+    pub async fn list_webhooks(&self, actor: &Actor) -> Result<Vec<Endpoint>> {
+        let vendor = match actor.scope() {
+            Scope::All => None,
+            Scope::Vendor(v) => Some(v),
+        };
+        let mut c = self.store.read().await?;
+        let rows = store::webhooks::list_endpoints(&mut c, vendor).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn get_webhook(&self, actor: &Actor, id: &str) -> Result<Endpoint> {
+        let mut c = self.store.read().await?;
+        Ok(self.visible_endpoint(&mut c, actor, id).await?.into())
+    }
+
+    /// Changes URL, events and the enabled flag (not the vendor).
+    pub async fn update_webhook(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &EndpointInput,
+    ) -> Result<Endpoint> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let before = self.visible_endpoint(&mut tx, actor, id).await?;
+        let (url, events) = self.parse_endpoint(input)?;
+        let enabled = input.enabled.unwrap_or(before.enabled != 0);
+        store::webhooks::update_endpoint(&mut tx, id, &url, &events, enabled, now).await?;
+        let after = self.visible_endpoint(&mut tx, actor, id).await?;
+        let (before, after): (Endpoint, Endpoint) = (before.into(), after.into());
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            after.vendor_id.as_deref().and_then(|v| v.parse().ok()),
+            "webhook.update",
+            "webhook",
+            Some(id.to_string()),
+            Some(serde_json::to_value(&before).unwrap_or_default()),
+            Some(serde_json::to_value(&after).unwrap_or_default()),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(after)
+    }
+
+    pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> Result<()> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let before: Endpoint = self.visible_endpoint(&mut tx, actor, id).await?.into();
+        store::webhooks::delete_endpoint(&mut tx, id).await?;
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            before.vendor_id.as_deref().and_then(|v| v.parse().ok()),
+            "webhook.delete",
+            "webhook",
+            Some(id.to_string()),
+            Some(serde_json::to_value(&before).unwrap_or_default()),
+            None,
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(())
+    }
+
+    /// The endpoint's newest 100 deliveries.
+    pub async fn list_webhook_deliveries(&self, actor: &Actor, id: &str) -> Result<Vec<Delivery>> {
+        let mut c = self.store.read().await?;
+        self.visible_endpoint(&mut c, actor, id).await?;
+        let rows = store::webhooks::list_deliveries(&mut c, id, 100).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Queues a `ping` for this endpoint (subscribed or not, enabled or not).
+    pub async fn test_webhook(&self, actor: &Actor, id: &str) -> Result<Delivery> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let e = self.visible_endpoint(&mut tx, actor, id).await?;
+        let event_id = new_event_id();
+        let payload = json!({
+            "type": "ping",
+            "timestamp": rfc3339(now),
+            "data": {"vendor_id": e.vendor_id.map(|v| v.to_db()), "endpoint_id": e.id},
+        });
+        let delivery_id = format!("{event_id}.{}", e.id);
+        store::webhooks::insert_delivery(
+            &mut tx,
+            &delivery_id,
+            &e.id,
+            &event_id,
+            "ping",
+            &payload.to_string(),
+            now,
+        )
+        .await?;
+        let row = store::webhooks::get_delivery(&mut tx, &delivery_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        self.webhook_wakeup.notify_one();
+        Ok(row.into())
+    }
+
+    /// Sends a delivery's event again (same `webhook-id`, a new log row).
+    pub async fn redeliver_webhook(
+        &self,
+        actor: &Actor,
+        id: &str,
+        delivery: &str,
+    ) -> Result<Delivery> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let e = self.visible_endpoint(&mut tx, actor, id).await?;
+        let d = match store::webhooks::get_delivery(&mut tx, delivery).await? {
+            Some(d) if d.endpoint_id == e.id => d,
+            _ => return Err(ServiceError::NotFound),
+        };
+        let new_id = format!("{}.{}.{}", d.event_id, e.id, uuid::Uuid::now_v7().simple());
+        store::webhooks::insert_delivery(
+            &mut tx,
+            &new_id,
+            &e.id,
+            &d.event_id,
+            &d.event_type,
+            &d.payload,
+            now,
+        )
+        .await?;
+        let row = store::webhooks::get_delivery(&mut tx, &new_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        self.webhook_wakeup.notify_one();
+        Ok(row.into())
+    }
+}
