@@ -9,8 +9,8 @@ pub mod invites;
 pub mod me;
 pub mod monitoring;
 pub mod operators;
-pub mod usage;
 pub mod tokens;
+pub mod usage;
 pub mod vendors;
 pub mod webhooks;
 

@@ -31,5 +31,5 @@ mod repository_crash;
 mod tenancy;
 mod two_factor;
 mod usage;
-mod working_day;
 mod webhooks;
+mod working_day;
