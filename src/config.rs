@@ -181,6 +181,9 @@ pub const SETTINGS: &[&str] = &[
     "CC_BACKUP_DIR",
     "CC_BACKUP_KEEP",
     "CC_BACKUP_HOUR",
+    "CC_WEBHOOK_ALLOW_HTTP",
+    "CC_WEBHOOK_ALLOW_PRIVATE",
+    "CC_WEBHOOK_RETRY_SECS",
 ];
 
 /// The Levenshtein distance: how many single-character inserts, deletes
