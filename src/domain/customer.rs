@@ -1,7 +1,7 @@
 //! Customer fields: VAT id / business id, postal code, username prefix,
 //! country and e-mail language.
 
-use super::{Email, FieldError, Secret, VendorId, line};
+use super::{Email, FieldError, Secret, VendorId, line, text};
 
 /// Checks the check digit of a Finnish business id's first seven digits.
 fn fi_check_digit(seven: &[u32]) -> Option<u32> {
@@ -194,7 +194,7 @@ impl NewCustomer {
         parse_fields! {
             name = line("name", &raw.name, 200, true),
             vat_id = parse_vat_id(&raw.vat_id),
-            street_address = line("street_address", &raw.street_address, 200, false),
+            street_address = text("street_address", &raw.street_address, 200, false),
             country = parse_country(&raw.country),
             postal_code = parse_postal_code(
                 &raw.postal_code,
