@@ -355,88 +355,93 @@ impl Services {
         }
         let now = now_millis();
         let mut report = SendReport::default();
-        let mut tx = self.store.begin().await?;
+        // Every statement below handles the whole request at once: a send
+        // of a thousand invites is a handful of statements, not thousands,
+        // so it holds SQLite's single writer briefly and the mail worker
+        // (which needs that writer to record results) keeps sending.
         let mut seen = std::collections::HashSet::new();
+        let unique: Vec<InviteId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let mut tx = self.store.begin().await?;
+        let mut rows: std::collections::HashMap<InviteId, InviteRow> =
+            store::invites::get_many(&mut tx, &unique)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
         // First every row and its state, then the refusal (nothing written
         // yet), then the writes.
-        let mut todo = Vec::with_capacity(ids.len());
-        let mut already = Vec::new();
-        for &id in ids {
-            if !seen.insert(id) {
-                continue;
-            }
-            let row = store::invites::get(&mut tx, id)
-                .await?
-                .ok_or(ServiceError::NotFound)?;
+        let mut live = Vec::with_capacity(unique.len());
+        for id in &unique {
+            let row = rows.get(id).ok_or(ServiceError::NotFound)?;
             if !actor.can_see(row.vendor_id) {
                 return Err(ServiceError::NotFound);
             }
             if row.used_at.is_some() || row.revoked_at.is_some() {
-                report.skipped.push(id);
-                continue;
-            }
-            let in_flight = store::outbox::invite_in_flight(&mut tx, row.id).await?;
-            // The mail worker may have delivered it between the two reads
-            // (each statement sees the latest commit): read it again after
-            // the outbox, so it counts as in flight or as sent, never as
-            // neither.
-            let row = if in_flight || row.sent_at.is_some() {
-                row
+                report.skipped.push(*id);
             } else {
-                store::invites::get(&mut tx, id)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?
-            };
-            if in_flight || row.sent_at.is_some() {
-                already.push(id);
+                live.push(*id);
             }
-            todo.push((row, in_flight));
         }
+        let in_flight = store::outbox::invites_in_flight(&mut tx, &live).await?;
+        // The mail worker may have delivered some between the two reads
+        // (each statement sees the latest commit): read those again after
+        // the outbox, so each counts as in flight or as sent, never as
+        // neither.
+        let recheck: Vec<InviteId> = live
+            .iter()
+            .copied()
+            .filter(|id| !in_flight.contains(id) && rows[id].sent_at.is_none())
+            .collect();
+        for row in store::invites::get_many(&mut tx, &recheck).await? {
+            rows.insert(row.id, row);
+        }
+        let already: Vec<InviteId> = live
+            .iter()
+            .copied()
+            .filter(|id| in_flight.contains(id) || rows[id].sent_at.is_some())
+            .collect();
         if !resend && !already.is_empty() {
             return Err(ServiceError::AlreadySent { invites: already });
         }
-        for (row, in_flight) in todo {
-            let id = row.id;
-            if in_flight {
+        let mut messages = Vec::with_capacity(live.len());
+        let mut audits = Vec::with_capacity(live.len());
+        let label = actor.audit_label();
+        for id in live {
+            if in_flight.contains(&id) {
                 // On its way already: a second outbox row would mail twice.
                 report.already_queued.push(id);
                 continue;
             }
-            store::outbox::enqueue(
-                &mut tx,
-                MessageId::new(),
-                MessageKind::Invite,
-                Some(row.id),
-                &row.email,
-                None,
-                now,
-            )
-            .await?;
-            store::invites::set_delivery(&mut tx, row.id, DeliveryState::Queued, None, None, None)
-                .await?;
-            let resend = row.sent_at.is_some();
-            super::audit(
-                &mut tx,
-                actor,
-                now,
-                Some(row.vendor_id),
-                if resend {
+            let row = &rows[&id];
+            messages.push((MessageId::new(), id, row.email.as_str()));
+            let resent = row.sent_at.is_some();
+            audits.push(store::audit::NewAudit {
+                at: now,
+                actor_kind: actor.audit_kind(),
+                actor_id: Some(actor.operator_id.to_db()),
+                actor_label: &label,
+                vendor_id: Some(row.vendor_id),
+                action: if resent {
                     "invite.resend"
                 } else {
                     "invite.send"
                 },
-                "invite",
-                Some(row.id.to_db()),
-                None,
-                Some(json!({"email": row.email})),
-            )
-            .await?;
-            if resend {
+                target_kind: "invite",
+                target_id: Some(id.to_db()),
+                before: None,
+                after: Some(json!({"email": row.email})),
+                ip: actor.ip.clone(),
+            });
+            if resent {
                 report.resent.push(id);
             } else {
                 report.queued.push(id);
             }
         }
+        store::outbox::enqueue_invites(&mut tx, &messages, now).await?;
+        let queued: Vec<InviteId> = messages.iter().map(|(_, id, _)| *id).collect();
+        store::invites::set_queued_many(&mut tx, &queued).await?;
+        store::audit::insert_many(&mut tx, &audits).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         self.mail_wakeup.notify_one();
         Ok(report)

@@ -194,19 +194,38 @@ pub async fn get(conn: &mut AnyConnection, id: InviteId) -> Result<Option<Invite
     )
 }
 
-/// Several invites by id in one query (at most 1,000 ids).
+/// Several invites by id in one query (the ids go as one JSON parameter,
+/// so any number fits one statement).
 pub async fn get_many(conn: &mut AnyConnection, ids: &[InviteId]) -> Result<Vec<InviteRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = &ids[..ids.len().min(1000)];
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!("{SELECT} WHERE i.id IN ({})", marks.join(", "));
-    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(id.to_db());
+    let ids: Vec<String> = ids.iter().map(|i| i.to_db()).collect();
+    let sql = format!("{SELECT} WHERE i.id IN ({})", super::json_list(conn, 1));
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids)?)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Sets several invites to `queued` (their messages were just written to
+/// the outbox), clearing the last error and retry time, in one statement.
+pub async fn set_queued_many(conn: &mut AnyConnection, ids: &[InviteId]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
-    Ok(q.fetch_all(&mut *conn).await?)
+    let ids: Vec<String> = ids.iter().map(|i| i.to_db()).collect();
+    let sql = format!(
+        "UPDATE invites SET delivery_state = $2, delivery_error = NULL, next_attempt_at = NULL \
+         WHERE id IN ({})",
+        super::json_list(conn, 1)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids)?)
+        .bind(DeliveryState::Queued.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The live (not revoked) invites with these usernames and their licenses'

@@ -44,6 +44,72 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Queues one invitation message per `(message id, invite, recipient)` in
+/// one statement (a send request of a thousand invites writes its outbox
+/// rows at once, not a thousand times).
+pub async fn enqueue_invites(
+    conn: &mut AnyConnection,
+    rows: &[(MessageId, InviteId, &str)],
+    now: Millis,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    use super::JsonCol::{Int, Text};
+    let kind = MessageKind::Invite.as_str();
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(id, invite, to)| (id.to_db(), kind, invite.to_db(), *to, "pending", now, now))
+        .collect();
+    let sql = super::json_insert(
+        conn,
+        "outbox",
+        1,
+        &[
+            ("id", Text),
+            ("kind", Text),
+            ("invite_id", Text),
+            ("recipient", Text),
+            ("state", Text),
+            ("next_attempt_at", Int),
+            ("created_at", Int),
+        ],
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&values)?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Which of these invites already have a message waiting or being sent,
+/// in one query.
+pub async fn invites_in_flight(
+    conn: &mut AnyConnection,
+    invites: &[InviteId],
+) -> Result<std::collections::HashSet<InviteId>> {
+    if invites.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: Vec<String> = invites.iter().map(|i| i.to_db()).collect();
+    let sql = format!(
+        "SELECT DISTINCT invite_id FROM outbox WHERE invite_id IN ({}) \
+         AND state IN ('pending', 'sending')",
+        super::json_list(conn, 1)
+    );
+    let found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids)?)
+        .fetch_all(&mut *conn)
+        .await?;
+    found
+        .into_iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| super::StoreError::Corrupt(format!("outbox invite id {s:?}: {e}")))
+        })
+        .collect()
+}
+
 /// Whether an invite already has a message waiting or being sent.
 pub async fn invite_in_flight(conn: &mut AnyConnection, invite_id: InviteId) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(

@@ -330,3 +330,79 @@ async fn the_installations_page_sends_each_checked_invite() {
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 2);
     app.finish().await;
 }
+
+/// One send request for hundreds of invites is written as a few batch
+/// statements: every live invite gets exactly one outbox row and one audit
+/// row, repeated ids count once, a revoked one is skipped, and an unknown id
+/// in the request refuses the whole request with nothing written.
+#[tokio::test]
+async fn a_large_send_request_queues_each_live_invite_once() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let (_, lid) = customer_with_license(&app, &t, None).await;
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let v = invite(
+            &app,
+            &t,
+            &lid,
+            &format!("bulk{i}"),
+            &format!("bulk{i}@example.com"),
+        )
+        .await;
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let unknown = "0190f5e0-0000-7000-8000-000000000000";
+    let mut with_unknown = ids.clone();
+    with_unknown.push(unknown.into());
+    let (s, p) = app
+        .api(
+            "POST",
+            "/api/v1/invites/send",
+            &t,
+            Some(json!({"invite_ids": with_unknown})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 0);
+
+    app.api("DELETE", &format!("/api/v1/invites/{}", ids[7]), &t, None)
+        .await;
+    let mut request = ids.clone();
+    request.extend(ids[..10].iter().cloned());
+    let (s, r) = app
+        .api(
+            "POST",
+            "/api/v1/invites/send",
+            &t,
+            Some(json!({"invite_ids": request})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    let n = |k: &str| r[k].as_array().unwrap().len();
+    assert_eq!(
+        (n("queued"), n("skipped"), n("resent"), n("already_queued")),
+        (299, 1, 0, 0)
+    );
+    assert_eq!(r["skipped"][0], ids[7].as_str());
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 299);
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT invite_id) FROM outbox")
+            .await,
+        299
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'invite.send'")
+            .await,
+        299
+    );
+    // Every queued invite left `not sent` (the worker may have sent some).
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM invites WHERE delivery_state NOT IN ('queued', 'sending', 'sent')"
+        )
+        .await,
+        1
+    );
+    app.finish().await;
+}
