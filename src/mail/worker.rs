@@ -195,9 +195,28 @@ impl Worker {
         }
         let mut tx = self.store.begin().await?;
         let now = now_millis();
+        // The common case, delivered, is two statements for the group; the
+        // rare retries and failures are recorded one by one.
+        let sent: Vec<&OutboxRow> = done
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Sent))
+            .map(|(r, _)| r)
+            .collect();
+        let ids: Vec<_> = sent.iter().map(|r| r.id).collect();
+        store::outbox::mark_sent_many(&mut tx, &ids, now).await?;
+        let invites: Vec<_> = sent.iter().filter_map(|r| r.invite_id).collect();
+        store::invites::set_sent_many(&mut tx, &invites, now).await?;
         for (row, outcome) in done {
-            record(&mut tx, row, outcome, now).await?;
-            invite_event(&mut tx, &self.config.public_url, row, outcome).await?;
+            record(&mut tx, row, outcome).await?;
+        }
+        let has_invites = done.iter().any(|(r, _)| r.invite_id.is_some());
+        if has_invites
+            && store::webhooks::anyone_subscribed(&mut tx, &["invite.sent", "invite.failed"])
+                .await?
+        {
+            for (row, outcome) in done {
+                invite_event(&mut tx, &self.config.public_url, row, outcome).await?;
+            }
         }
         tx.commit().await?;
         metrics::histogram!("cc_mail_record_group_size").record(done.len() as f64);
@@ -375,21 +394,12 @@ async fn invite_event(
     Ok(())
 }
 
-async fn record(
-    conn: &mut store::Conn,
-    row: &OutboxRow,
-    outcome: &Outcome,
-    now: Millis,
-) -> store::Result<()> {
+async fn record(conn: &mut store::Conn, row: &OutboxRow, outcome: &Outcome) -> store::Result<()> {
     let invite = row.invite_id;
     match outcome {
-        Outcome::Sent => {
-            store::outbox::mark_sent(conn, row.id, now).await?;
-            if let Some(i) = invite {
-                store::invites::set_delivery(conn, i, DeliveryState::Sent, None, None, Some(now))
-                    .await?;
-            }
-        }
+        // Delivered messages are recorded for the whole group at once
+        // (`record_all`).
+        Outcome::Sent => {}
         Outcome::Retry { at, reason } => {
             store::outbox::mark_retry(conn, row.id, *at, reason).await?;
             if let Some(i) = invite {

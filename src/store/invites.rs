@@ -228,6 +228,27 @@ pub async fn set_queued_many(conn: &mut AnyConnection, ids: &[InviteId]) -> Resu
     Ok(())
 }
 
+/// Sets several invites to `sent` at `now` (their messages were accepted),
+/// in one statement.
+pub async fn set_sent_many(conn: &mut AnyConnection, ids: &[InviteId], now: Millis) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = ids.iter().map(|i| i.to_db()).collect();
+    let sql = format!(
+        "UPDATE invites SET delivery_state = $2, delivery_error = NULL, next_attempt_at = NULL, \
+         sent_at = $3 WHERE id IN ({})",
+        super::json_list(conn, 1)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids)?)
+        .bind(DeliveryState::Sent.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The live (not revoked) invites with these usernames and their licenses'
 /// terms, in one query.
 pub async fn find_for_activation(

@@ -110,17 +110,6 @@ pub async fn invites_in_flight(
         .collect()
 }
 
-/// Whether an invite already has a message waiting or being sent.
-pub async fn invite_in_flight(conn: &mut AnyConnection, invite_id: InviteId) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE invite_id = $1 AND state IN ('pending', 'sending')",
-    )
-    .bind(invite_id.to_db())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(n > 0)
-}
-
 /// Claims up to `limit` due messages for `lease_ms`: pending ones whose
 /// time has come, and ones whose sender's lease ran out (it died). On
 /// PostgreSQL rows locked by another instance's claim are skipped, so two
@@ -150,9 +139,23 @@ pub async fn claim(
     .await?)
 }
 
-pub async fn mark_sent(conn: &mut AnyConnection, id: MessageId, now: Millis) -> Result<()> {
-    sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
-        .bind(id.to_db())
+/// Marks a group of delivered messages sent, in one statement.
+pub async fn mark_sent_many(
+    conn: &mut AnyConnection,
+    ids: &[MessageId],
+    now: Millis,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = ids.iter().map(|i| i.to_db()).collect();
+    let sql = format!(
+        "UPDATE outbox SET state = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL \
+         WHERE id IN ({})",
+        super::json_list(conn, 1)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids)?)
         .bind(now)
         .execute(&mut *conn)
         .await?;

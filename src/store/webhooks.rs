@@ -157,6 +157,28 @@ pub async fn emit(
     Ok(r.rows_affected())
 }
 
+/// Whether any enabled endpoint wants one of these event types: one cheap
+/// read that lets a busy writer (the mail worker's result groups) skip
+/// building events nobody receives.
+pub async fn anyone_subscribed(conn: &mut AnyConnection, event_types: &[&str]) -> Result<bool> {
+    if event_types.is_empty() {
+        return Ok(false);
+    }
+    let likes: Vec<String> = (1..=event_types.len())
+        .map(|i| format!("events LIKE ${i}"))
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 1 AND ({})",
+        likes.join(" OR ")
+    );
+    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for t in event_types {
+        q = q.bind(format!("% {t} %"));
+    }
+    let n: i64 = q.fetch_one(&mut *conn).await?;
+    Ok(n > 0)
+}
+
 /// Queues one delivery for one endpoint (a test event, a redelivery).
 pub async fn insert_delivery(
     conn: &mut AnyConnection,
