@@ -1,11 +1,12 @@
-//! Mail throughput: 10,000 invitations through the real outbox worker to
-//! a local SMTP server (aiosmtpd). Prints messages per second.
+//! Mail throughput: invitations (10,000 unless `BENCH_INVITES` says) through
+//! the real outbox worker to a local SMTP server. Prints messages per second
+//! from the first send request to the last accepted message.
 //!
-//!     cargo bench --bench mail                       # SQLite
+//!     cargo bench --bench mail                       # SQLite, aiosmtpd
 //!     CC_TEST_DATABASE=postgres cargo bench --bench mail
-//!
+//!     BENCH_SMTP=smtp-sink cargo bench --bench mail  # Postfix's smtp-sink
 //!     BENCH_SMTP_URL=smtp://127.0.0.1:2525 cargo bench --bench mail
-//!                           # another server, e.g. Postfix's smtp-sink
+//!                           # a server already running
 //!
 //! The SMTP server, the app and this driver share the machine's cores.
 
@@ -31,7 +32,21 @@ fn n() -> usize {
 async fn main() {
     // aiosmtpd unless another server is named (smtp-sink counts nothing
     // we can read; the invites' states say what was accepted).
-    let other = std::env::var("BENCH_SMTP_URL").ok();
+    let sink = std::env::var("BENCH_SMTP").ok().as_deref() == Some("smtp-sink");
+    let mut sink_process = None;
+    let mut other = std::env::var("BENCH_SMTP_URL").ok();
+    if sink {
+        // smtp-sink accepts and discards; the last number is its listen
+        // backlog.
+        let port = free_port();
+        let child = std::process::Command::new("smtp-sink")
+            .args([&format!("127.0.0.1:{port}"), "1024"])
+            .spawn()
+            .expect("smtp-sink (Debian package postfix) must be installed for BENCH_SMTP=smtp-sink");
+        sink_process = Some(child);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        other = Some(format!("smtp://127.0.0.1:{port}"));
+    }
     let smtp = match &other {
         Some(_) => None,
         None => match SmtpServer::start() {
@@ -115,7 +130,10 @@ async fn main() {
         services.send_invites(&actor, chunk, false).await.unwrap();
     }
     let queue_secs = t1.elapsed().as_secs_f64();
-    println!("queued {total} in {queue_secs:.2} s (the request returns before delivery)");
+    println!(
+        "queued {total} in {} requests in {queue_secs:.2} s (delivery starts as the first returns)",
+        total.div_ceil(1000)
+    );
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut last = 0;
     while Instant::now() < deadline {
@@ -139,8 +157,18 @@ async fn main() {
     println!(
         "backend={} smtp={} invites={total} delivered={last} received_by_smtp={received} seconds={secs:.1} messages_per_second={:.0}",
         if postgres() { "postgres" } else { "sqlite" },
-        if other.is_some() { "other" } else { "aiosmtpd" },
+        if sink {
+            "smtp-sink"
+        } else if other.is_some() {
+            "other"
+        } else {
+            "aiosmtpd"
+        },
         last as f64 / secs
     );
     app.finish().await;
+    if let Some(mut c) = sink_process {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -130,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let stop = running.shutdown_handle();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                command_center_agent::cli::shutdown_signal().await;
                 tracing::info!("shutting down");
                 let _ = stop.send(true);
             });
@@ -272,23 +272,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = ctrl_c.await;
 }
 
 /// Big allocations straight from the OS and back to it when freed. Each

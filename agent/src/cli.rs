@@ -245,7 +245,7 @@ fn print_backup(done: &agent::BackupDone) {
     println!("Reported {}.", done.report.status);
 }
 
-/// Ctrl-C or SIGTERM.
+/// Ctrl-C or SIGTERM (the console's `serve` waits on it too).
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
