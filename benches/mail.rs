@@ -42,7 +42,9 @@ async fn main() {
         let child = std::process::Command::new("smtp-sink")
             .args([&format!("127.0.0.1:{port}"), "1024"])
             .spawn()
-            .expect("smtp-sink (Debian package postfix) must be installed for BENCH_SMTP=smtp-sink");
+            .expect(
+                "smtp-sink (Debian package postfix) must be installed for BENCH_SMTP=smtp-sink",
+            );
         sink_process = Some(child);
         tokio::time::sleep(Duration::from_millis(300)).await;
         other = Some(format!("smtp://127.0.0.1:{port}"));

@@ -271,7 +271,7 @@ async fn real_backup(
     .await??;
     // The console counts what its repositories hold.
     s.mark_repository_created(id).await?;
-    s.reconcile_repositories().await?;
+    s.recount_repository(id).await?;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(ReportInput {
         started_at,

@@ -433,6 +433,31 @@ pub struct Reconciled {
 }
 
 impl Services {
+    /// Sets one installation's storage count (and its license's) to the
+    /// bytes its repository holds on disk: [`Self::reconcile_repositories`]
+    /// for one repository, after a backup written straight to the disk.
+    pub async fn recount_repository(&self, id: InstallationId) -> anyhow::Result<i64> {
+        let dir = self.config.repository_dir.join(id.to_db());
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut found = Reconciled::default();
+            match scan_repo(&dir, &mut found) {
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>().map(|e| e.kind())
+                        == Some(std::io::ErrorKind::NotFound) =>
+                {
+                    Ok(0)
+                }
+                r => r,
+            }
+        })
+        .await??;
+        let mut c = self.store.begin().await?;
+        store::repositories::set_counts(&mut c, id, bytes).await?;
+        store::repositories::recount_licenses(&mut c).await?;
+        c.commit().await?;
+        Ok(bytes)
+    }
+
     /// After a crash: temporary uploads and repositories set aside for
     /// deletion are removed, and every repository's counts are set to the
     /// bytes on disk (reservations of uploads that never finished are
