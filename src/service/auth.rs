@@ -29,11 +29,11 @@ pub(crate) fn account_key(email: &str) -> String {
     format!("signin:account:{}", email.trim().to_lowercase())
 }
 
-fn address_key(ip: &Option<String>) -> String {
+pub(crate) fn address_key(ip: &Option<String>) -> String {
     format!("signin:address:{}", ip.as_deref().unwrap_or("-"))
 }
 
-fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
+pub(crate) fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
     Actor {
         operator_id: r.id,
         email: r.email.clone(),
@@ -252,7 +252,10 @@ impl Services {
             .ok_or(ServiceError::NotFound)?;
         let actor = actor_of(&r, ip.clone());
         let mut after = None;
-        if tf.totp_secret.is_some() {
+        // A passkey is a second factor too: with one (and no TOTP) the
+        // password leads to the second step, where only a passkey answers.
+        let has_passkey = self.passkey_count(&mut tx, r.id).await? > 0;
+        if tf.totp_secret.is_some() || has_passkey {
             let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
                 // A right password alone is neither a failure nor a
                 // success: the attempt is given back, not the counter
