@@ -73,6 +73,10 @@
       });
     });
   }
+  // The ceremonies, for other scripts of the console (and the browser
+  // tests, which replay an answer).
+  window.ccPasskeys = { creation: creation, assertion: assertion };
+
   function field(form, name) {
     var el = form.querySelector('[name="' + name + '"]');
     return el ? el.value : "";

@@ -1,0 +1,312 @@
+//! Passkeys (WebAuthn) in a real headless Chromium with chromedriver's
+//! virtual authenticator (the W3C WebDriver "Virtual Authenticators"
+//! extension): registered on /me, used alone and as the second step after
+//! the password, refused once removed, and a replayed or foreign challenge
+//! refused. A passkey's origin must be a host name (browsers refuse an IP
+//! address as relying party), so the console runs as `http://localhost:PORT`.
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+use crate::harness::*;
+
+/// A WebDriver extension command under the session's URL.
+#[derive(Debug)]
+struct SessionCmd {
+    method: axum::http::Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCmd {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+    }
+}
+
+/// Adds a CTAP2 platform authenticator that keeps resident keys, verifies
+/// the user and always consents (as a person touching it would).
+async fn add_virtual_authenticator(browser: &Browser) -> String {
+    let v = browser
+        .client
+        .issue_cmd(SessionCmd {
+            method: axum::http::Method::POST,
+            path: "webauthn/authenticator".into(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true
+            })),
+        })
+        .await
+        .expect("chromedriver adds a virtual authenticator");
+    v.as_str().expect("authenticator id").to_string()
+}
+
+/// How many credentials the virtual authenticator holds.
+async fn credentials_held(browser: &Browser, authenticator: &str) -> usize {
+    let v = browser
+        .client
+        .issue_cmd(SessionCmd {
+            method: axum::http::Method::GET,
+            path: format!("webauthn/authenticator/{authenticator}/credentials"),
+            body: None,
+        })
+        .await
+        .unwrap();
+    v.as_array().map(|a| a.len()).unwrap_or(0)
+}
+
+async fn path_of(browser: &Browser) -> String {
+    browser.client.current_url().await.unwrap().path().to_string()
+}
+
+/// Waits (up to 10 s) until the page is no longer under `prefix`.
+async fn wait_until_left(browser: &Browser, prefix: &str) -> String {
+    for _ in 0..100 {
+        let p = path_of(browser).await;
+        if !p.starts_with(prefix) {
+            return p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("still on {prefix}");
+}
+
+async fn sign_out(browser: &Browser, site: &str) {
+    browser.client.goto(&format!("{site}/me")).await.unwrap();
+    browser.click("form[action='/logout'] button").await;
+    for _ in 0..100 {
+        if path_of(browser).await == "/login" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("not signed out");
+}
+
+/// One signed-in page works (the session is full).
+async fn signed_in(browser: &Browser, site: &str) {
+    browser.client.goto(&format!("{site}/me")).await.unwrap();
+    assert_eq!(path_of(browser).await, "/me", "signed in");
+    browser.find("#passkeys").await;
+}
+
+async fn audit(app: &TestApp, action: &str) -> i64 {
+    app.count(&format!(
+        "SELECT COUNT(*) FROM audit_log WHERE action = '{action}'"
+    ))
+    .await
+}
+
+/// In the page: a sign-in with a passkey done by hand, then the same
+/// answer sent again (replay), then sent to a fresh challenge (it was
+/// signed over the old one). Returns the statuses, the answer, and an
+/// unused challenge for another browser to try.
+const REPLAY: &str = r#"
+var done = arguments[arguments.length - 1];
+var csrf = document.querySelector('form[data-passkey] input[name=_csrf]').value;
+function post(url, f) {
+  var b = new URLSearchParams();
+  for (var k in f) b.append(k, f[k]);
+  return fetch(url, {method: 'POST', body: b, credentials: 'same-origin'})
+    .then(function (r) { return r.text().then(function (t) { return {status: r.status, body: t}; }); });
+}
+var out = {};
+post('/login/passkey/start', {_csrf: csrf}).then(function (r) {
+  var c = JSON.parse(r.body); out.first = c.challenge_id;
+  return window.ccPasskeys.assertion(c.options).then(function (cred) {
+    out.credential = cred;
+    return post('/login/passkey/finish', {_csrf: csrf, challenge_id: c.challenge_id, credential: cred, next: '/'});
+  });
+}).then(function (r) {
+  out.ok = r.status;
+  return post('/login/passkey/finish', {_csrf: csrf, challenge_id: out.first, credential: out.credential, next: '/'});
+}).then(function (r) {
+  out.replay = r.status;
+  return post('/login/passkey/start', {_csrf: csrf});
+}).then(function (r) {
+  var c = JSON.parse(r.body);
+  return post('/login/passkey/finish', {_csrf: csrf, challenge_id: c.challenge_id, credential: out.credential, next: '/'});
+}).then(function (r) {
+  out.other_challenge = r.status;
+  return post('/login/passkey/start', {_csrf: csrf});
+}).then(function (r) {
+  out.unused = JSON.parse(r.body).challenge_id;
+  done(out);
+}, function (e) { done({error: String(e)}); });
+"#;
+
+#[tokio::test]
+async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let port = free_port();
+    let site = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_LISTEN", &listen),
+        ("CC_PUBLIC_URL", &site),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let authenticator = add_virtual_authenticator(&browser).await;
+
+    // Register a passkey on the operator's own page.
+    browser.client.goto(&format!("{site}/login")).await.unwrap();
+    browser.fill("#email", ADMIN_EMAIL).await;
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.click("form[action='/login'] button[type=submit]").await;
+    wait_until_left(&browser, "/login").await;
+    browser.client.goto(&format!("{site}/me")).await.unwrap();
+    browser.fill("#passkey-name", "Virtual key").await;
+    browser.click("#passkey-add").await;
+    let name = browser.text("#passkeys td.passkey-name").await;
+    assert_eq!(name, "Virtual key");
+    assert_eq!(credentials_held(&browser, &authenticator).await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 1);
+    assert_eq!(audit(&app, "passkey.added").await, 1);
+    // The challenge was used up.
+    assert_eq!(app.count("SELECT COUNT(*) FROM webauthn_challenges").await, 0);
+
+    // Two factors required of everyone: the passkey counts, so the
+    // password leads to the second step, not to enrolment.
+    let (s, _) = app
+        .api(
+            "PUT",
+            "/api/v1/security/two-factor",
+            &admin,
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Sign out; sign in with the passkey alone.
+    sign_out(&browser, &site).await;
+    browser.click("#passkey-sign-in").await;
+    let landed = wait_until_left(&browser, "/login").await;
+    assert_ne!(landed, "/login/enrol");
+    signed_in(&browser, &site).await;
+    assert_eq!(audit(&app, "passkey.used").await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'signin.success' \
+             AND after_json LIKE '%\"factor\":\"passkey\"%'"
+        )
+        .await,
+        1
+    );
+    // Its use is shown on /me.
+    let html = browser.client.source().await.unwrap();
+    assert!(!html.contains("not yet"), "last used is shown");
+
+    // Sign out; the password, then the passkey as the second step.
+    sign_out(&browser, &site).await;
+    browser.fill("#email", ADMIN_EMAIL).await;
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.click("form[action='/login'] button[type=submit]").await;
+    for _ in 0..100 {
+        if path_of(&browser).await == "/login/code" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(path_of(&browser).await, "/login/code", "second step, not enrolment");
+    // No TOTP is set up: only the passkey is offered.
+    assert!(browser.client.find(fantoccini::Locator::Css("#code")).await.is_err());
+    browser.click("#passkey-second").await;
+    wait_until_left(&browser, "/login").await;
+    signed_in(&browser, &site).await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'signin.success' \
+             AND after_json LIKE '%\"second_factor\":\"passkey\"%'"
+        )
+        .await,
+        1
+    );
+
+    // A replayed answer and an answer to another challenge are refused.
+    sign_out(&browser, &site).await;
+    let out = browser
+        .client
+        .execute_async(REPLAY, vec![])
+        .await
+        .expect("replay script");
+    assert!(out.get("error").is_none(), "{out}");
+    assert_eq!(out["ok"], 200, "the first answer signs in: {out}");
+    assert_eq!(out["replay"], 401, "the same challenge twice: {out}");
+    assert_eq!(out["other_challenge"], 401, "signed over another challenge: {out}");
+    // Another browser (its own cookies) cannot answer this one's challenge.
+    let other = Browserless {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let (_, html) = other.get("/login").await;
+    let csrf = csrf_of(&html);
+    let (s, body, _) = other
+        .post(
+            "/login/passkey/finish",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("challenge_id", out["unused"].as_str().unwrap()),
+                ("credential", out["credential"].as_str().unwrap()),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a foreign challenge: {body}");
+    assert!(audit(&app, "passkey.failed").await >= 3);
+
+    // Remove the passkey: it signs in no more.
+    browser.client.goto(&format!("{site}/me")).await.unwrap();
+    browser
+        .click("#passkeys form[action$='/remove'] button")
+        .await;
+    browser.find(".flash, [role=status]").await;
+    for _ in 0..50 {
+        if app.count("SELECT COUNT(*) FROM passkeys").await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 0);
+    assert_eq!(audit(&app, "passkey.removed").await, 1);
+    sign_out(&browser, &site).await;
+    let failed_before = audit(&app, "passkey.failed").await;
+    browser.click("#passkey-sign-in").await;
+    let status = browser.find(".passkey-status.error").await;
+    let text = status.text().await.unwrap();
+    assert!(text.contains("not accepted"), "{text}");
+    assert_eq!(path_of(&browser).await, "/login");
+    assert_eq!(audit(&app, "passkey.failed").await, failed_before + 1);
+    // The authenticator still holds it: the console refused it.
+    assert_eq!(credentials_held(&browser, &authenticator).await, 1);
+
+    browser.close().await;
+    app.finish().await;
+}
