@@ -134,8 +134,9 @@ impl Services {
     }
 
     fn decode_passkey(row: &store::passkeys::PasskeyRow) -> Result<Passkey> {
-        serde_json::from_str(&row.passkey)
-            .map_err(|e| ServiceError::from(StoreError::Corrupt(format!("passkey {}: {e}", row.id))))
+        serde_json::from_str(&row.passkey).map_err(|e| {
+            ServiceError::from(StoreError::Corrupt(format!("passkey {}: {e}", row.id)))
+        })
     }
 
     /// The actor's passkeys.
@@ -375,7 +376,13 @@ impl Services {
         &self,
         tx: &mut store::Conn,
         row: &store::passkeys::PasskeyRow,
-        check: impl FnOnce(&Webauthn, &Passkey) -> std::result::Result<webauthn_rs::prelude::AuthenticationResult, webauthn_rs::prelude::WebauthnError>,
+        check: impl FnOnce(
+            &Webauthn,
+            &Passkey,
+        ) -> std::result::Result<
+            webauthn_rs::prelude::AuthenticationResult,
+            webauthn_rs::prelude::WebauthnError,
+        >,
     ) -> Result<std::result::Result<(), &'static str>> {
         let mut passkey = Self::decode_passkey(row)?;
         let result = match check(&self.webauthn()?, &passkey) {

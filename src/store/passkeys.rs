@@ -84,12 +84,7 @@ pub async fn by_credential(
 
 /// Notes a use: the updated credential (its counter) and when. Only while
 /// the passkey still exists (a removed one is not brought back).
-pub async fn used(
-    conn: &mut AnyConnection,
-    id: &str,
-    passkey: &str,
-    now: Millis,
-) -> Result<bool> {
+pub async fn used(conn: &mut AnyConnection, id: &str, passkey: &str, now: Millis) -> Result<bool> {
     let r = sqlx::query("UPDATE passkeys SET passkey = $2, last_used_at = $3 WHERE id = $1")
         .bind(id)
         .bind(passkey)
@@ -101,13 +96,15 @@ pub async fn used(
 
 /// Removes one of an operator's passkeys; the name it had, if it existed.
 pub async fn delete(conn: &mut AnyConnection, op: OperatorId, id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "DELETE FROM passkeys WHERE id = $1 AND operator_id = $2 RETURNING name",
+    Ok(
+        sqlx::query_scalar(
+            "DELETE FROM passkeys WHERE id = $1 AND operator_id = $2 RETURNING name",
+        )
+        .bind(id)
+        .bind(op.to_db())
+        .fetch_optional(&mut *conn)
+        .await?,
     )
-    .bind(id)
-    .bind(op.to_db())
-    .fetch_optional(&mut *conn)
-    .await?)
 }
 
 pub struct NewChallenge<'a> {

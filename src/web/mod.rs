@@ -66,6 +66,8 @@ pub fn router() -> Router<AppState> {
         .route("/login/passkey/start", post(passkeys::sign_in_start))
         .route("/login/passkey/finish", post(passkeys::sign_in_finish))
         .route("/login/code/passkey/start", post(passkeys::second_start))
+        .route("/login/enrol/passkey/start", post(passkeys::enrol_start))
+        .route("/login/enrol/passkey/finish", post(passkeys::enrol_finish))
         .route("/login/code/passkey/finish", post(passkeys::second_finish))
         .route("/settings/two-factor", post(settings::two_factor))
         .route("/vendors/{id}/two-factor", post(vendors::two_factor))

@@ -37,10 +37,7 @@ fn refused(lang: Lang, e: ServiceError) -> WebResult {
             lang.t("login.passkey_failed"),
         )),
         ServiceError::RateLimited { retry_after_secs } => {
-            let mut r = json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                lang.t("login.rate_limited"),
-            );
+            let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, lang.t("login.rate_limited"));
             if let Ok(v) = retry_after_secs.to_string().parse() {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -257,4 +254,95 @@ pub async fn second_finish(
         Ok(actor) => signed_in(&state, jar, &actor, &origin, &f.next).await,
         Err(e) => refused(lang, e),
     }
+}
+
+// --- /login/enrol: a passkey as the second factor two factors require ---
+
+/// The operator behind an `enrol` half session and its cookie value.
+async fn enrolling(
+    state: &AppState,
+    jar: &CookieJar,
+    ip: Option<String>,
+) -> WebResult<Option<(crate::service::Actor, String)>> {
+    let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    Ok(match state.services.pending_actor(&pending, ip).await? {
+        Some((actor, stage)) if stage == "enrol" => Some((actor, pending)),
+        _ => None,
+    })
+}
+
+/// `POST /login/enrol/passkey/start`: registration options for an
+/// operator who must set up a second factor before anything else.
+pub async fn enrol_start(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientOrigin(origin): ClientOrigin,
+    Form(f): Form<StartForm>,
+) -> WebResult {
+    if pre_ok(&jar, &f._csrf).is_none() {
+        return Ok(session::csrf_rejected(lang));
+    }
+    let Some((actor, pending)) = enrolling(&state, &jar, origin.ip).await? else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            lang.t("login.passkey_failed"),
+        ));
+    };
+    match state
+        .services
+        .start_passkey_registration(&actor, &pending)
+        .await
+    {
+        Ok(c) => Ok(Json(c).into_response()),
+        Err(e) => refused(lang, e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct EnrolForm {
+    #[serde(default)]
+    _csrf: String,
+    #[serde(default)]
+    challenge_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login/enrol/passkey/finish`: the passkey is stored, the half
+/// session ends and a full one begins.
+pub async fn enrol_finish(
+    State(state): State<AppState>,
+    PageLang(lang): PageLang,
+    jar: CookieJar,
+    ClientOrigin(origin): ClientOrigin,
+    Form(f): Form<EnrolForm>,
+) -> WebResult {
+    if pre_ok(&jar, &f._csrf).is_none() {
+        return Ok(session::csrf_rejected(lang));
+    }
+    let Some((actor, pending)) = enrolling(&state, &jar, origin.ip.clone()).await? else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            lang.t("login.passkey_failed"),
+        ));
+    };
+    if let Err(e) = state
+        .services
+        .finish_passkey_registration(&actor, &pending, &f.challenge_id, &f.name, &f.credential)
+        .await
+    {
+        return refused(lang, e);
+    }
+    state
+        .services
+        .finish_enrolment_sign_in(&pending, &actor)
+        .await?;
+    signed_in(&state, jar, &actor, &origin, &f.next).await
 }

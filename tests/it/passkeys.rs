@@ -34,7 +34,10 @@ impl WebDriverCompatibleCommand for SessionCmd {
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
     }
 }
 
@@ -75,7 +78,13 @@ async fn credentials_held(browser: &Browser, authenticator: &str) -> usize {
 }
 
 async fn path_of(browser: &Browser) -> String {
-    browser.client.current_url().await.unwrap().path().to_string()
+    browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .to_string()
 }
 
 /// Waits (up to 10 s) until the page is no longer under `prefix`.
@@ -176,7 +185,9 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     browser.client.goto(&format!("{site}/login")).await.unwrap();
     browser.fill("#email", ADMIN_EMAIL).await;
     browser.fill("#password", ADMIN_PASSWORD).await;
-    browser.click("form[action='/login'] button[type=submit]").await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
     wait_until_left(&browser, "/login").await;
     browser.client.goto(&format!("{site}/me")).await.unwrap();
     browser.fill("#passkey-name", "Virtual key").await;
@@ -187,7 +198,10 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 1);
     assert_eq!(audit(&app, "passkey.added").await, 1);
     // The challenge was used up.
-    assert_eq!(app.count("SELECT COUNT(*) FROM webauthn_challenges").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webauthn_challenges").await,
+        0
+    );
 
     // Two factors required of everyone: the passkey counts, so the
     // password leads to the second step, not to enrolment.
@@ -224,16 +238,28 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     sign_out(&browser, &site).await;
     browser.fill("#email", ADMIN_EMAIL).await;
     browser.fill("#password", ADMIN_PASSWORD).await;
-    browser.click("form[action='/login'] button[type=submit]").await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
     for _ in 0..100 {
         if path_of(&browser).await == "/login/code" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(path_of(&browser).await, "/login/code", "second step, not enrolment");
+    assert_eq!(
+        path_of(&browser).await,
+        "/login/code",
+        "second step, not enrolment"
+    );
     // No TOTP is set up: only the passkey is offered.
-    assert!(browser.client.find(fantoccini::Locator::Css("#code")).await.is_err());
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("#code"))
+            .await
+            .is_err()
+    );
     browser.click("#passkey-second").await;
     wait_until_left(&browser, "/login").await;
     signed_in(&browser, &site).await;
@@ -256,7 +282,10 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     assert!(out.get("error").is_none(), "{out}");
     assert_eq!(out["ok"], 200, "the first answer signs in: {out}");
     assert_eq!(out["replay"], 401, "the same challenge twice: {out}");
-    assert_eq!(out["other_challenge"], 401, "signed over another challenge: {out}");
+    assert_eq!(
+        out["other_challenge"], 401,
+        "signed over another challenge: {out}"
+    );
     // Another browser (its own cookies) cannot answer this one's challenge.
     let other = Browserless {
         client: reqwest::Client::builder()
@@ -307,6 +336,210 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     // The authenticator still holds it: the console refused it.
     assert_eq!(credentials_held(&browser, &authenticator).await, 1);
 
+    browser.close().await;
+    app.finish().await;
+}
+
+/// The passkey endpoints without a browser: CSRF, options from
+/// `CC_PUBLIC_URL`, bad answers refused with nothing stored (never a 500),
+/// a challenge used once, and a parallel burst of bad answers evaluated
+/// at most up to the address's sign-in limit.
+#[tokio::test]
+async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
+    let port = free_port();
+    let site = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_LISTEN", &listen),
+        ("CC_PUBLIC_URL", &site),
+    ])
+    .await;
+    let b = Browserless::new(&app);
+    assert_eq!(b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await, StatusCode::SEE_OTHER);
+    let csrf = b.csrf("/me").await;
+
+    // Without the CSRF token: refused.
+    let (s, _, _) = b.post("/me/passkeys/start", &[]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The options name this console (its host as the relying party) and
+    // ask for a discoverable, user-verifying credential.
+    let (s, body, _) = b.post("/me/passkeys/start", &[("_csrf", &csrf)]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let pk = &v["options"]["publicKey"];
+    assert_eq!(pk["rp"]["id"], "localhost", "{v}");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required", "{v}");
+    assert_eq!(pk["authenticatorSelection"]["userVerification"], "required", "{v}");
+    let challenge = v["challenge_id"].as_str().unwrap().to_string();
+    assert_eq!(app.count("SELECT COUNT(*) FROM webauthn_challenges").await, 1);
+
+    // A name with a line break: 422, the challenge still there.
+    let (s, body, _) = b
+        .post(
+            "/me/passkeys/finish",
+            &[
+                ("_csrf", &csrf),
+                ("challenge_id", &challenge),
+                ("name", "Key\r\nBcc: x"),
+                ("credential", "{}"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A malformed answer: 422, nothing stored, the challenge used up.
+    let (s, body, _) = b
+        .post(
+            "/me/passkeys/finish",
+            &[
+                ("_csrf", &csrf),
+                ("challenge_id", &challenge),
+                ("name", "Key"),
+                ("credential", "{\"id\": \"\u{0}\"}"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 0);
+    // A well-formed answer to a challenge that is gone (or never was).
+    let forged = json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key", "extensions": {},
+        "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}
+    })
+    .to_string();
+    for id in [challenge.as_str(), "0123456789abcdef0123456789abcdef"] {
+        let (s, body, _) = b
+            .post(
+                "/me/passkeys/finish",
+                &[
+                    ("_csrf", &csrf),
+                    ("challenge_id", id),
+                    ("name", "Key"),
+                    ("credential", &forged),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains("expired or was already used"), "{body}");
+    }
+    // Removing a passkey that is not yours (or not there): 404.
+    let (s, _, _) = b
+        .post("/me/passkeys/nope/remove", &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Sign-in with a passkey: only with the pre-session token.
+    let anon = Browserless::new(&app);
+    let (_, html) = anon.get("/login").await;
+    let pre = csrf_of(&html);
+    let (s, _, _) = anon.post("/login/passkey/start", &[("_csrf", "x")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The second step without a half signed-in session: 401.
+    let (s, _, _) = anon
+        .post("/login/code/passkey/start", &[("_csrf", &pre)])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // 40 parallel bad answers from one address: at most the address's
+    // limit (20) is evaluated, the rest get 429.
+    let mut challenges = Vec::new();
+    for _ in 0..40 {
+        let (s, body, _) = anon.post("/login/passkey/start", &[("_csrf", &pre)]).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        challenges.push(v["challenge_id"].as_str().unwrap().to_string());
+    }
+    let assertion = json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key", "extensions": {},
+        "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA",
+                     "signature": "AAAA", "userHandle": "AAAA"}
+    })
+    .to_string();
+    let tasks: Vec<_> = challenges
+        .iter()
+        .map(|c| {
+            let client = anon.client.clone();
+            let url = format!("{}/login/passkey/finish", anon.base);
+            let form = vec![
+                ("_csrf".to_string(), pre.clone()),
+                ("challenge_id".to_string(), c.clone()),
+                ("credential".to_string(), assertion.clone()),
+                ("next".to_string(), "/".to_string()),
+            ];
+            tokio::spawn(async move {
+                client.post(url).form(&form).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut tally = std::collections::BTreeMap::new();
+    for t in tasks {
+        *tally.entry(t.await.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    eprintln!("40 parallel bad passkey answers: {tally:?}");
+    assert_eq!(tally.get(&401).copied().unwrap_or(0), 20, "{tally:?}");
+    assert_eq!(tally.get(&429).copied().unwrap_or(0), 20, "{tally:?}");
+    assert_eq!(audit(&app, "passkey.failed").await, 20);
+    app.finish().await;
+}
+
+/// Two factors required, none set up: at the next sign-in the operator is
+/// led to enrol, and a passkey is enough; then it signs in alone.
+#[tokio::test]
+async fn a_required_operator_enrols_with_a_passkey_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let port = free_port();
+    let site = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_LISTEN", &listen),
+        ("CC_PUBLIC_URL", &site),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let (s, _) = app
+        .api(
+            "PUT",
+            "/api/v1/security/two-factor",
+            &admin,
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    add_virtual_authenticator(&browser).await;
+
+    browser.client.goto(&format!("{site}/login")).await.unwrap();
+    browser.fill("#email", ADMIN_EMAIL).await;
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.click("form[action='/login'] button[type=submit]").await;
+    for _ in 0..100 {
+        if path_of(&browser).await == "/login/enrol" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(path_of(&browser).await, "/login/enrol");
+    browser.fill("#passkey-name", "Enrolled key").await;
+    browser.click("#passkey-add").await;
+    wait_until_left(&browser, "/login").await;
+    signed_in(&browser, &site).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'signin.success' \
+             AND after_json LIKE '%\"enrolled\":true%' AND after_json LIKE '%passkey%'"
+        )
+        .await,
+        1
+    );
+    sign_out(&browser, &site).await;
+    browser.click("#passkey-sign-in").await;
+    wait_until_left(&browser, "/login").await;
+    signed_in(&browser, &site).await;
     browser.close().await;
     app.finish().await;
 }
