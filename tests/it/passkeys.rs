@@ -357,7 +357,10 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
     ])
     .await;
     let b = Browserless::new(&app);
-    assert_eq!(b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
     let csrf = b.csrf("/me").await;
 
     // Without the CSRF token: refused.
@@ -370,10 +373,19 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
     let v: Value = serde_json::from_str(&body).unwrap();
     let pk = &v["options"]["publicKey"];
     assert_eq!(pk["rp"]["id"], "localhost", "{v}");
-    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required", "{v}");
-    assert_eq!(pk["authenticatorSelection"]["userVerification"], "required", "{v}");
+    assert_eq!(
+        pk["authenticatorSelection"]["residentKey"], "required",
+        "{v}"
+    );
+    assert_eq!(
+        pk["authenticatorSelection"]["userVerification"], "required",
+        "{v}"
+    );
     let challenge = v["challenge_id"].as_str().unwrap().to_string();
-    assert_eq!(app.count("SELECT COUNT(*) FROM webauthn_challenges").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webauthn_challenges").await,
+        1
+    );
 
     // A name with a line break: 422, the challenge still there.
     let (s, body, _) = b
@@ -388,7 +400,7 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    // A malformed answer: 422, nothing stored, the challenge used up.
+    // NUL in the answer: refused at the door (400).
     let (s, body, _) = b
         .post(
             "/me/passkeys/finish",
@@ -400,14 +412,46 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
             ],
         )
         .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // Not an answer at all: 422.
+    let (s, body, _) = b
+        .post(
+            "/me/passkeys/finish",
+            &[
+                ("_csrf", &csrf),
+                ("challenge_id", &challenge),
+                ("name", "Key"),
+                ("credential", "{\"id\": 5}"),
+            ],
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 0);
-    // A well-formed answer to a challenge that is gone (or never was).
+    // A well-formed answer that no authenticator made: refused by the
+    // verification, nothing stored, and the challenge is used up.
     let forged = json!({
         "id": "AAAA", "rawId": "AAAA", "type": "public-key", "extensions": {},
         "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}
     })
     .to_string();
+    let (s, body, _) = b
+        .post(
+            "/me/passkeys/finish",
+            &[
+                ("_csrf", &csrf),
+                ("challenge_id", &challenge),
+                ("name", "Key"),
+                ("credential", &forged),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("could not be registered"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webauthn_challenges").await,
+        0
+    );
+    // The same challenge again, or one that never was.
     for id in [challenge.as_str(), "0123456789abcdef0123456789abcdef"] {
         let (s, body, _) = b
             .post(
@@ -467,9 +511,7 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
                 ("credential".to_string(), assertion.clone()),
                 ("next".to_string(), "/".to_string()),
             ];
-            tokio::spawn(async move {
-                client.post(url).form(&form).send().await.unwrap().status()
-            })
+            tokio::spawn(async move { client.post(url).form(&form).send().await.unwrap().status() })
         })
         .collect();
     let mut tally = std::collections::BTreeMap::new();
@@ -515,7 +557,9 @@ async fn a_required_operator_enrols_with_a_passkey_in_chromium() {
     browser.client.goto(&format!("{site}/login")).await.unwrap();
     browser.fill("#email", ADMIN_EMAIL).await;
     browser.fill("#password", ADMIN_PASSWORD).await;
-    browser.click("form[action='/login'] button[type=submit]").await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
     for _ in 0..100 {
         if path_of(&browser).await == "/login/enrol" {
             break;
