@@ -83,6 +83,11 @@ fn routes() -> (Router<AppState>, Vec<&'static str>) {
         )
         .route("/v1/me/totp", post(me::start_totp).delete(me::disable_totp))
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
+        .route("/v1/me/passkeys", get(me::passkeys))
+        .route(
+            "/v1/me/passkeys/{id}",
+            axum::routing::delete(me::remove_passkey),
+        )
         .route("/v1/me/sessions", get(me::sessions))
         .route(
             "/v1/me/sessions/{id}",

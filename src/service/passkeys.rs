@@ -33,11 +33,14 @@ const PURPOSE_SECOND: &str = "second_factor";
 const PURPOSE_SIGN_IN: &str = "sign_in";
 
 /// A passkey as its owner sees it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PasskeyInfo {
     pub id: String,
+    /// The name its owner gave it.
     pub name: String,
+    /// When it was registered (RFC 3339).
     pub created_at: String,
+    /// When it last signed in (RFC 3339); none yet.
     pub last_used_at: Option<String>,
 }
 

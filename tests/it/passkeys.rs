@@ -203,6 +203,12 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
         0
     );
 
+    // The API lists it.
+    let (s, v) = app.api("GET", "/api/v1/me/passkeys", &admin, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["name"], "Virtual key", "{v}");
+    assert!(v["items"][0]["last_used_at"].is_null(), "{v}");
+
     // Two factors required of everyone: the passkey counts, so the
     // password leads to the second step, not to enrolment.
     let (s, _) = app
@@ -271,6 +277,9 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
         .await,
         1
     );
+
+    let (_, v) = app.api("GET", "/api/v1/me/passkeys", &admin, None).await;
+    assert!(v["items"][0]["last_used_at"].is_string(), "{v}");
 
     // A replayed answer and an answer to another challenge are refused.
     sign_out(&browser, &site).await;
@@ -473,6 +482,12 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // The API documents its passkey endpoints.
+    let (s, doc) = app.api_anon("GET", "/api/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["paths"]["/api/v1/me/passkeys"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/me/passkeys/{id}"]["delete"].is_object());
+
     // Sign-in with a passkey: only with the pre-session token.
     let anon = Browserless::new(&app);
     let (_, html) = anon.get("/login").await;
@@ -584,6 +599,36 @@ async fn a_required_operator_enrols_with_a_passkey_in_chromium() {
     browser.click("#passkey-sign-in").await;
     wait_until_left(&browser, "/login").await;
     signed_in(&browser, &site).await;
+
+    // Removed through the API (a lost device): it signs in no more.
+    let (_, v) = app.api("GET", "/api/v1/me/passkeys", &admin, None).await;
+    let id = v["items"][0]["id"].as_str().unwrap().to_string();
+    let (s, _) = app
+        .api("DELETE", &format!("/api/v1/me/passkeys/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .api("DELETE", &format!("/api/v1/me/passkeys/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    sign_out(&browser, &site).await;
+    browser.click("#passkey-sign-in").await;
+    browser.find(".passkey-status.error").await;
+    assert_eq!(path_of(&browser).await, "/login");
+    // With two factors required and none left, the password leads to
+    // enrolment again.
+    browser.fill("#email", ADMIN_EMAIL).await;
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    for _ in 0..100 {
+        if path_of(&browser).await == "/login/enrol" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(path_of(&browser).await, "/login/enrol");
     browser.close().await;
     app.finish().await;
 }
