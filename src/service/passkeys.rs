@@ -25,6 +25,9 @@ use crate::store::{self, StoreError};
 
 /// How long a challenge may be answered.
 const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
+/// Passkey sign-ins one address may start per rate-limit window (each
+/// stores a challenge row before anyone is known).
+pub const STARTS_PER_ADDRESS: i64 = 100;
 /// The longest passkey name.
 const NAME_MAX: usize = 60;
 
@@ -319,11 +322,19 @@ impl Services {
     }
 
     /// Starts a sign-in with a passkey alone, for the browser holding the
-    /// pre-session token `owner_token`.
+    /// pre-session token `owner_token`. Anyone may ask, and each asking
+    /// stores a row: an address gets [`STARTS_PER_ADDRESS`] per window.
     pub async fn start_passkey_sign_in(
         &self,
         owner_token: &str,
+        ip: &Option<String>,
     ) -> Result<Challenge<RequestChallengeResponse>> {
+        let key = format!("passkey:start:{}", ip.as_deref().unwrap_or("-"));
+        self.reserve_attempts(
+            &[(key.as_str(), STARTS_PER_ADDRESS)],
+            super::auth::WINDOW_MS,
+        )
+        .await?;
         let (mut options, state) = self
             .webauthn()?
             .start_discoverable_authentication()

@@ -14,7 +14,7 @@ use axum_extra::extract::{CookieJar, Form};
 
 use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Lang, WebResult};
-use crate::http::ClientOrigin;
+use crate::http::{ClientIp, ClientOrigin};
 use crate::service::ServiceError;
 
 /// A JSON refusal the script shows next to its button.
@@ -135,12 +135,13 @@ pub async fn sign_in_start(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     Form(f): Form<StartForm>,
 ) -> WebResult {
     let Some(pre) = pre_ok(&jar, &f._csrf) else {
         return Ok(session::csrf_rejected(lang));
     };
-    match state.services.start_passkey_sign_in(&pre).await {
+    match state.services.start_passkey_sign_in(&pre, &ip).await {
         Ok(c) => Ok(Json(c).into_response()),
         Err(e) => refused(lang, e),
     }

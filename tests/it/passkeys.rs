@@ -537,6 +537,19 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
     assert_eq!(tally.get(&401).copied().unwrap_or(0), 20, "{tally:?}");
     assert_eq!(tally.get(&429).copied().unwrap_or(0), 20, "{tally:?}");
     assert_eq!(audit(&app, "passkey.failed").await, 20);
+    // Starting a sign-in stores a challenge before anyone is known: one
+    // address gets 100 per window (40 were started above), then 429.
+    let mut started = 40;
+    loop {
+        let (s, _, _) = anon.post("/login/passkey/start", &[("_csrf", &pre)]).await;
+        if s != StatusCode::OK {
+            assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+            break;
+        }
+        started += 1;
+        assert!(started <= 100, "more than 100 starts");
+    }
+    assert_eq!(started, 100);
     app.finish().await;
 }
 
