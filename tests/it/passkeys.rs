@@ -163,6 +163,21 @@ post('/login/passkey/start', {_csrf: csrf}).then(function (r) {
 }, function (e) { done({error: String(e)}); });
 "#;
 
+/// In the page: asks for a challenge and has the authenticator answer it,
+/// without sending the answer (the test sends it elsewhere).
+const ASK_ONLY: &str = r#"
+var done = arguments[arguments.length - 1];
+var csrf = document.querySelector('form[data-passkey] input[name=_csrf]').value;
+var b = new URLSearchParams(); b.append('_csrf', csrf);
+fetch('/login/passkey/start', {method: 'POST', body: b, credentials: 'same-origin'})
+  .then(function (r) { return r.json(); })
+  .then(function (c) {
+    return window.ccPasskeys.assertion(c.options).then(function (cred) {
+      done({challenge_id: c.challenge_id, credential: cred, csrf: csrf});
+    });
+  }).then(null, function (e) { done({error: String(e)}); });
+"#;
+
 #[tokio::test]
 async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     let Some(browser) = Browser::start().await else {
@@ -319,6 +334,51 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a foreign challenge: {body}");
     assert!(audit(&app, "passkey.failed").await >= 3);
+
+    // A ceremony may span instances: the challenge asked of this one is
+    // answered, with the browser's cookie, to a second instance on the
+    // same database (as behind a load balancer: the same public URL).
+    let asked = browser
+        .client
+        .execute_async(ASK_ONLY, vec![])
+        .await
+        .expect("ask script");
+    assert!(asked.get("error").is_none(), "{asked}");
+    let pre = browser.client.get_named_cookie("cc_pre").await.unwrap();
+    let mut env = app.env.clone();
+    env.insert("CC_LISTEN".into(), "127.0.0.1:0".into());
+    let second = command_center::start(
+        command_center::config::Config::from_sources(
+            &command_center::config::ConfigArgs::default(),
+            env,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/login/passkey/finish", second.addr))
+        .header("cookie", format!("cc_pre={}", pre.value()))
+        .form(&[
+            ("_csrf", asked["csrf"].as_str().unwrap()),
+            ("challenge_id", asked["challenge_id"].as_str().unwrap()),
+            ("credential", asked["credential"].as_str().unwrap()),
+            ("next", "/monitoring"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("cc_session=")),
+        "a session from the second instance"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["redirect"], "/monitoring");
+    second.stop().await.unwrap();
 
     // Remove the passkey: it signs in no more.
     browser.client.goto(&format!("{site}/me")).await.unwrap();
