@@ -209,6 +209,7 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     browser.click("#passkey-add").await;
     let name = browser.text("#passkeys td.passkey-name").await;
     assert_eq!(name, "Virtual key");
+    browser.shot("passkeys-me").await;
     assert_eq!(credentials_held(&browser, &authenticator).await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM passkeys").await, 1);
     assert_eq!(audit(&app, "passkey.added").await, 1);
@@ -273,6 +274,7 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
         "/login/code",
         "second step, not enrolment"
     );
+    browser.shot("passkeys-second-step").await;
     // No TOTP is set up: only the passkey is offered.
     assert!(
         browser
@@ -400,6 +402,7 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     let status = browser.find(".passkey-status.error").await;
     let text = status.text().await.unwrap();
     assert!(text.contains("not accepted"), "{text}");
+    browser.shot("passkeys-login-refused").await;
     assert_eq!(path_of(&browser).await, "/login");
     assert_eq!(audit(&app, "passkey.failed").await, failed_before + 1);
     // The authenticator still holds it: the console refused it.
