@@ -5,6 +5,10 @@
 (function () {
   "use strict";
   if (!window.PublicKeyCredential || !navigator.credentials) return;
+  // Browsers refuse an IP address as a passkey's relying party: on a
+  // console reached by address (CC_PUBLIC_URL unset) the buttons stay hidden.
+  if (/^[0-9.]+$/.test(location.hostname) || location.hostname.indexOf(":") >= 0 ||
+      location.hostname.charAt(0) === "[") return;
 
   function toBuf(s) {
     s = s.replace(/-/g, "+").replace(/_/g, "/");

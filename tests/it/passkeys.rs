@@ -408,6 +408,20 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     // The authenticator still holds it: the console refused it.
     assert_eq!(credentials_held(&browser, &authenticator).await, 1);
 
+    // Reached by IP address (where browsers refuse passkeys) the button
+    // stays hidden; the password form is there.
+    browser
+        .client
+        .goto(&format!("http://127.0.0.1:{port}/login"))
+        .await
+        .unwrap();
+    browser.find("#password").await;
+    let button = browser.find("#passkey-sign-in").await;
+    assert!(
+        !button.is_displayed().await.unwrap(),
+        "hidden on an IP address"
+    );
+
     browser.close().await;
     app.finish().await;
 }
