@@ -26,7 +26,8 @@ pub struct Config {
     /// `CC_DATABASE_URL`: `sqlite://…` (default: `DATA_DIR/command-center.db`) or `postgres://…`.
     pub database_url: String,
     /// `CC_PUBLIC_URL`: the address people use to reach the console (links,
-    /// `Secure` cookies when https). Default `http://LISTEN`.
+    /// `Secure` cookies when https; its host is the passkeys' WebAuthn
+    /// relying party id, the URL their only origin). Default `http://LISTEN`.
     pub public_url: String,
     /// True when `public_url` was derived from `listen` (then the real bound
     /// address replaces it, e.g. for port 0; `install_url` with it).

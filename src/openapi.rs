@@ -31,6 +31,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::me::start_totp,
         crate::api::me::confirm_totp,
         crate::api::me::disable_totp,
+        crate::api::me::passkeys,
+        crate::api::me::remove_passkey,
         crate::api::me::sessions,
         crate::api::me::end_session,
         crate::api::me::end_operator_sessions,

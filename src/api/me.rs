@@ -1,4 +1,5 @@
-//! The caller's own account: TOTP enrolment, sessions and API tokens; and
+//! The caller's own account: TOTP enrolment, passkeys (listed and removed;
+//! registered in the console), sessions and API tokens; and
 //! the admins' switches that require two factors and end an operator's
 //! sessions.
 
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use super::ApiActor;
 use crate::domain::{OperatorId, Secret, VendorId};
 use crate::http::{ApiResult, AppState, Body, ProblemDocument};
+use crate::service::passkeys::PasskeyInfo;
 use crate::service::two_factor::{SessionInfo, TotpEnrolment};
 use crate::service::{Page, path_id};
 
@@ -96,6 +98,25 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.services.end_own_session(&who.actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/me/passkeys", tag = "me", summary = "Your passkeys (WebAuthn): name, when added and last used", description = "Passkeys are registered in the console (a passkey needs the browser); here they are listed and removed, e.g. when a device is lost.", responses((status = 200, description = "Your passkeys, oldest first", body = Page<PasskeyInfo>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
+pub async fn passkeys(
+    State(state): State<AppState>,
+    who: ApiActor,
+) -> ApiResult<Json<Page<PasskeyInfo>>> {
+    let items = state.services.passkeys(&who.actor).await?;
+    Ok(Json(Page::all(items)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/passkeys/{id}", tag = "me", summary = "Remove one of your passkeys: it signs in no more", params(("id" = String, Path, description = "Passkey id from the list")), responses((status = 204, description = "Removed"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "None of yours with this id", body = ProblemDocument)), security(("bearer" = [])))]
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.services.remove_passkey(&who.actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

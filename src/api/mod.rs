@@ -83,6 +83,11 @@ fn routes() -> (Router<AppState>, Vec<&'static str>) {
         )
         .route("/v1/me/totp", post(me::start_totp).delete(me::disable_totp))
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
+        .route("/v1/me/passkeys", get(me::passkeys))
+        .route(
+            "/v1/me/passkeys/{id}",
+            axum::routing::delete(me::remove_passkey),
+        )
         .route("/v1/me/sessions", get(me::sessions))
         .route(
             "/v1/me/sessions/{id}",
@@ -245,7 +250,7 @@ pub struct TokenResponse {
     expires_at: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "`invalid_credentials` (wrong e-mail or password); `totp_required` (right password, two-factor sign-in is on: send `totp` too); `totp_invalid` (wrong, expired or already used code)", body = ProblemDocument), (status = 403, description = "`totp_enrolment_required`: two factors are required of this operator and none is set up; sign in to the console once to set up TOTP", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "`invalid_credentials` (wrong e-mail or password); `totp_required` (right password, two-factor sign-in is on: send `totp` too; an operator whose only second factor is a passkey gets it too and creates tokens in the console); `totp_invalid` (wrong, expired or already used code)", body = ProblemDocument), (status = 403, description = "`totp_enrolment_required`: two factors are required of this operator and none is set up; sign in to the console once to set up TOTP", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
 async fn issue_token(
     State(state): State<AppState>,
     crate::http::ClientOrigin(origin): crate::http::ClientOrigin,

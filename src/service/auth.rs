@@ -29,11 +29,11 @@ pub(crate) fn account_key(email: &str) -> String {
     format!("signin:account:{}", email.trim().to_lowercase())
 }
 
-fn address_key(ip: &Option<String>) -> String {
+pub(crate) fn address_key(ip: &Option<String>) -> String {
     format!("signin:address:{}", ip.as_deref().unwrap_or("-"))
 }
 
-fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
+pub(crate) fn actor_of(r: &store::operators::OperatorRow, ip: Option<String>) -> Actor {
     Actor {
         operator_id: r.id,
         email: r.email.clone(),
@@ -252,7 +252,10 @@ impl Services {
             .ok_or(ServiceError::NotFound)?;
         let actor = actor_of(&r, ip.clone());
         let mut after = None;
-        if tf.totp_secret.is_some() {
+        // A passkey is a second factor too: with one (and no TOTP) the
+        // password leads to the second step, where only a passkey answers.
+        let has_passkey = self.passkey_count(&mut tx, r.id).await? > 0;
+        if tf.totp_secret.is_some() || has_passkey {
             let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
                 // A right password alone is neither a failure nor a
                 // success: the attempt is given back, not the counter
@@ -406,7 +409,7 @@ impl Services {
     }
 
     /// Ends enrolment at sign-in: once the operator behind an `enrol`
-    /// session has TOTP on, the half session is gone (the caller creates a
+    /// session has TOTP on or a passkey, the half session is gone (the caller creates a
     /// full one) and the sign-in is audited.
     pub async fn finish_enrolment_sign_in(&self, pending_token: &str, actor: &Actor) -> Result<()> {
         let hash = self.key.lookup_hash("session", pending_token);
@@ -414,7 +417,15 @@ impl Services {
         let tf = store::two_factor::get(&mut tx, actor.operator_id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if tf.totp_secret.is_none() || !store::sessions::delete_session(&mut tx, &hash).await? {
+        // TOTP confirmed, or a passkey registered (it counts as much).
+        let factor = if tf.totp_secret.is_some() {
+            "totp"
+        } else if self.passkey_count(&mut tx, actor.operator_id).await? > 0 {
+            "passkey"
+        } else {
+            return Err(ServiceError::InvalidCredentials);
+        };
+        if !store::sessions::delete_session(&mut tx, &hash).await? {
             return Err(ServiceError::InvalidCredentials);
         }
         super::audit(
@@ -426,7 +437,7 @@ impl Services {
             "operator",
             Some(actor.operator_id.to_db()),
             None,
-            Some(serde_json::json!({"second_factor": "totp", "enrolled": true})),
+            Some(serde_json::json!({"second_factor": factor, "enrolled": true})),
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;

@@ -16,6 +16,7 @@ pub mod licenses;
 pub mod limits;
 pub mod monitoring;
 pub mod operators;
+pub mod passkeys;
 pub mod password_reset;
 pub mod repositories;
 pub mod repository_files;

@@ -24,6 +24,7 @@ pub mod licenses;
 pub mod monitoring;
 pub mod operators;
 pub mod outbox;
+pub mod passkeys;
 pub mod password_resets;
 pub mod ratelimit;
 pub mod repositories;

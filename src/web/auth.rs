@@ -80,7 +80,7 @@ fn session_cookie(
 /// `/`. Browsers drop tabs and line breaks from a URL and read `\` as
 /// `/`, so `/%09/evil.example` would become `//evil.example`: a single
 /// leading `/`, and no backslash, control character or space anywhere.
-fn safe_next(next: &str) -> String {
+pub(crate) fn safe_next(next: &str) -> String {
     let ok = next.starts_with('/')
         && !next[1..].starts_with('/')
         && !next
@@ -254,6 +254,10 @@ struct LoginCodePage {
     page: Page,
     next: String,
     error: Option<String>,
+    /// The operator has TOTP (a code answers).
+    totp: bool,
+    /// The operator has a passkey (it answers, with JavaScript).
+    passkey: bool,
 }
 
 #[derive(askama::Template)]
@@ -279,14 +283,18 @@ pub async fn code_page(
         Some(t) => state.services.pending_actor(t, ip.0).await?,
         None => None,
     };
-    if !matches!(&live, Some((_, stage)) if stage == "totp") {
-        return Ok(Redirect::to("/login").into_response());
-    }
+    let actor = match live {
+        Some((a, stage)) if stage == "totp" => a,
+        _ => return Ok(Redirect::to("/login").into_response()),
+    };
+    let (totp, passkey) = state.services.second_factors(actor.operator_id).await?;
     let (csrf, jar) = pre_token(&state, jar)?;
     let page = LoginCodePage {
         page: Page::anonymous(lang, csrf, "/login/code"),
         next: safe_next(q.next.as_deref().unwrap_or("/")),
         error: None,
+        totp,
+        passkey,
     };
     Ok((jar, render(&page)?).into_response())
 }
@@ -316,11 +324,21 @@ pub async fn code_submit(
     let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let (totp, passkey) = match state
+        .services
+        .pending_actor(&pending, origin.ip.clone())
+        .await?
+    {
+        Some((a, _)) => state.services.second_factors(a.operator_id).await?,
+        None => (true, false),
+    };
     let fail = |key: &str, status: StatusCode| -> WebResult {
         let page = LoginCodePage {
             page: Page::anonymous(lang, pre.clone(), "/login/code"),
             next: next.clone(),
             error: Some(lang.t(key).to_string()),
+            totp,
+            passkey,
         };
         render_status(status, &page)
     };

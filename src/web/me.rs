@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect};
 use super::auth::TotpSetup;
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::service::ServiceError;
+use crate::service::passkeys::PasskeyInfo;
 use crate::service::two_factor::{SessionInfo, TotpStatus};
 
 #[derive(askama::Template)]
@@ -19,6 +20,7 @@ struct MePage {
     setup: Option<TotpSetup>,
     recovery_codes: Vec<String>,
     sessions: Vec<SessionInfo>,
+    passkeys: Vec<PasskeyInfo>,
     errors: FormErrors,
 }
 
@@ -39,6 +41,7 @@ async fn me_page(
         .services
         .list_sessions(&ctx.actor, Some(&ctx.session_id))
         .await?;
+    let passkeys = state.services.passkeys(&ctx.actor).await?;
     Ok(MePage {
         page: Page::new(ctx),
         setup: status
@@ -48,6 +51,7 @@ async fn me_page(
         status,
         recovery_codes,
         sessions,
+        passkeys,
         errors,
     })
 }
@@ -57,6 +61,8 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx, Query(q): Query<MeQue
     let flash = match q.done.as_deref() {
         Some("disabled") => Some("flash.totp_disabled"),
         Some("ended") => Some("flash.session_ended"),
+        Some("passkey_added") => Some("flash.passkey_added"),
+        Some("passkey_removed") => Some("flash.passkey_removed"),
         _ => None,
     };
     if let Some(f) = flash {

@@ -13,6 +13,7 @@ pub mod licenses;
 pub mod me;
 pub mod monitoring;
 pub mod operators;
+pub mod passkeys;
 pub mod session;
 pub mod settings;
 pub mod usage;
@@ -59,6 +60,15 @@ pub fn router() -> Router<AppState> {
         .route("/me/totp/confirm", post(me::confirm_totp))
         .route("/me/totp/disable", post(me::disable_totp))
         .route("/me/sessions/{id}/end", post(me::end_session))
+        .route("/me/passkeys/start", post(passkeys::register_start))
+        .route("/me/passkeys/finish", post(passkeys::register_finish))
+        .route("/me/passkeys/{id}/remove", post(passkeys::remove))
+        .route("/login/passkey/start", post(passkeys::sign_in_start))
+        .route("/login/passkey/finish", post(passkeys::sign_in_finish))
+        .route("/login/code/passkey/start", post(passkeys::second_start))
+        .route("/login/enrol/passkey/start", post(passkeys::enrol_start))
+        .route("/login/enrol/passkey/finish", post(passkeys::enrol_finish))
+        .route("/login/code/passkey/finish", post(passkeys::second_finish))
         .route("/settings/two-factor", post(settings::two_factor))
         .route("/vendors/{id}/two-factor", post(vendors::two_factor))
         .route(

@@ -87,7 +87,10 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        env.insert("CC_LISTEN".into(), "127.0.0.1:0".into());
+        // A test may name its port (a passkey's origin must be known
+        // before the server starts); port 0 otherwise.
+        env.entry("CC_LISTEN".into())
+            .or_insert_with(|| "127.0.0.1:0".into());
         env.insert("CC_DATA_DIR".into(), data.path().display().to_string());
         env.insert("CC_DATABASE_URL".into(), database_url.clone());
         env.entry("CC_SQLITE_SYNCHRONOUS".into())

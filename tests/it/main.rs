@@ -24,6 +24,7 @@ mod mail;
 mod mail_speed;
 mod monitoring;
 mod operators_vendors;
+mod passkeys;
 mod password_reset;
 mod platform;
 mod repositories;
