@@ -37,10 +37,19 @@ async fn main() {
     let mut other = std::env::var("BENCH_SMTP_URL").ok();
     if sink {
         // smtp-sink accepts and discards; the last number is its listen
-        // backlog.
+        // backlog. As root it must be told whom to run as.
         let port = free_port();
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let mut args = Vec::new();
+        if root {
+            args.extend(["-u".to_string(), "nobody".to_string()]);
+        }
+        args.extend([format!("127.0.0.1:{port}"), "1024".to_string()]);
         let child = std::process::Command::new("smtp-sink")
-            .args([&format!("127.0.0.1:{port}"), "1024"])
+            .args(&args)
             .spawn()
             .expect(
                 "smtp-sink (Debian package postfix) must be installed for BENCH_SMTP=smtp-sink",
