@@ -247,6 +247,24 @@ pub async fn list_for_license(
     .await?)
 }
 
+/// One page of invites for an export, in id order: one vendor's or all,
+/// after the id `after` (keyset pagination).
+pub async fn export_page(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    after: Option<InviteId>,
+    limit: i64,
+) -> Result<Vec<InviteRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR i.id > $2) ORDER BY i.id LIMIT $3"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Invites for the Installations page: one customer's, or all of a
 /// vendor's (or everyone's), not revoked, not used; sent ones only if
 /// asked. At most `limit`, newest first.

@@ -99,6 +99,24 @@ pub async fn list_for_customer(
     .await?)
 }
 
+/// One page of licenses for an export, in id order (UUIDv7: creation
+/// order): one vendor's or all, after the id `after` (keyset pagination).
+pub async fn export_page(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    after: Option<LicenseId>,
+    limit: i64,
+) -> Result<Vec<LicenseRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR l.id > $2) ORDER BY l.id LIMIT $3"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
     id: LicenseId,
