@@ -545,10 +545,11 @@ impl Services {
             e => e.into(),
         };
         let mut tx = self.store.begin().await?;
-        // New customers and their licenses in multi-row statements; updates
-        // one by one (each also refreshes the installations' copy of the
-        // customer's fields).
+        // New customers and their licenses in multi-row statements, the
+        // changed customers in batched UPDATEs (each batch also refreshes
+        // the installations' and alerts' copies of the customers' fields).
         let mut new_customers = Vec::new();
+        let mut changed = Vec::new();
         for (p, key) in plans.iter().zip(&keys) {
             let fields = super::customers::fields(&p.customer, p.vendor, key.as_deref());
             match &p.update {
@@ -556,13 +557,15 @@ impl Services {
                 // A row that changes nothing is not written (re-importing
                 // the same file is quick and leaves updated_at alone).
                 Some(old) if unchanged(old, &fields) => {}
-                Some(_) => {
-                    store::customers::update(&mut tx, p.id, &fields, now)
-                        .await
-                        .map_err(prefix_taken)?;
-                }
+                Some(_) => changed.push((p.id, fields)),
             }
         }
+        // A customer deleted since the rows were read is not there to
+        // update (as with the single-row update before): the count is not
+        // an error.
+        store::customers::update_many(&mut tx, &changed, now)
+            .await
+            .map_err(prefix_taken)?;
         store::customers::insert_many(&mut tx, &new_customers, now)
             .await
             .map_err(prefix_taken)?;
