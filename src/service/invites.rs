@@ -84,7 +84,7 @@ pub struct SendReport {
     pub skipped: Vec<InviteId>,
 }
 
-fn code_from_os() -> Result<String> {
+pub(super) fn code_from_os() -> Result<String> {
     for _ in 0..8 {
         let bytes = random_bytes::<64>()?;
         if let Some(code) = rules::code_from_random(&bytes) {

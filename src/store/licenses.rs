@@ -221,3 +221,18 @@ pub async fn insert_many(
     }
     Ok(())
 }
+
+/// Every license of one vendor's customers (or of all), by customer: an
+/// import decides where each row's invites go in memory.
+pub async fn ids_by_customer(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+) -> Result<Vec<(CustomerId, LicenseId)>> {
+    Ok(sqlx::query_as(
+        "SELECT l.customer_id, l.id FROM licenses l JOIN customers c ON c.id = l.customer_id \
+         WHERE ($1 IS NULL OR c.vendor_id = $1) ORDER BY l.id",
+    )
+    .bind(vendor.map(|v| v.to_db()))
+    .fetch_all(&mut *conn)
+    .await?)
+}

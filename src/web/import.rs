@@ -34,6 +34,7 @@ pub fn action(r: &crate::service::import::ImportRow) -> &'static str {
         crate::service::import::RowAction::Create => "create",
         crate::service::import::RowAction::Update => "update",
         crate::service::import::RowAction::Error => "error",
+        crate::service::import::RowAction::Invite => "invite",
     }
 }
 

@@ -588,3 +588,195 @@ async fn a_reimport_updates_in_batches_and_keeps_installations_in_step() {
     );
     app.finish().await;
 }
+
+/// The errors of a row as "field:code" strings.
+fn row_errors(v: &Value, row: usize) -> Vec<String> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["row"] == row)
+        .unwrap()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn invites_come_in_the_same_file_checked_and_in_one_transaction() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    // A username in use already (on another customer).
+    let (s, c) = app
+        .api(
+            "POST",
+            "/api/v1/customers",
+            &t,
+            Some(serde_json::json!({"name": "Vanha Oy"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let old = c["id"].as_str().unwrap();
+    let (_, l) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{old}/licenses"),
+            &t,
+            Some(serde_json::json!({"type": "purchased", "standard_seats": 1, "server_seats": 0})),
+        )
+        .await;
+    crate::clients::invites(
+        &app,
+        &t,
+        l["id"].as_str().unwrap(),
+        1,
+        "standard",
+        "varattu",
+    )
+    .await;
+    let invites_before = app.count("SELECT COUNT(*) FROM invites").await;
+
+    let head = "name;vat_id;username_prefix;standard_seats;server_seats;username;email;software_type;store_deleted_days\n";
+    // Row 2 a customer with a license and an invite; 3 adds an invite by
+    // name only, 4 by VAT id; 5 repeats a username of row 2; 6 has a bad
+    // e-mail and software type; 7 changes the license on a repeat row;
+    // 8 a customer without a license; 9 a username taken in the console.
+    let bad = format!(
+        "{head}\
+         Kutsu Oy;0112038-9;kutsu.;3;1;matti;matti@kutsu.example;standard;\n\
+         Kutsu Oy;;;;;liisa;liisa@kutsu.example;server;60\n\
+         Kutsu Oy;0112038-9;;;;pekka;pekka@kutsu.example;standard;\n\
+         Kutsu Oy;0112038-9;;;;Matti;m2@kutsu.example;standard;\n\
+         Kutsu Oy;0112038-9;;;;ville;ei-osoite;desktop;\n\
+         Kutsu Oy;0112038-9;;5;;kalle;kalle@kutsu.example;standard;\n\
+         Ilman Oy;;;;;x;x@ilman.example;standard;\n\
+         Toinen Oy;;;1;0;varattu0;v@toinen.example;standard;\n"
+    );
+    let (s, r) = import(&app, &t, &bad, false).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert_eq!(
+        actions(&r),
+        [
+            "2:create", "3:invite", "4:invite", "5:error", "6:error", "7:error", "8:error",
+            "9:error"
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        row_errors(&r, 5),
+        ["username:error.import_duplicate_username"]
+    );
+    assert_eq!(
+        row_errors(&r, 6),
+        [
+            "email:error.email_invalid",
+            "software_type:error.software_type"
+        ]
+    );
+    assert_eq!(
+        row_errors(&r, 7),
+        ["standard_seats:error.import_repeat_differs"]
+    );
+    assert_eq!(
+        row_errors(&r, 8),
+        ["username:error.import_invite_no_license"]
+    );
+    assert_eq!(row_errors(&r, 9), ["username:error.username_taken"]);
+    assert_eq!(r["rows"][3]["invite"], "kutsu.matti", "the prefix applied");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites").await,
+        invites_before,
+        "nothing written"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name = 'Kutsu Oy'")
+            .await,
+        0
+    );
+
+    // The good rows: checked, then applied in one go.
+    let good: String = bad.lines().take(4).map(|l| format!("{l}\n")).collect();
+    let (s, r) = import(&app, &t, &good, true).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:create", "3:invite", "4:invite"], "{r}");
+    assert_eq!(
+        (r["invites"].as_u64(), r["licenses"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites").await,
+        invites_before
+    );
+    let (s, r) = import(&app, &t, &good, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let cid = r["rows"][0]["customer_id"].as_str().unwrap().to_string();
+    assert_eq!(r["rows"][2]["customer_id"], cid.as_str());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM invites i JOIN licenses l ON l.id = i.license_id WHERE l.customer_id = '{cid}' \
+             AND i.username IN ('kutsu.matti', 'kutsu.liisa', 'kutsu.pekka') AND i.sent_at IS NULL"
+        ))
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE username = 'kutsu.liisa' AND software_type = 'server' AND store_deleted_days = 60").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'customer.import'")
+            .await,
+        1
+    );
+    // The codes work: an imported invite activates.
+    let (_, ls) = app
+        .api(
+            "GET",
+            &format!("/api/v1/customers/{cid}/licenses"),
+            &t,
+            None,
+        )
+        .await;
+    let lid = ls.as_array().or(ls["items"].as_array()).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, list) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}/invites"), &t, None)
+        .await;
+    let items = list.as_array().or(list["items"].as_array()).unwrap();
+    let matti = items
+        .iter()
+        .find(|i| i["username"] == "kutsu.matti")
+        .unwrap();
+    let (s, a) = crate::clients::activate(
+        &app,
+        "kutsu.matti",
+        matti["activation_code"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+
+    // A later file adds an invite to the customer's one license.
+    // (Without a username_prefix column the customer keeps its prefix.)
+    let more = "name;vat_id;username;email;software_type\nKutsu Oy;0112038-9;uusi;uusi@kutsu.example;standard\n";
+    let (s, r) = import(&app, &t, more, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:update"], "{r}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM invites WHERE username = 'kutsu.uusi' AND license_id = '{lid}'"
+        ))
+        .await,
+        1
+    );
+    app.finish().await;
+}
