@@ -67,49 +67,9 @@ pub fn monitoring(items: &[MonitoringEntry]) -> String {
     out
 }
 
-/// The usage report's columns, in order (stable: spreadsheets and
-/// invoicing scripts read them by name).
-pub const USAGE_COLUMNS: &str = "month,vendor_id,vendor_name,customer_id,customer_name,license_type,days,days_active,standard_seats_peak,standard_seats_avg,standard_used_peak,standard_used_avg,server_seats_peak,server_seats_avg,server_used_peak,server_used_avg,total_space_gb_peak,total_space_gb_avg,storage_used_bytes_peak,storage_used_bytes_avg";
-
-/// A month's usage as CSV: one row per vendor, customer and license type.
+/// A month's usage as CSV (see `UsageReport::csv`).
 pub fn usage(r: &UsageReport) -> String {
-    let mut out = String::from(USAGE_COLUMNS);
-    out.push('\n');
-    for v in &r.vendors {
-        for c in &v.customers {
-            let f = &c.figures;
-            let row = [
-                r.month.clone(),
-                v.vendor_id.to_string(),
-                v.vendor_name.clone(),
-                c.customer_id.to_string(),
-                c.customer_name.clone(),
-                c.license_type.as_str().to_string(),
-                r.days.to_string(),
-                f.days_active.to_string(),
-                f.standard_seats_peak.to_string(),
-                format!("{:.2}", f.standard_seats_avg),
-                f.standard_used_peak.to_string(),
-                format!("{:.2}", f.standard_used_avg),
-                f.server_seats_peak.to_string(),
-                format!("{:.2}", f.server_seats_avg),
-                f.server_used_peak.to_string(),
-                format!("{:.2}", f.server_used_avg),
-                f.total_space_gb_peak.to_string(),
-                format!("{:.2}", f.total_space_gb_avg),
-                f.storage_used_bytes_peak.to_string(),
-                f.storage_used_bytes_avg.to_string(),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
-        }
-    }
-    out
+    r.csv()
 }
 
 /// A CSV download of a month's usage (`usage-2026-03.csv`).
