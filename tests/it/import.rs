@@ -372,6 +372,12 @@ async fn the_console_checks_then_imports_without_javascript() {
     let (s, html) = b.get("/licenses/import").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("<label for=\"csv\">"));
+    // The invite columns are documented on the page.
+    assert!(
+        html.contains("<code>username,email,software_type,store_deleted_days</code>")
+            && html.contains("id=\"import-help-invites\""),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let csv = "name;postal_code\nKonsoli Oy;00100\nHuono Oy;123\n";
     let (s, html, _) = b
@@ -419,6 +425,21 @@ async fn the_console_checks_then_imports_without_javascript() {
         app.count("SELECT COUNT(*) FROM customers WHERE name IN ('Konsoli Oy', 'Hyvä Oy')")
             .await,
         2
+    );
+    // Invites in the file: the page shows each row's invite and result.
+    let csv = "name;standard_seats;username;email;software_type\nKutsuttu Oy;2;anna;anna@k.example;standard\nKutsuttu Oy;;ben;ben@k.example;server\n";
+    let (s, html, _) = b
+        .post(
+            "/licenses/import",
+            &[("_csrf", csrf.as_str()), ("csv", csv), ("check", "1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("class=\"import-invite\"")
+            && html.contains("Adds an invite")
+            && html.contains("<td>ben</td>"),
+        "{html}"
     );
     // Without the CSRF token nothing happens.
     let (s, _, _) = b
