@@ -57,7 +57,16 @@ def dump(maildir):
         parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
         text = parsed.get_body(preferencelist=("plain",))
         html = parsed.get_body(preferencelist=("html",))
+        attachments = []
+        for part in parsed.iter_attachments():
+            body = part.get_payload(decode=True) or b""
+            attachments.append({
+                "filename": part.get_filename() or "",
+                "content_type": part.get_content_type(),
+                "content": body.decode("utf-8", errors="replace"),
+            })
         out.append({
+            "attachments": attachments,
             "to": str(parsed["To"]),
             "from": str(parsed["From"]),
             "subject": str(parsed["Subject"]),

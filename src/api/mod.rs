@@ -3,6 +3,7 @@
 //! answers `{"items": [...], "next_cursor": …}`.
 
 pub mod customers;
+pub mod exports;
 pub mod import;
 pub mod installations;
 pub mod invites;
@@ -145,6 +146,9 @@ fn routes() -> (Router<AppState>, Vec<&'static str>) {
         .route("/v1/usage", get(usage::get))
         .route("/v1/import/customers", post(import::customers))
         .route("/v1/customers.csv", get(customers::export))
+        .route("/v1/licenses.csv", get(exports::licenses))
+        .route("/v1/invites.csv", get(exports::invites))
+        .route("/v1/installations.csv", get(exports::installations))
         .route("/v1/installations", get(installations::list))
         .route("/v1/installations/{id}", get(installations::get))
         .route(

@@ -15,6 +15,9 @@ pub enum MessageKind {
     /// A password reset link, rendered when sent (the link is a secret,
     /// never stored in the outbox).
     PasswordReset,
+    /// A vendor's monthly usage CSV, attached (rendered when queued: the
+    /// month is over, and the file carries no secret).
+    UsageReport,
 }
 
 impl MessageKind {
@@ -25,6 +28,7 @@ impl MessageKind {
             MessageKind::Alert => "alert",
             MessageKind::Digest => "digest",
             MessageKind::PasswordReset => "password_reset",
+            MessageKind::UsageReport => "usage_report",
         }
     }
     pub fn parse(s: &str) -> Option<MessageKind> {
@@ -34,6 +38,7 @@ impl MessageKind {
             "alert" => Some(MessageKind::Alert),
             "digest" => Some(MessageKind::Digest),
             "password_reset" => Some(MessageKind::PasswordReset),
+            "usage_report" => Some(MessageKind::UsageReport),
             _ => None,
         }
     }

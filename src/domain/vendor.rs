@@ -31,6 +31,11 @@ pub struct VendorInput {
     pub alert_digest: Option<bool>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// Where the previous month's usage CSV is e-mailed on the 1st; an
+    /// empty string clears it, left out keeps what is saved (none for a
+    /// new vendor).
+    #[serde(default)]
+    pub billing_email: Option<String>,
 }
 
 /// A vendor to create or save, every field parsed. `None` on the optional
@@ -42,6 +47,8 @@ pub struct NewVendor {
     pub alert_language: Option<String>,
     pub alert_digest: Option<bool>,
     pub disabled: Option<bool>,
+    /// `None`: keep what is saved; `Some(None)`: no billing address.
+    pub billing_email: Option<Option<Email>>,
 }
 
 impl NewVendor {
@@ -58,6 +65,11 @@ impl NewVendor {
                 Some(l @ ("en" | "fi")) => Ok(Some(l.to_string())),
                 Some(_) => Err(FieldError::new("alert_language", "error.language")),
             },
+            billing_email = match raw.billing_email.as_deref().map(str::trim) {
+                None => Ok(None),
+                Some("") => Ok(Some(None)),
+                Some(e) => Email::parse("billing_email", e).map(|e| Some(Some(e))),
+            },
         }
         Ok(NewVendor {
             name,
@@ -65,6 +77,7 @@ impl NewVendor {
             alert_language,
             alert_digest: raw.alert_digest,
             disabled: raw.disabled,
+            billing_email,
         })
     }
 }

@@ -67,49 +67,9 @@ pub fn monitoring(items: &[MonitoringEntry]) -> String {
     out
 }
 
-/// The usage report's columns, in order (stable: spreadsheets and
-/// invoicing scripts read them by name).
-pub const USAGE_COLUMNS: &str = "month,vendor_id,vendor_name,customer_id,customer_name,license_type,days,days_active,standard_seats_peak,standard_seats_avg,standard_used_peak,standard_used_avg,server_seats_peak,server_seats_avg,server_used_peak,server_used_avg,total_space_gb_peak,total_space_gb_avg,storage_used_bytes_peak,storage_used_bytes_avg";
-
-/// A month's usage as CSV: one row per vendor, customer and license type.
+/// A month's usage as CSV (see `UsageReport::csv`).
 pub fn usage(r: &UsageReport) -> String {
-    let mut out = String::from(USAGE_COLUMNS);
-    out.push('\n');
-    for v in &r.vendors {
-        for c in &v.customers {
-            let f = &c.figures;
-            let row = [
-                r.month.clone(),
-                v.vendor_id.to_string(),
-                v.vendor_name.clone(),
-                c.customer_id.to_string(),
-                c.customer_name.clone(),
-                c.license_type.as_str().to_string(),
-                r.days.to_string(),
-                f.days_active.to_string(),
-                f.standard_seats_peak.to_string(),
-                format!("{:.2}", f.standard_seats_avg),
-                f.standard_used_peak.to_string(),
-                format!("{:.2}", f.standard_used_avg),
-                f.server_seats_peak.to_string(),
-                format!("{:.2}", f.server_seats_avg),
-                f.server_used_peak.to_string(),
-                format!("{:.2}", f.server_used_avg),
-                f.total_space_gb_peak.to_string(),
-                format!("{:.2}", f.total_space_gb_avg),
-                f.storage_used_bytes_peak.to_string(),
-                f.storage_used_bytes_avg.to_string(),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
-        }
-    }
-    out
+    r.csv()
 }
 
 /// A CSV download of a month's usage (`usage-2026-03.csv`).
@@ -149,13 +109,7 @@ fn customer_line(c: &crate::service::customers::Customer) -> String {
         c.created_at.clone(),
         c.updated_at.clone(),
     ];
-    let mut line = row
-        .iter()
-        .map(|f| crate::domain::csv::field(f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
+    line(&row)
 }
 
 /// A response body fed page by page from a channel: the export never
@@ -179,62 +133,222 @@ impl http_body::Body for ChannelBody {
     }
 }
 
-/// Every customer the actor may see (one vendor's, for an admin who names
-/// it) as CSV, streamed 200 customers at a time; `bom` starts the file
-/// with a UTF-8 byte-order mark, which Excel needs to read UTF-8.
-pub fn customers_response(
-    services: std::sync::Arc<crate::service::Services>,
-    actor: crate::service::Actor,
-    vendor: Option<crate::domain::VendorId>,
+/// One page of an export as CSV lines, and the cursor of the next page.
+type ExportPage = crate::service::Result<(String, Option<String>)>;
+
+/// A CSV download streamed page by page: `next(cursor)` reads one page
+/// (starting with no cursor) and gives its lines and the next cursor, so
+/// the whole table is never in memory; a page is read only when the
+/// channel has room, so a slow reader slows the reading down. `bom`
+/// starts the file with a UTF-8 byte-order mark, which Excel needs to
+/// read UTF-8.
+pub fn stream<F, Fut>(
+    filename: &'static str,
+    columns: &'static str,
     bom: bool,
-) -> Response {
+    mut next: F,
+) -> Response
+where
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ExportPage> + Send,
+{
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let mut head = String::new();
         if bom {
             head.push('\u{feff}');
         }
-        head.push_str(CUSTOMER_COLUMNS);
+        head.push_str(columns);
         head.push_str("\r\n");
         if tx.send(Ok(axum::body::Bytes::from(head))).await.is_err() {
             return;
         }
         let mut cursor: Option<String> = None;
         loop {
-            let page = match services
-                .list_customers(&actor, vendor, None, cursor.as_deref(), 200)
-                .await
-            {
+            let (chunk, more) = match next(cursor.take()).await {
                 Ok(p) => p,
                 Err(e) => {
                     // The status line went out already: end the body
                     // with an error, so the download is seen to fail.
-                    tracing::warn!(error = %e, "customer export failed");
+                    tracing::warn!(error = %e, file = filename, "export failed");
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
                     return;
                 }
             };
-            let chunk: String = page.items.iter().map(customer_line).collect();
             if tx.send(Ok(axum::body::Bytes::from(chunk))).await.is_err() {
                 return;
             }
-            match page.next_cursor {
+            match more {
                 Some(c) => cursor = Some(c),
                 None => return,
             }
         }
     });
+    let disposition = format!("attachment; filename=\"{filename}\"");
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"customers.csv\"",
-            ),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         axum::body::Body::new(ChannelBody { rx }),
     )
         .into_response()
+}
+
+/// One CSV line (CRLF) of formula-safe fields.
+fn line(fields: &[String]) -> String {
+    let mut line = fields
+        .iter()
+        .map(|f| crate::domain::csv::field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// Every customer the actor may see (one vendor's, for an admin who names
+/// it) as CSV, streamed 200 customers at a time.
+pub fn customers_response(
+    services: std::sync::Arc<crate::service::Services>,
+    actor: crate::service::Actor,
+    vendor: Option<crate::domain::VendorId>,
+    bom: bool,
+) -> Response {
+    stream("customers.csv", CUSTOMER_COLUMNS, bom, move |cursor| {
+        let (services, actor) = (services.clone(), actor.clone());
+        async move {
+            let page = services
+                .list_customers(&actor, vendor, None, cursor.as_deref(), 200)
+                .await?;
+            Ok((
+                page.items.iter().map(customer_line).collect(),
+                page.next_cursor,
+            ))
+        }
+    })
+}
+
+/// The license export's columns: the API's field names (a license's
+/// `id` is its Number; `state` is the state in force today).
+pub const LICENSE_COLUMNS: &str = "id,customer_id,customer_name,vendor_id,type,state,standard_seats,standard_used,server_seats,server_used,extra_space_gb,total_space_gb,client_limit_gb,created,valid_to,comments,created_at,updated_at";
+
+fn license_line(l: &crate::service::licenses::License) -> String {
+    line(&[
+        l.id.to_string(),
+        l.customer_id.to_string(),
+        l.customer_name.clone(),
+        l.vendor_id.to_string(),
+        l.r#type.as_str().to_string(),
+        l.state.as_str().to_string(),
+        l.standard_seats.to_string(),
+        l.standard_used.to_string(),
+        l.server_seats.to_string(),
+        l.server_used.to_string(),
+        l.extra_space_gb.to_string(),
+        l.total_space_gb.to_string(),
+        l.client_limit_gb.to_string(),
+        l.created.clone(),
+        l.valid_to.clone(),
+        l.comments.clone(),
+        l.created_at.clone(),
+        l.updated_at.clone(),
+    ])
+}
+
+/// The invite export's columns: the API's field names, never the
+/// activation code.
+pub const INVITE_COLUMNS: &str = "id,license_id,customer_id,customer_name,username,email,software_type,store_deleted_days,created_at,expires_at,sent_at,delivery_state,status,used_at,revoked_at";
+
+fn invite_line(i: &crate::service::invites::Invite) -> String {
+    line(&[
+        i.id.to_string(),
+        i.license_id.to_string(),
+        i.customer_id.to_string(),
+        i.customer_name.clone(),
+        i.username.clone(),
+        i.email.clone(),
+        i.software_type.as_str().to_string(),
+        i.store_deleted_days.to_string(),
+        i.created_at.clone(),
+        i.expires_at.clone(),
+        i.sent_at.clone().unwrap_or_default(),
+        i.delivery_state.as_str().to_string(),
+        i.status.clone(),
+        i.used_at.clone().unwrap_or_default(),
+        i.revoked_at.clone().unwrap_or_default(),
+    ])
+}
+
+/// The installation export's columns: the API's field names.
+pub const INSTALLATION_COLUMNS: &str = "id,license_id,customer_id,customer_name,username,software_type,hostname,os,client_version,trial_email,activated_at,deactivated_at,last_seen_at,last_backup_at,last_backup_status,storage_used_bytes,replaced_by";
+
+fn installation_line(n: &crate::service::clients::Installation) -> String {
+    line(&[
+        n.id.to_string(),
+        n.license_id.to_string(),
+        n.customer_id.to_string(),
+        n.customer_name.clone(),
+        n.username.clone(),
+        n.software_type.as_str().to_string(),
+        n.hostname.clone(),
+        n.os.clone(),
+        n.client_version.clone(),
+        n.trial_email.clone().unwrap_or_default(),
+        n.activated_at.clone(),
+        n.deactivated_at.clone().unwrap_or_default(),
+        n.last_seen_at.clone().unwrap_or_default(),
+        n.last_backup_at.clone().unwrap_or_default(),
+        n.last_backup_status.clone().unwrap_or_default(),
+        n.storage_used_bytes.to_string(),
+        n.replaced_by.clone().unwrap_or_default(),
+    ])
+}
+
+/// What is exported, by name (the faces' routes pick one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    Licenses,
+    Invites,
+    Installations,
+}
+
+/// Every license, invite or installation the actor may see (one vendor's,
+/// for an admin who names it) as CSV, streamed a page at a time.
+pub fn export_response(
+    what: Export,
+    services: std::sync::Arc<crate::service::Services>,
+    actor: crate::service::Actor,
+    vendor: Option<crate::domain::VendorId>,
+    bom: bool,
+) -> Response {
+    let (file, columns) = match what {
+        Export::Licenses => ("licenses.csv", LICENSE_COLUMNS),
+        Export::Invites => ("invites.csv", INVITE_COLUMNS),
+        Export::Installations => ("installations.csv", INSTALLATION_COLUMNS),
+    };
+    stream(file, columns, bom, move |cursor| {
+        let (services, actor) = (services.clone(), actor.clone());
+        async move {
+            let c = cursor.as_deref();
+            Ok(match what {
+                Export::Licenses => {
+                    let p = services.export_licenses(&actor, vendor, c).await?;
+                    (p.items.iter().map(license_line).collect(), p.next_cursor)
+                }
+                Export::Invites => {
+                    let p = services.export_invites(&actor, vendor, c).await?;
+                    (p.items.iter().map(invite_line).collect(), p.next_cursor)
+                }
+                Export::Installations => {
+                    let p = services.export_installations(&actor, vendor, c).await?;
+                    (
+                        p.items.iter().map(installation_line).collect(),
+                        p.next_cursor,
+                    )
+                }
+            })
+        }
+    })
 }
 
 #[cfg(test)]

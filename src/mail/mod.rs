@@ -20,6 +20,17 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// A file sent along (the monthly usage CSV).
+    pub attachment: Option<Attachment>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    /// e.g. `text/csv; charset=utf-8`
+    pub content_type: String,
+    pub body: Vec<u8>,
 }
 
 /// What the invitation templates see.
@@ -97,6 +108,7 @@ pub fn render_password_reset(public_url: &str, email: &str, token: &str) -> Rend
              Jos et pyytänyt tätä, jätä viesti huomiotta: salasanasi pysyy ennallaan.\n"
         ),
         html: None,
+        attachment: None,
     }
 }
 
@@ -123,6 +135,7 @@ pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::
         subject: InviteSubject { m: &m }.render()?.trim().to_string(),
         text: InviteText { m: &m }.render()?,
         html: Some(InviteHtml { m: &m }.render()?),
+        attachment: None,
     })
 }
 
@@ -197,6 +210,7 @@ pub fn render_alerts(m: &AlertMail<'_>) -> anyhow::Result<Rendered> {
         subject: AlertSubject { m }.render()?.trim().to_string(),
         text: AlertText { m }.render()?,
         html: None,
+        attachment: None,
     })
 }
 
@@ -219,8 +233,8 @@ pub fn build_message(
         .to(to)
         .subject(r.subject.clone())
         .message_id(Some(format!("<{message_id}@{domain}>")));
-    let result = match &r.html {
-        Some(html) => builder.multipart(
+    let result = match (&r.html, &r.attachment) {
+        (Some(html), _) => builder.multipart(
             MultiPart::alternative()
                 .singlepart(
                     SinglePart::builder()
@@ -233,7 +247,23 @@ pub fn build_message(
                         .body(html.clone()),
                 ),
         ),
-        None => builder.header(ContentType::TEXT_PLAIN).body(r.text.clone()),
+        (None, Some(a)) => {
+            let kind = ContentType::parse(&a.content_type)
+                .map_err(|e| SendError::permanent(format!("bad attachment type: {e}")))?;
+            builder.multipart(
+                MultiPart::mixed()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(r.text.clone()),
+                    )
+                    .singlepart(
+                        lettre::message::Attachment::new(a.filename.clone())
+                            .body(a.body.clone(), kind),
+                    ),
+            )
+        }
+        (None, None) => builder.header(ContentType::TEXT_PLAIN).body(r.text.clone()),
     };
     result.map_err(|e| SendError::permanent(format!("cannot build message: {e}")))
 }

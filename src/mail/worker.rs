@@ -322,10 +322,24 @@ impl Worker {
                     token.expose(),
                 )))
             }
-            // Rendered when queued (they carry no secret).
-            Some(MessageKind::Test | MessageKind::Alert | MessageKind::Digest) => {
+            // Rendered when queued (they carry no secret); a usage report
+            // carries its CSV file along.
+            Some(
+                MessageKind::Test
+                | MessageKind::Alert
+                | MessageKind::Digest
+                | MessageKind::UsageReport,
+            ) => {
                 let p: serde_json::Value =
                     serde_json::from_str(row.payload.as_deref().unwrap_or("{}"))?;
+                let attachment = match (p["attachment_name"].as_str(), p["attachment"].as_str()) {
+                    (Some(name), Some(body)) => Some(super::Attachment {
+                        filename: name.to_string(),
+                        content_type: "text/csv; charset=utf-8".into(),
+                        body: body.as_bytes().to_vec(),
+                    }),
+                    _ => None,
+                };
                 Ok(Some(Rendered {
                     subject: p["subject"]
                         .as_str()
@@ -333,6 +347,7 @@ impl Worker {
                         .to_string(),
                     text: p["text"].as_str().unwrap_or("").to_string(),
                     html: None,
+                    attachment,
                 }))
             }
             None => anyhow::bail!("unknown message kind {}", row.kind),

@@ -1,8 +1,9 @@
-//! Customers in by CSV (and, on the same row, optionally a license): a dry
+//! Customers in by CSV (and, on the same row, optionally a license and an
+//! invite; more invites on rows repeating the customer): a dry
 //! run that says what every row would do, and an apply that does all rows
 //! in one transaction or none, audited as one import. Every field is parsed
 //! by the same domain parsers as the forms and the API
-//! (`NewCustomer::parse`, `NewLicense::parse`), so the errors and their
+//! (`NewCustomer::parse`, `NewLicense::parse`, `NewInvite::parse`), so the errors and their
 //! words are the same.
 
 use std::collections::HashMap;
@@ -12,8 +13,9 @@ use serde_json::json;
 use super::customers::{CustomerInput, KeyChange, NewCustomer};
 use super::{Actor, Result, Scope, ServiceError, Services};
 use crate::domain::csv::{self, Table};
+use crate::domain::invite::{InviteInput, NewInvite};
 use crate::domain::license::{self as rules, LicenseBase, LicenseInput, NewLicense};
-use crate::domain::{CustomerId, FieldError, LicenseId, Secret, VendorId, now_millis};
+use crate::domain::{CustomerId, FieldError, InviteId, LicenseId, Secret, VendorId, now_millis};
 use crate::i18n::Lang;
 use crate::store::{self, StoreError, customers::CustomerRow};
 
@@ -46,6 +48,14 @@ pub const LICENSE_COLUMNS: [&str; 9] = [
     "comments",
 ];
 
+/// The invite columns (the API's invite field names): a row with any of
+/// them filled in adds an invite to its customer's license — the license
+/// the row creates, or the customer's one license. A customer with more
+/// invites is repeated on the following rows (same VAT id or name), each
+/// with one invite; such a row's other cells are empty or the same as on
+/// the customer's first row.
+pub const INVITE_COLUMNS: [&str; 4] = ["username", "email", "software_type", "store_deleted_days"];
+
 /// Columns of the customer export that an import reads past (they are
 /// the console's, not the file's, to decide).
 pub const IGNORED_COLUMNS: [&str; 5] = [
@@ -69,6 +79,9 @@ pub enum RowAction {
     Update,
     /// The row has errors; nothing is written.
     Error,
+    /// The row repeats the customer of an earlier row to add one more
+    /// invite (see [`INVITE_COLUMNS`]).
+    Invite,
 }
 
 /// What a row does to licenses.
@@ -102,6 +115,9 @@ pub struct ImportRow {
     pub customer_id: Option<CustomerId>,
     pub name: String,
     pub license: Option<LicenseAction>,
+    /// The invite's username (with the customer's prefix), if the row
+    /// adds an invite.
+    pub invite: Option<String>,
     pub errors: Vec<RowError>,
 }
 
@@ -114,6 +130,8 @@ pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
     pub licenses: usize,
+    /// Invites created (never sent: send them from Installations).
+    pub invites: usize,
     pub error_rows: usize,
     pub rows: Vec<ImportRow>,
 }
@@ -154,6 +172,23 @@ struct Planned {
     vendor: VendorId,
     customer: NewCustomer,
     license: Option<NewLicense>,
+    /// The customer's existing license that the invites go to, when the
+    /// row creates none.
+    invite_license: Option<LicenseId>,
+    invites: Vec<NewInvite>,
+}
+
+/// What the later rows of a customer (each adding an invite) need of its
+/// first row.
+struct FirstRow {
+    /// Its index in the report's rows.
+    row_index: usize,
+    customer_id: Option<CustomerId>,
+    name: String,
+    prefix: Option<String>,
+    /// The license its invites go to (`None`: the one the row creates),
+    /// or why there is none.
+    target: std::result::Result<Option<LicenseId>, &'static str>,
 }
 
 /// The cells of one row by column name.
@@ -236,6 +271,25 @@ impl Cells<'_> {
             comments: cell("comments"),
         })
     }
+    /// The invite fields, if the row fills any in.
+    fn invite(&self) -> Option<InviteInput> {
+        if !INVITE_COLUMNS
+            .iter()
+            .any(|c| self.get(c).is_some_and(|v| !v.trim().is_empty()))
+        {
+            return None;
+        }
+        Some(InviteInput {
+            username: self.text("username"),
+            email: self.text("email"),
+            software_type: self.text("software_type"),
+            store_deleted_days: self
+                .get("store_deleted_days")
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string),
+            replaces_installation_id: None,
+        })
+    }
 }
 
 /// Whether saving `f` over `old` would change nothing.
@@ -274,6 +328,7 @@ impl Services {
         for h in &table.header {
             if !CUSTOMER_COLUMNS.contains(&h.as_str())
                 && !LICENSE_COLUMNS.contains(&h.as_str())
+                && !INVITE_COLUMNS.contains(&h.as_str())
                 && !IGNORED_COLUMNS.contains(&h.as_str())
             {
                 header_errors.push(FieldError::new(
@@ -310,11 +365,10 @@ impl Services {
             .await?
             .into_iter()
             .collect();
-        let licensed: std::collections::HashSet<CustomerId> =
-            store::customers::with_licenses(&mut c, scope_vendor)
-                .await?
-                .into_iter()
-                .collect();
+        let mut licenses_of: HashMap<CustomerId, Vec<LicenseId>> = HashMap::new();
+        for (customer, license) in store::licenses::ids_by_customer(&mut c, scope_vendor).await? {
+            licenses_of.entry(customer).or_default().push(license);
+        }
         drop(c);
         let mut by_vat: HashMap<(VendorId, String), Vec<usize>> = HashMap::new();
         let mut by_name: HashMap<(VendorId, String), Vec<usize>> = HashMap::new();
@@ -333,14 +387,28 @@ impl Services {
 
         let mut rows = Vec::with_capacity(table.rows.len());
         let mut plans: Vec<Planned> = Vec::with_capacity(table.rows.len());
-        // Keys already taken by an earlier row of the file: its row number.
-        let mut seen: HashMap<(VendorId, String), usize> = HashMap::new();
+        // Keys already taken by an earlier row of the file: its row number
+        // and its index in the file, and its plan (if it has no errors).
+        let mut seen: HashMap<(VendorId, String), (usize, usize)> = HashMap::new();
+        let mut plan_of: HashMap<(VendorId, String), usize> = HashMap::new();
+        // What an invite on a later row of the same customer needs.
+        let mut first_rows: HashMap<(VendorId, String), FirstRow> = HashMap::new();
+        let mut seen_username: HashMap<String, usize> = HashMap::new();
+        // A customer's name key → its key (its VAT id), for rows that add
+        // an invite and repeat the name only.
+        let mut seen_names: HashMap<(VendorId, String), (VendorId, String)> = HashMap::new();
+        // (row, its customer's first row) of the rows that add an invite.
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut seen_prefix: HashMap<String, usize> = HashMap::new();
-        for (n, cells) in &table.rows {
+        for (index, (n, cells)) in table.rows.iter().enumerate() {
             let cells = Cells {
                 table: &table,
                 row: cells,
             };
+            let invite_input = cells.invite();
+            // The customer of an earlier row, when this row repeats it to
+            // add an invite: its key.
+            let mut repeat_of: Option<(VendorId, String)> = None;
             let mut errors: Vec<FieldError> = Vec::new();
             // The vendor: an operator's own (naming another is an error of
             // the row, and says no more than "no such vendor"); an admin's
@@ -390,6 +458,7 @@ impl Services {
             };
             let mut matched: Option<&CustomerRow> = None;
             let mut parsed = None;
+            let mut first_key: Option<(VendorId, String)> = None;
             match first {
                 Err(e) => errors.extend(e),
                 Ok(p) => parsed = Some(p),
@@ -402,21 +471,107 @@ impl Services {
                     let k = name_key(v, &p.name);
                     ("name", k.clone(), by_name.get(&k))
                 };
-                match hits.map(Vec::as_slice) {
-                    Some([one]) => matched = existing.get(*one),
-                    Some([_, _, ..]) => {
-                        errors.push(FieldError::new(field, "error.import_ambiguous"))
+                // A row adding an invite may repeat only the name of a
+                // customer whose first row has a VAT id.
+                let key = match (field, &invite_input) {
+                    ("name", Some(_)) => seen_names.get(&key).cloned().unwrap_or(key),
+                    _ => key,
+                };
+                if let Some((first_row, first_index)) = seen.get(&key) {
+                    if invite_input.is_some() {
+                        // Its other cells are empty or the first row's.
+                        let first = Cells {
+                            table: &table,
+                            row: &table.rows[*first_index].1,
+                        };
+                        for col in CUSTOMER_COLUMNS.iter().chain(&LICENSE_COLUMNS) {
+                            let here = cells.get(col).map(str::trim).unwrap_or("");
+                            let there = first.get(col).map(str::trim).unwrap_or("");
+                            if !here.is_empty() && here != there {
+                                errors.push(FieldError::new(
+                                    col,
+                                    format!("error.import_repeat_differs|{first_row}"),
+                                ));
+                            }
+                        }
+                        repeat_of = Some(key.clone());
+                    } else {
+                        errors.push(FieldError::new(
+                            field,
+                            format!("error.import_duplicate|{first_row}"),
+                        ));
                     }
-                    _ => {}
-                }
-                if let Some(first_row) = seen.get(&key) {
-                    errors.push(FieldError::new(
-                        field,
-                        format!("error.import_duplicate|{first_row}"),
-                    ));
                 } else {
-                    seen.insert(key, *n);
+                    seen.insert(key.clone(), (*n, index));
+                    if field == "vat_id" {
+                        seen_names
+                            .entry(name_key(v, &p.name))
+                            .or_insert(key.clone());
+                    }
+                    first_key = Some(key);
                 }
+                if repeat_of.is_none() {
+                    match hits.map(Vec::as_slice) {
+                        Some([one]) => matched = existing.get(*one),
+                        Some([_, _, ..]) => {
+                            errors.push(FieldError::new(field, "error.import_ambiguous"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(key) = repeat_of {
+                let first = first_rows.get(&key);
+                let mut invite = None;
+                if let Some(input) = &invite_input {
+                    match NewInvite::parse(input, first.and_then(|f| f.prefix.as_deref())) {
+                        Ok(i) => invite = Some(i),
+                        Err(e) => errors.extend(e),
+                    }
+                }
+                if let Some(f) = first
+                    && let Err(e) = f.target
+                {
+                    errors.push(FieldError::new("username", e));
+                }
+                let username = invite.as_ref().map(|i| i.username.clone());
+                if let Some(u) = &username {
+                    if let Some(r) = seen_username.get(u) {
+                        errors.push(FieldError::new(
+                            "username",
+                            format!("error.import_duplicate_username|{r}"),
+                        ));
+                    } else {
+                        seen_username.insert(u.clone(), *n);
+                    }
+                }
+                let action = if errors.is_empty() {
+                    RowAction::Invite
+                } else {
+                    RowAction::Error
+                };
+                if let Some(f) = first {
+                    repeats.push((rows.len(), f.row_index));
+                }
+                rows.push(ImportRow {
+                    row: *n,
+                    action,
+                    customer_id: first.and_then(|f| f.customer_id),
+                    name: first
+                        .map(|f| f.name.clone())
+                        .unwrap_or_else(|| cells.text("name").trim().to_string()),
+                    license: None,
+                    invite: username,
+                    errors: errors.into_iter().map(RowError::of).collect(),
+                });
+                if let (RowAction::Invite, Some(i), Some(p)) = (
+                    action,
+                    invite,
+                    plan_of.get(&key).and_then(|i| plans.get_mut(*i)),
+                ) {
+                    p.invites.push(i);
+                }
+                continue;
             }
             // Updating merges the row over the customer's saved fields.
             let customer = match (matched, parsed) {
@@ -446,11 +601,46 @@ impl Services {
                     seen_prefix.insert(p.clone(), *n);
                 }
             }
-            let license_action = match (&license, matched) {
+            let existing_licenses = matched
+                .and_then(|m| licenses_of.get(&m.id))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let license_action = match (&license, existing_licenses) {
                 (None, _) => None,
-                (Some(_), Some(m)) if licensed.contains(&m.id) => Some(LicenseAction::Keep),
-                (Some(_), _) => Some(LicenseAction::Create),
+                (Some(_), [_, ..]) => Some(LicenseAction::Keep),
+                (Some(_), []) => Some(LicenseAction::Create),
             };
+            // Where this customer's invites go: the license the row
+            // creates, or the customer's one license.
+            let target: std::result::Result<Option<LicenseId>, &'static str> =
+                match (license_action, existing_licenses) {
+                    (Some(LicenseAction::Create), _) => Ok(None),
+                    (_, [one]) => Ok(Some(*one)),
+                    (_, []) => Err("error.import_invite_no_license"),
+                    (_, [_, _, ..]) => Err("error.import_invite_which_license"),
+                };
+            let prefix = customer.as_ref().and_then(|c| c.username_prefix.clone());
+            let mut invite = None;
+            if let Some(input) = &invite_input {
+                match NewInvite::parse(input, prefix.as_deref()) {
+                    Ok(i) => invite = Some(i),
+                    Err(e) => errors.extend(e),
+                }
+                if let Err(e) = target {
+                    errors.push(FieldError::new("username", e));
+                }
+            }
+            let username = invite.as_ref().map(|i| i.username.clone());
+            if let Some(u) = &username {
+                if let Some(r) = seen_username.get(u) {
+                    errors.push(FieldError::new(
+                        "username",
+                        format!("error.import_duplicate_username|{r}"),
+                    ));
+                } else {
+                    seen_username.insert(u.clone(), *n);
+                }
+            }
             let name = customer
                 .as_ref()
                 .map(|c| c.name.clone())
@@ -462,17 +652,33 @@ impl Services {
             } else {
                 RowAction::Create
             };
+            if let Some(key) = first_key.clone() {
+                first_rows.insert(
+                    key,
+                    FirstRow {
+                        row_index: rows.len(),
+                        customer_id: matched.map(|m| m.id),
+                        name: name.clone(),
+                        prefix,
+                        target,
+                    },
+                );
+            }
             rows.push(ImportRow {
                 row: *n,
                 action,
                 customer_id: matched.map(|m| m.id),
                 name,
                 license: license_action,
+                invite: username,
                 errors: errors.into_iter().map(RowError::of).collect(),
             });
             if let (RowAction::Create | RowAction::Update, Some(v), Some(c)) =
                 (action, vendor, customer)
             {
+                if let Some(key) = first_key {
+                    plan_of.insert(key, plans.len());
+                }
                 plans.push(Planned {
                     id: if matched.is_some() {
                         id
@@ -487,7 +693,26 @@ impl Services {
                     } else {
                         None
                     },
+                    invite_license: target.ok().flatten(),
+                    invites: invite.into_iter().collect(),
                 });
+            }
+        }
+        // Usernames are unique across the service: one query for all the
+        // file's.
+        let wanted: Vec<String> = seen_username.keys().cloned().collect();
+        if !wanted.is_empty() {
+            let mut c = self.store.read().await?;
+            let taken = store::invites::usernames_taken(&mut c, &wanted).await?;
+            drop(c);
+            for r in &mut rows {
+                if r.invite.as_ref().is_some_and(|u| taken.contains(u)) {
+                    r.errors.push(RowError::of(FieldError::new(
+                        "username",
+                        "error.username_taken",
+                    )));
+                    r.action = RowAction::Error;
+                }
             }
         }
         let count = |a: RowAction| rows.iter().filter(|r| r.action == a).count();
@@ -502,6 +727,10 @@ impl Services {
                     r.action != RowAction::Error && r.license == Some(LicenseAction::Create)
                 })
                 .count(),
+            invites: rows
+                .iter()
+                .filter(|r| r.action != RowAction::Error && r.invite.is_some())
+                .count(),
             error_rows: count(RowAction::Error),
             rows,
         };
@@ -514,6 +743,12 @@ impl Services {
         for r in &mut report.rows {
             if r.action == RowAction::Create {
                 r.customer_id = created.next();
+            }
+        }
+        for (row, first) in repeats {
+            let id = report.rows.get(first).and_then(|f| f.customer_id);
+            if let Some(r) = report.rows.get_mut(row) {
+                r.customer_id = id;
             }
         }
         report.applied = true;
@@ -537,6 +772,16 @@ impl Services {
                 (_, None) => Some(self.key.encrypt(crate::keys::random_token()?.expose())?),
             });
         }
+        // Activation codes, drawn and encrypted before the transaction too.
+        let mut invites: Vec<(String, String)> = Vec::new();
+        for _ in plans.iter().flat_map(|p| &p.invites) {
+            let code = super::invites::code_from_os()?;
+            invites.push((
+                self.key.encrypt(&code)?,
+                self.key
+                    .lookup_hash("activation", &crate::domain::invite::normalize_code(&code)),
+            ));
+        }
         let prefix_taken = |e: StoreError| match e {
             StoreError::Unique(_) => ServiceError::Invalid(vec![FieldError::new(
                 "username_prefix",
@@ -545,10 +790,11 @@ impl Services {
             e => e.into(),
         };
         let mut tx = self.store.begin().await?;
-        // New customers and their licenses in multi-row statements; updates
-        // one by one (each also refreshes the installations' copy of the
-        // customer's fields).
+        // New customers and their licenses in multi-row statements, the
+        // changed customers in batched UPDATEs (each batch also refreshes
+        // the installations' and alerts' copies of the customers' fields).
         let mut new_customers = Vec::new();
+        let mut changed = Vec::new();
         for (p, key) in plans.iter().zip(&keys) {
             let fields = super::customers::fields(&p.customer, p.vendor, key.as_deref());
             match &p.update {
@@ -556,13 +802,15 @@ impl Services {
                 // A row that changes nothing is not written (re-importing
                 // the same file is quick and leaves updated_at alone).
                 Some(old) if unchanged(old, &fields) => {}
-                Some(_) => {
-                    store::customers::update(&mut tx, p.id, &fields, now)
-                        .await
-                        .map_err(prefix_taken)?;
-                }
+                Some(_) => changed.push((p.id, fields)),
             }
         }
+        // A customer deleted since the rows were read is not there to
+        // update (as with the single-row update before): the count is not
+        // an error.
+        store::customers::update_many(&mut tx, &changed, now)
+            .await
+            .map_err(prefix_taken)?;
         store::customers::insert_many(&mut tx, &new_customers, now)
             .await
             .map_err(prefix_taken)?;
@@ -575,6 +823,44 @@ impl Services {
             })
             .collect();
         store::licenses::insert_many(&mut tx, &licenses, now).await?;
+        // Each customer's invites on its new license or its one license.
+        let mut new_license = licenses.iter().map(|(id, _, _)| *id);
+        let mut rows = Vec::with_capacity(invites.len());
+        let mut codes = invites.iter();
+        for p in plans {
+            let license = if p.license.is_some() {
+                new_license.next()
+            } else {
+                p.invite_license
+            };
+            for i in &p.invites {
+                let (Some(license), Some((code_enc, code_hash))) = (license, codes.next()) else {
+                    return Err(ServiceError::Internal(anyhow::anyhow!(
+                        "an imported invite without a license"
+                    )));
+                };
+                rows.push(store::invites::NewInviteRow {
+                    id: InviteId::new(),
+                    license_id: license,
+                    username: &i.username,
+                    email: i.email.as_str(),
+                    software_type: i.software_type.as_str(),
+                    store_deleted_days: i.store_deleted_days,
+                    code_enc,
+                    code_hash,
+                    expires_at: now + self.config.invite_valid_days * 24 * 3600 * 1000,
+                    replaces: None,
+                });
+            }
+        }
+        store::invites::insert_many(&mut tx, &rows, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Unique(_) => {
+                    ServiceError::Invalid(vec![FieldError::new("username", "error.username_taken")])
+                }
+                e => e.into(),
+            })?;
         let mut vendors: Vec<VendorId> = plans.iter().map(|p| p.vendor).collect();
         vendors.sort_by_key(|v| v.0);
         vendors.dedup();
@@ -593,7 +879,7 @@ impl Services {
             None,
             Some(json!({
                 "rows": report.rows.len(), "created": report.created, "updated": report.updated,
-                "licenses": report.licenses, "vendors": vendors,
+                "licenses": report.licenses, "invites": report.invites, "vendors": vendors,
             })),
         )
         .await?;

@@ -84,7 +84,7 @@ pub struct SendReport {
     pub skipped: Vec<InviteId>,
 }
 
-fn code_from_os() -> Result<String> {
+pub(super) fn code_from_os() -> Result<String> {
     for _ in 0..8 {
         let bytes = random_bytes::<64>()?;
         if let Some(code) = rules::code_from_random(&bytes) {
@@ -96,45 +96,51 @@ fn code_from_os() -> Result<String> {
     )))
 }
 
+/// An invite as the faces show it, with the activation code given (or
+/// none: viewers, and every export).
+pub(crate) fn invite_view_with(r: InviteRow, code: Option<String>) -> Invite {
+    let now = now_millis();
+    let status = if r.used_at.is_some() {
+        "used"
+    } else if r.revoked_at.is_some() {
+        "revoked"
+    } else if r.expires_at <= now {
+        "expired"
+    } else {
+        "unused"
+    };
+    let ts = |v: Option<i64>| v.map(crate::domain::rfc3339);
+    Invite {
+        id: r.id,
+        license_id: r.license_id,
+        customer_id: r.customer_id,
+        customer_name: r.customer_name,
+        username: r.username,
+        email: r.email,
+        software_type: r.software_type,
+        store_deleted_days: r.store_deleted_days,
+        activation_code: code,
+        created_at: crate::domain::rfc3339(r.created_at),
+        expires_at: crate::domain::rfc3339(r.expires_at),
+        sent_at: ts(r.sent_at),
+        delivery_state: r.delivery_state,
+        delivery_error: r.delivery_error,
+        next_attempt_at: ts(r.next_attempt_at),
+        status: status.into(),
+        used_at: ts(r.used_at),
+        revoked_at: ts(r.revoked_at),
+        replaces_installation_id: r.replaces_installation_id,
+    }
+}
+
 impl Services {
     pub(crate) fn invite_view(&self, actor: &Actor, r: InviteRow) -> Result<Invite> {
-        let now = now_millis();
-        let status = if r.used_at.is_some() {
-            "used"
-        } else if r.revoked_at.is_some() {
-            "revoked"
-        } else if r.expires_at <= now {
-            "expired"
-        } else {
-            "unused"
-        };
         let code = if actor.role.can_write() {
             Some(self.key.decrypt(&r.code_enc)?.into_inner())
         } else {
             None
         };
-        let ts = |v: Option<i64>| v.map(crate::domain::rfc3339);
-        Ok(Invite {
-            id: r.id,
-            license_id: r.license_id,
-            customer_id: r.customer_id,
-            customer_name: r.customer_name,
-            username: r.username,
-            email: r.email,
-            software_type: r.software_type,
-            store_deleted_days: r.store_deleted_days,
-            activation_code: code,
-            created_at: crate::domain::rfc3339(r.created_at),
-            expires_at: crate::domain::rfc3339(r.expires_at),
-            sent_at: ts(r.sent_at),
-            delivery_state: r.delivery_state,
-            delivery_error: r.delivery_error,
-            next_attempt_at: ts(r.next_attempt_at),
-            status: status.into(),
-            used_at: ts(r.used_at),
-            revoked_at: ts(r.revoked_at),
-            replaces_installation_id: r.replaces_installation_id,
-        })
+        Ok(invite_view_with(r, code))
     }
 
     /// Adds an invite with a fresh activation code. No e-mail is sent.

@@ -37,7 +37,7 @@ pub struct License {
 }
 
 impl License {
-    fn from_row(r: LicenseRow, space: SeatSpace) -> License {
+    pub(super) fn from_row(r: LicenseRow, space: SeatSpace) -> License {
         let saved_state = r.state;
         let valid_to = r.valid_to.0;
         License {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 pub mod clients;
 pub mod customers;
+pub mod exports;
 pub mod history;
 pub mod import;
 pub mod invites;

@@ -119,6 +119,61 @@ pub struct UsageReport {
     pub vendors: Vec<VendorUsage>,
 }
 
+/// The usage report's CSV columns, in order (stable: spreadsheets and
+/// invoicing scripts read them by name).
+pub const USAGE_COLUMNS: &str = "month,vendor_id,vendor_name,customer_id,customer_name,license_type,days,days_active,standard_seats_peak,standard_seats_avg,standard_used_peak,standard_used_avg,server_seats_peak,server_seats_avg,server_used_peak,server_used_avg,total_space_gb_peak,total_space_gb_avg,storage_used_bytes_peak,storage_used_bytes_avg";
+
+impl UsageReport {
+    /// The month's usage as CSV: one row per vendor, customer and license
+    /// type (formula-safe cells). The console's and the API's download
+    /// and the monthly e-mail's attachment are this file.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(USAGE_COLUMNS);
+        out.push('\n');
+        for v in &self.vendors {
+            for c in &v.customers {
+                let f = &c.figures;
+                let row = [
+                    self.month.clone(),
+                    v.vendor_id.to_string(),
+                    v.vendor_name.clone(),
+                    c.customer_id.to_string(),
+                    c.customer_name.clone(),
+                    c.license_type.as_str().to_string(),
+                    self.days.to_string(),
+                    f.days_active.to_string(),
+                    f.standard_seats_peak.to_string(),
+                    format!("{:.2}", f.standard_seats_avg),
+                    f.standard_used_peak.to_string(),
+                    format!("{:.2}", f.standard_used_avg),
+                    f.server_seats_peak.to_string(),
+                    format!("{:.2}", f.server_seats_avg),
+                    f.server_used_peak.to_string(),
+                    format!("{:.2}", f.server_used_avg),
+                    f.total_space_gb_peak.to_string(),
+                    format!("{:.2}", f.total_space_gb_avg),
+                    f.storage_used_bytes_peak.to_string(),
+                    f.storage_used_bytes_avg.to_string(),
+                ];
+                out.push_str(
+                    &row.iter()
+                        .map(|f| crate::domain::csv::field(f))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// Days of a month on which its predecessor's usage e-mail may still go
+/// out: the 1st, or the first pass after it when no instance ran on the
+/// 1st. Later in the month nothing is sent (a billing address set on the
+/// 20th gets its first report on the next 1st).
+pub const USAGE_MAIL_DAYS: u8 = 7;
+
 /// Query of the usage report.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -225,6 +280,17 @@ impl Services {
             (Scope::Vendor(own), Some(v)) if v == own => Some(own),
             (Scope::Vendor(_), Some(_)) => return Err(ServiceError::NotFound),
         };
+        self.usage_of(month, vendor, now).await
+    }
+
+    /// The usage of `month` for one vendor or all, with no caller to check
+    /// (the monthly e-mail; faces go through [`Services::usage_report`]).
+    async fn usage_of(
+        &self,
+        month: Month,
+        vendor: Option<VendorId>,
+        now: Millis,
+    ) -> Result<UsageReport> {
         let today = usage::day_of(now);
         let days = month.days_counted(today);
         let first = format_date(month.first_day());
@@ -311,6 +377,82 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Queues the previous month's usage CSV to every vendor with a
+    /// billing address, once per vendor and month: the `usage_mails` row
+    /// and the outbox row are written in one transaction, and the row's
+    /// primary key lets only the first instance's insert through. Runs in
+    /// the first [`USAGE_MAIL_DAYS`] days of a month (UTC); returns how
+    /// many messages this call queued.
+    pub async fn send_usage_mails(&self, now: Millis) -> Result<usize> {
+        let today = usage::day_of(now);
+        if today.day() > USAGE_MAIL_DAYS {
+            return Ok(0);
+        }
+        let month = Month::of(today).previous();
+        let vendors = {
+            let mut c = self.store.read().await?;
+            store::vendors::list(&mut c).await?
+        };
+        let mut queued = 0;
+        for v in vendors {
+            let Some(to) = v.billing_email.as_deref().filter(|e| !e.is_empty()) else {
+                continue;
+            };
+            if v.disabled_at.is_some() {
+                continue;
+            }
+            {
+                let mut c = self.store.read().await?;
+                if store::usage::mail_claimed(&mut c, v.id, &month.to_string()).await? {
+                    continue;
+                }
+            }
+            let report = self.usage_of(month, Some(v.id), now).await?;
+            let lang = if v.alert_language == "fi" {
+                crate::i18n::Lang::Fi
+            } else {
+                crate::i18n::Lang::En
+            };
+            let fill = |key: &str, args: &[&str]| {
+                let mut text = lang.t(key).replace("\\n", "\n");
+                for a in args {
+                    text = text.replacen("{}", a, 1);
+                }
+                text
+            };
+            let m = month.to_string();
+            let base = self.config.public_url.trim_end_matches('/');
+            let payload = serde_json::json!({
+                "subject": fill("usage_mail.subject", &[&v.name, &m]),
+                "text": fill("usage_mail.body", &[&v.name, &m, base, &m]),
+                "attachment_name": format!("usage-{m}.csv"),
+                "attachment": report.csv(),
+            })
+            .to_string();
+            let id = crate::domain::MessageId::new();
+            let mut tx = self.store.begin().await?;
+            if !store::usage::claim_mail(&mut tx, v.id, &m, id, to, now).await? {
+                // Another instance was first; it queued the message.
+                continue;
+            }
+            store::outbox::enqueue(
+                &mut tx,
+                id,
+                crate::domain::message::MessageKind::UsageReport,
+                None,
+                to,
+                Some(&payload),
+                now,
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+}
+
 /// The sampling task: a pass at start (filling missed days), then every
 /// `CC_USAGE_SAMPLE_SECS`, until `shutdown` turns true. A failed pass is
 /// logged and tried again at the next tick. 0 turns it off.
@@ -331,6 +473,12 @@ pub async fn run(
                 "usage sampled"
             ),
             Err(e) => tracing::warn!(error = %e, "usage sampling failed"),
+        }
+        // After the sample, so the last day of the month is in the file.
+        match services.send_usage_mails(now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "monthly usage e-mails queued"),
+            Err(e) => tracing::warn!(error = %e, "monthly usage e-mails failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

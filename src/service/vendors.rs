@@ -18,6 +18,8 @@ pub struct Vendor {
     pub alert_language: String,
     /// Alerts as one e-mail a day instead of as they happen.
     pub alert_digest: bool,
+    /// Where the previous month's usage CSV is e-mailed on the 1st.
+    pub billing_email: Option<String>,
     pub is_default: bool,
     pub disabled: bool,
     pub created_at: String,
@@ -33,6 +35,7 @@ impl TryFrom<VendorRow> for Vendor {
             alert_email: r.alert_email,
             alert_language: r.alert_language,
             alert_digest: r.alert_digest != 0,
+            billing_email: r.billing_email,
             is_default: r.is_default != 0,
             disabled: r.disabled_at.is_some(),
             created_at: crate::domain::rfc3339(r.created_at),
@@ -57,6 +60,10 @@ fn fields<'a>(v: &'a NewVendor, before: Option<&'a VendorRow>) -> store::vendors
         alert_digest: v
             .alert_digest
             .unwrap_or(before.is_some_and(|b| b.alert_digest != 0)),
+        billing_email: match &v.billing_email {
+            Some(e) => e.as_ref().map(Email::as_str),
+            None => before.and_then(|b| b.billing_email.as_deref()),
+        },
     }
 }
 
@@ -69,7 +76,7 @@ fn name_taken() -> ServiceError {
 
 fn snapshot(f: &store::vendors::VendorFields<'_>, disabled: bool) -> serde_json::Value {
     json!({"name": f.name, "alert_email": f.alert_email, "alert_language": f.alert_language,
-           "alert_digest": f.alert_digest, "disabled": disabled})
+           "alert_digest": f.alert_digest, "billing_email": f.billing_email, "disabled": disabled})
 }
 
 /// Renames the default vendor to the service's name, with its audit row
@@ -158,6 +165,7 @@ impl Services {
             alert_email: None,
             alert_language: "en",
             alert_digest: false,
+            billing_email: None,
         };
         store::vendors::insert(&mut tx, id, &fields, true, now).await?;
         store::audit::insert(
@@ -298,7 +306,7 @@ impl Services {
         }
         let before_json = json!({"name": before.name, "alert_email": before.alert_email,
             "alert_language": before.alert_language, "alert_digest": before.alert_digest != 0,
-            "disabled": was_disabled});
+            "billing_email": before.billing_email, "disabled": was_disabled});
         super::audit(
             &mut tx,
             actor,

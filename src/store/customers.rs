@@ -281,3 +281,97 @@ pub async fn insert_many(
     }
     Ok(())
 }
+
+/// Rows per statement of [`update_many`]: one JSON parameter each, so
+/// the statement text (and its plan) is the same for every chunk.
+const UPDATE_CHUNK: usize = 1_000;
+
+/// Updates many customers with one statement per 1,000 rows (`UPDATE …
+/// FROM` the rows of one JSON parameter), then brings the installations'
+/// and alerts' copies of their vendor and name up to date in one
+/// statement each — a re-import of 10,000 changed rows is a handful of
+/// round trips instead of three per row. Returns how many customers were
+/// updated.
+pub async fn update_many(
+    conn: &mut AnyConnection,
+    rows: &[(CustomerId, CustomerFields<'_>)],
+    now: Millis,
+) -> Result<u64> {
+    use super::JsonCol::Text;
+    let mut updated = 0;
+    for chunk in rows.chunks(UPDATE_CHUNK) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(id, f)| {
+                (
+                    id.to_db(),
+                    f.vendor_id.to_db(),
+                    f.name,
+                    f.vat_id,
+                    f.street_address,
+                    f.postal_code,
+                    f.postal_area,
+                    f.country,
+                    f.language,
+                    f.contact_email,
+                    f.encryption_key_enc,
+                    f.username_prefix,
+                    f.search_text(),
+                )
+            })
+            .collect();
+        let src = super::json_rows(
+            conn,
+            1,
+            "v",
+            &[
+                ("id", Text),
+                ("vendor_id", Text),
+                ("name", Text),
+                ("vat_id", Text),
+                ("street_address", Text),
+                ("postal_code", Text),
+                ("postal_area", Text),
+                ("country", Text),
+                ("language", Text),
+                ("contact_email", Text),
+                ("encryption_key_enc", Text),
+                ("username_prefix", Text),
+                ("search_text", Text),
+            ],
+        );
+        let sql = format!(
+            "UPDATE customers SET vendor_id = v.vendor_id, name = v.name, vat_id = v.vat_id, \
+             street_address = v.street_address, postal_code = v.postal_code, postal_area = v.postal_area, \
+             country = v.country, language = v.language, contact_email = v.contact_email, \
+             encryption_key_enc = v.encryption_key_enc, username_prefix = v.username_prefix, \
+             search_text = v.search_text, updated_at = $2 FROM {src} WHERE customers.id = v.id"
+        );
+        updated += sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_param(&values)?)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_db()).collect();
+        let list = super::json_list(conn, 1);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE installations SET vendor_id = c.vendor_id, sort_name = lower(c.name) FROM customers c \
+             WHERE c.id = installations.customer_id AND installations.deactivated_at IS NULL \
+             AND installations.customer_id IN ({list})"
+        )))
+        .bind(super::json_param(&ids)?)
+        .execute(&mut *conn)
+        .await?;
+        // A customer moved to another vendor takes its alerts along.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET vendor_id = c.vendor_id FROM customers c \
+             WHERE c.id = alerts.customer_id AND alerts.vendor_id <> c.vendor_id \
+             AND alerts.customer_id IN ({list})"
+        )))
+        .bind(super::json_param(&ids)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(updated)
+}

@@ -280,6 +280,24 @@ pub async fn list_for_license(
     .await?)
 }
 
+/// One page of installations (live and retired) for an export, in id
+/// order: one vendor's or all, after the id `after` (keyset pagination).
+pub async fn export_page(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    after: Option<InstallationId>,
+    limit: i64,
+) -> Result<Vec<InstallationRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR n.id > $2) ORDER BY n.id LIMIT $3"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Live trial installations whose e-mail or hostname starts with `text`
 /// (case-insensitive: people type part of an address or a host name).
 pub async fn find_trials(conn: &mut AnyConnection, text: &str) -> Result<Vec<InstallationRow>> {

@@ -287,6 +287,24 @@ pub async fn list_for_license(
     .await?)
 }
 
+/// One page of invites for an export, in id order: one vendor's or all,
+/// after the id `after` (keyset pagination).
+pub async fn export_page(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    after: Option<InviteId>,
+    limit: i64,
+) -> Result<Vec<InviteRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR i.id > $2) ORDER BY i.id LIMIT $3"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Invites for the Installations page: one customer's, or all of a
 /// vendor's (or everyone's), not revoked, not used; sent ones only if
 /// asked. At most `limit`, newest first.
@@ -354,5 +372,71 @@ pub async fn set_delivery(
     .bind(sent_at)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Which of these usernames a live (not revoked) invite holds already.
+pub async fn usernames_taken(
+    conn: &mut AnyConnection,
+    usernames: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let list = super::json_list(conn, 1);
+    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT username FROM invites WHERE revoked_at IS NULL AND username IN ({list})"
+    )))
+    .bind(super::json_param(&usernames)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Inserts many invites with one statement per 1,000 (an import): the
+/// rows go as one JSON parameter.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[NewInviteRow<'_>],
+    now: Millis,
+) -> Result<()> {
+    use super::JsonCol::{Int, Text};
+    for chunk in rows.chunks(1_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    r.id.to_db(),
+                    r.license_id.to_db(),
+                    r.username,
+                    r.email,
+                    r.software_type,
+                    r.store_deleted_days,
+                    r.code_enc,
+                    r.code_hash,
+                    now,
+                    r.expires_at,
+                )
+            })
+            .collect();
+        let sql = super::json_insert(
+            conn,
+            "invites",
+            1,
+            &[
+                ("id", Text),
+                ("license_id", Text),
+                ("username", Text),
+                ("email", Text),
+                ("software_type", Text),
+                ("store_deleted_days", Int),
+                ("code_enc", Text),
+                ("code_hash", Text),
+                ("created_at", Int),
+                ("expires_at", Int),
+            ],
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_param(&values)?)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }

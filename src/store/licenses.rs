@@ -99,6 +99,24 @@ pub async fn list_for_customer(
     .await?)
 }
 
+/// One page of licenses for an export, in id order (UUIDv7: creation
+/// order): one vendor's or all, after the id `after` (keyset pagination).
+pub async fn export_page(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+    after: Option<LicenseId>,
+    limit: i64,
+) -> Result<Vec<LicenseRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.vendor_id = $1) AND ($2 IS NULL OR l.id > $2) ORDER BY l.id LIMIT $3"
+    )))
+    .bind(vendor.map(|v| v.to_db()))
+    .bind(after.map(|a| a.to_db()))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
     id: LicenseId,
@@ -202,4 +220,19 @@ pub async fn insert_many(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Every license of one vendor's customers (or of all), by customer: an
+/// import decides where each row's invites go in memory.
+pub async fn ids_by_customer(
+    conn: &mut AnyConnection,
+    vendor: Option<VendorId>,
+) -> Result<Vec<(CustomerId, LicenseId)>> {
+    Ok(sqlx::query_as(
+        "SELECT l.customer_id, l.id FROM licenses l JOIN customers c ON c.id = l.customer_id \
+         WHERE ($1 IS NULL OR c.vendor_id = $1) ORDER BY l.id",
+    )
+    .bind(vendor.map(|v| v.to_db()))
+    .fetch_all(&mut *conn)
+    .await?)
 }

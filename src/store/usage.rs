@@ -187,3 +187,40 @@ pub async fn by_vendor_month(
     }
     Ok(q.fetch_all(&mut *conn).await?)
 }
+
+/// Whether a vendor's usage e-mail for `month` was queued already (a
+/// cheap look before the report is computed; [`claim_mail`] decides).
+pub async fn mail_claimed(conn: &mut AnyConnection, vendor: VendorId, month: &str) -> Result<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_mails WHERE vendor_id = $1 AND month = $2")
+            .bind(vendor.to_db())
+            .bind(month)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(n > 0)
+}
+
+/// Claims a vendor's usage e-mail for `month`: true for the one caller
+/// whose row went in (it queues the message in the same transaction),
+/// false for everyone after (the primary key).
+pub async fn claim_mail(
+    conn: &mut AnyConnection,
+    vendor: VendorId,
+    month: &str,
+    message: crate::domain::MessageId,
+    recipient: &str,
+    now: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO usage_mails (vendor_id, month, message_id, recipient, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vendor_id, month) DO NOTHING",
+    )
+    .bind(vendor.to_db())
+    .bind(month)
+    .bind(message.to_db())
+    .bind(recipient)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -12,13 +12,14 @@ pub struct VendorRow {
     pub alert_email: Option<String>,
     pub alert_language: String,
     pub alert_digest: i64,
+    pub billing_email: Option<String>,
     pub is_default: i64,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLS: &str = "id, name, alert_email, alert_language, alert_digest, is_default, disabled_at, created_at, updated_at";
+const COLS: &str = "id, name, alert_email, alert_language, alert_digest, billing_email, is_default, disabled_at, created_at, updated_at";
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<VendorRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -67,6 +68,7 @@ pub struct VendorFields<'a> {
     pub alert_email: Option<&'a str>,
     pub alert_language: &'a str,
     pub alert_digest: bool,
+    pub billing_email: Option<&'a str>,
 }
 
 pub async fn insert(
@@ -77,8 +79,8 @@ pub async fn insert(
     now: Millis,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO vendors (id, name, alert_email, alert_language, alert_digest, is_default, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        "INSERT INTO vendors (id, name, alert_email, alert_language, alert_digest, is_default, created_at, updated_at, \
+         billing_email) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
     )
     .bind(id.to_db())
     .bind(f.name)
@@ -87,6 +89,7 @@ pub async fn insert(
     .bind(super::b(f.alert_digest))
     .bind(super::b(is_default))
     .bind(now)
+    .bind(f.billing_email)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -101,7 +104,7 @@ pub async fn update(
 ) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE vendors SET name = $2, alert_email = $3, alert_language = $4, alert_digest = $5, \
-         disabled_at = $6, updated_at = $7 WHERE id = $1",
+         disabled_at = $6, updated_at = $7, billing_email = $8 WHERE id = $1",
     )
     .bind(id.to_db())
     .bind(f.name)
@@ -110,6 +113,7 @@ pub async fn update(
     .bind(super::b(f.alert_digest))
     .bind(disabled_at)
     .bind(now)
+    .bind(f.billing_email)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)

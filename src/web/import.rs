@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 
 use super::session::CsrfForm;
 use super::{AppState, Ctx, FormErrors, Page, WebResult, render, render_status};
+use crate::http::csv::Export;
 use crate::service::import::ImportReport;
 
 #[derive(askama::Template)]
@@ -33,6 +34,7 @@ pub fn action(r: &crate::service::import::ImportRow) -> &'static str {
         crate::service::import::RowAction::Create => "create",
         crate::service::import::RowAction::Update => "update",
         crate::service::import::RowAction::Error => "error",
+        crate::service::import::RowAction::Invite => "invite",
     }
 }
 
@@ -52,7 +54,7 @@ pub async fn export(
     Ok(crate::http::csv::customers_response(
         state.services.clone(),
         ctx.actor,
-        None,
+        q.vendor(),
         q.bom.is_some(),
     ))
 }
@@ -61,6 +63,54 @@ pub async fn export(
 pub struct ExportQuery {
     #[serde(default)]
     bom: Option<String>,
+    /// Admins: one vendor's rows (the list page's vendor filter).
+    #[serde(default)]
+    vendor: Option<String>,
+}
+
+impl ExportQuery {
+    fn vendor(&self) -> Option<crate::domain::VendorId> {
+        // An unknown value is no filter (as on the list pages); the
+        // service limits operators to their own vendor whatever it says.
+        self.vendor.as_deref().and_then(|v| v.trim().parse().ok())
+    }
+}
+
+fn export_of(state: &AppState, ctx: Ctx, q: &ExportQuery, what: Export) -> WebResult {
+    Ok(crate::http::csv::export_response(
+        what,
+        state.services.clone(),
+        ctx.actor,
+        q.vendor(),
+        q.bom.is_some(),
+    ))
+}
+
+/// `GET /licenses/licenses.csv[?bom=1][&vendor=…]`: the licenses as CSV.
+pub async fn export_licenses(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> WebResult {
+    export_of(&state, ctx, &q, Export::Licenses)
+}
+
+/// `GET /installations/invites.csv`: the invites as CSV (no codes).
+pub async fn export_invites(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> WebResult {
+    export_of(&state, ctx, &q, Export::Invites)
+}
+
+/// `GET /installations/installations.csv`: the installations as CSV.
+pub async fn export_installations(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> WebResult {
+    export_of(&state, ctx, &q, Export::Installations)
 }
 
 pub async fn show(ctx: Ctx) -> WebResult {

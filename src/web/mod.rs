@@ -124,6 +124,12 @@ pub fn router() -> Router<AppState> {
         .route("/usage", get(usage::show))
         .route("/licenses/import", get(import::show).post(import::post))
         .route("/licenses/export.csv", get(import::export))
+        .route("/licenses/licenses.csv", get(import::export_licenses))
+        .route("/installations/invites.csv", get(import::export_invites))
+        .route(
+            "/installations/installations.csv",
+            get(import::export_installations),
+        )
         .route("/usage.csv", get(usage::csv))
         .route("/installations", get(installations::show))
         .route("/installations/send", post(installations::send))

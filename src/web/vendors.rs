@@ -42,6 +42,8 @@ pub struct VendorForm {
     pub alert_digest: Option<String>,
     #[serde(default)]
     pub disabled: Option<String>,
+    #[serde(default)]
+    pub billing_email: String,
 }
 
 impl VendorForm {
@@ -52,6 +54,7 @@ impl VendorForm {
             alert_language: Some(self.alert_language.clone()),
             alert_digest: Some(self.alert_digest.is_some()),
             disabled: Some(self.disabled.is_some()),
+            billing_email: Some(self.billing_email.clone()),
         }
     }
     fn from_vendor(v: &Vendor) -> VendorForm {
@@ -61,6 +64,7 @@ impl VendorForm {
             alert_language: v.alert_language.clone(),
             alert_digest: v.alert_digest.then(|| "on".to_string()),
             disabled: v.disabled.then(|| "on".to_string()),
+            billing_email: v.billing_email.clone().unwrap_or_default(),
         }
     }
 }

@@ -395,6 +395,17 @@ pub struct Mail {
     pub message_id: String,
     pub text: String,
     pub html: String,
+    /// Attached files (name, MIME type, content as UTF-8 text).
+    #[serde(default)]
+    pub attachments: Vec<MailAttachment>,
+}
+
+/// A file attached to a received message.
+#[derive(Debug, serde::Deserialize)]
+pub struct MailAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: String,
 }
 
 impl SmtpServer {

@@ -317,8 +317,9 @@ async fn ten_thousand_rows_import_in_one_transaction() {
     // not written, as nothing changes); then every name changed.
     let started = std::time::Instant::now();
     let (s, r) = import(&app, &t, &csv, false).await;
+    let backend = if postgres() { "PostgreSQL" } else { "SQLite" };
     println!(
-        "the same 10,000 rows again (matched, unchanged): {:.2} s",
+        "the same 10,000 rows again (matched, unchanged; {backend}): {:.2} s",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(s, StatusCode::OK);
@@ -327,13 +328,34 @@ async fn ten_thousand_rows_import_in_one_transaction() {
     let started = std::time::Instant::now();
     let (s, r) = import(&app, &t, &renamed, false).await;
     println!(
-        "10,000 rows updating every customer's name: {:.2} s",
+        "10,000 rows updating every customer's name (batched UPDATE; {backend}): {:.2} s",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["updated"], 10_000);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM customers WHERE name LIKE '% Ab'")
+            .await,
+        10_000
+    );
+    // An invite for each customer's one license (a code drawn, encrypted
+    // and hashed per invite).
+    let mut invites = String::from("name;vat_id;username;email;software_type\n");
+    for i in 0..10_000 {
+        invites.push_str(&format!(
+            "Asiakas {i} Ab;SE{i:012};u{i};u{i}@example.com;standard\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let (s, r) = import(&app, &t, &invites, false).await;
+    println!(
+        "10,000 rows adding an invite each ({backend}): {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(s, StatusCode::OK, "{}", r["detail"]);
+    assert_eq!(r["invites"], 10_000);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE username LIKE 'c%.u%'")
             .await,
         10_000
     );
@@ -350,6 +372,12 @@ async fn the_console_checks_then_imports_without_javascript() {
     let (s, html) = b.get("/licenses/import").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("<label for=\"csv\">"));
+    // The invite columns are documented on the page.
+    assert!(
+        html.contains("<code>username,email,software_type,store_deleted_days</code>")
+            && html.contains("id=\"import-help-invites\""),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let csv = "name;postal_code\nKonsoli Oy;00100\nHuono Oy;123\n";
     let (s, html, _) = b
@@ -397,6 +425,21 @@ async fn the_console_checks_then_imports_without_javascript() {
         app.count("SELECT COUNT(*) FROM customers WHERE name IN ('Konsoli Oy', 'Hyvä Oy')")
             .await,
         2
+    );
+    // Invites in the file: the page shows each row's invite and result.
+    let csv = "name;standard_seats;username;email;software_type\nKutsuttu Oy;2;anna;anna@k.example;standard\nKutsuttu Oy;;ben;ben@k.example;server\n";
+    let (s, html, _) = b
+        .post(
+            "/licenses/import",
+            &[("_csrf", csrf.as_str()), ("csv", csv), ("check", "1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("class=\"import-invite\"")
+            && html.contains("Adds an invite")
+            && html.contains("<td>ben</td>"),
+        "{html}"
     );
     // Without the CSRF token nothing happens.
     let (s, _, _) = b
@@ -504,5 +547,278 @@ async fn exported_customers_import_into_an_empty_console_as_new() {
         "{back}"
     );
     fresh.finish().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_reimport_updates_in_batches_and_keeps_installations_in_step() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    let v1 = app.vendor(&t, "First Reseller Oy").await;
+    let csv = format!(
+        "name,vat_id,vendor_id,standard_seats,contact_email\n\
+         Alpha Oy,SE000000000001,{v1},2,a@x.example\n\
+         Beta Oy,SE000000000002,{v1},2,\n\
+         Gamma Oy,SE000000000003,{v1},2,g@x.example\n"
+    );
+    let (s, r) = import(&app, &t, &csv, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let alpha = r["rows"][0]["customer_id"].as_str().unwrap().to_string();
+    let (_, ls) = app
+        .api(
+            "GET",
+            &format!("/api/v1/customers/{alpha}/licenses"),
+            &t,
+            None,
+        )
+        .await;
+    let lid = ls
+        .as_array()
+        .or(ls["items"].as_array())
+        .unwrap()
+        .first()
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let codes = crate::clients::invites(&app, &t, &lid, 1, "standard", "alp").await;
+    let (s, _) = crate::clients::activate(&app, &codes[0].0, &codes[0].1).await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.exec("UPDATE customers SET updated_at = 1").await;
+
+    // Alpha renamed (matched by VAT id within its vendor), Beta given an
+    // e-mail (a NULL becoming a value), Gamma unchanged.
+    let csv = format!(
+        "name,vat_id,vendor_id,contact_email\n\
+         Alpha Renamed Oy,SE000000000001,{v1},a@x.example\n\
+         Beta Oy,SE000000000002,{v1},b@x.example\n\
+         Gamma Oy,SE000000000003,{v1},g@x.example\n"
+    );
+    let (s, r) = import(&app, &t, &csv, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:update", "3:update", "4:update"], "{r}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM customers WHERE id = '{alpha}' AND name = 'Alpha Renamed Oy' AND vendor_id = '{v1}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name = 'Beta Oy' AND contact_email = 'b@x.example' AND updated_at > 1").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name = 'Gamma Oy' AND updated_at = 1")
+            .await,
+        1,
+        "an unchanged row is not written"
+    );
+    // The installation's copies follow (the monitoring view sorts and
+    // scopes by them).
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM installations WHERE customer_id = '{alpha}' AND sort_name = 'alpha renamed oy' AND vendor_id = '{v1}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE search_text LIKE 'alpha renamed oy%'")
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
+/// The errors of a row as "field:code" strings.
+fn row_errors(v: &Value, row: usize) -> Vec<String> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["row"] == row)
+        .unwrap()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn invites_come_in_the_same_file_checked_and_in_one_transaction() {
+    let app = TestApp::spawn().await;
+    let t = app.admin_token().await;
+    // A username in use already (on another customer).
+    let (s, c) = app
+        .api(
+            "POST",
+            "/api/v1/customers",
+            &t,
+            Some(serde_json::json!({"name": "Vanha Oy"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let old = c["id"].as_str().unwrap();
+    let (_, l) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{old}/licenses"),
+            &t,
+            Some(serde_json::json!({"type": "purchased", "standard_seats": 1, "server_seats": 0})),
+        )
+        .await;
+    crate::clients::invites(
+        &app,
+        &t,
+        l["id"].as_str().unwrap(),
+        1,
+        "standard",
+        "varattu",
+    )
+    .await;
+    let invites_before = app.count("SELECT COUNT(*) FROM invites").await;
+
+    let head = "name;vat_id;username_prefix;standard_seats;server_seats;username;email;software_type;store_deleted_days\n";
+    // Row 2 a customer with a license and an invite; 3 adds an invite by
+    // name only, 4 by VAT id; 5 repeats a username of row 2; 6 has a bad
+    // e-mail and software type; 7 changes the license on a repeat row;
+    // 8 a customer without a license; 9 a username taken in the console.
+    let bad = format!(
+        "{head}\
+         Kutsu Oy;0112038-9;kutsu.;3;1;matti;matti@kutsu.example;standard;\n\
+         Kutsu Oy;;;;;liisa;liisa@kutsu.example;server;60\n\
+         Kutsu Oy;0112038-9;;;;pekka;pekka@kutsu.example;standard;\n\
+         Kutsu Oy;0112038-9;;;;Matti;m2@kutsu.example;standard;\n\
+         Kutsu Oy;0112038-9;;;;ville;ei-osoite;desktop;\n\
+         Kutsu Oy;0112038-9;;5;;kalle;kalle@kutsu.example;standard;\n\
+         Ilman Oy;;;;;x;x@ilman.example;standard;\n\
+         Toinen Oy;;;1;0;varattu0;v@toinen.example;standard;\n"
+    );
+    let (s, r) = import(&app, &t, &bad, false).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert_eq!(
+        actions(&r),
+        [
+            "2:create", "3:invite", "4:invite", "5:error", "6:error", "7:error", "8:error",
+            "9:error"
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        row_errors(&r, 5),
+        ["username:error.import_duplicate_username"]
+    );
+    assert_eq!(
+        row_errors(&r, 6),
+        [
+            "email:error.email_invalid",
+            "software_type:error.software_type"
+        ]
+    );
+    assert_eq!(
+        row_errors(&r, 7),
+        ["standard_seats:error.import_repeat_differs"]
+    );
+    assert_eq!(
+        row_errors(&r, 8),
+        ["username:error.import_invite_no_license"]
+    );
+    assert_eq!(row_errors(&r, 9), ["username:error.username_taken"]);
+    assert_eq!(r["rows"][3]["invite"], "kutsu.matti", "the prefix applied");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites").await,
+        invites_before,
+        "nothing written"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM customers WHERE name = 'Kutsu Oy'")
+            .await,
+        0
+    );
+
+    // The good rows: checked, then applied in one go.
+    let good: String = bad.lines().take(4).map(|l| format!("{l}\n")).collect();
+    let (s, r) = import(&app, &t, &good, true).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:create", "3:invite", "4:invite"], "{r}");
+    assert_eq!(
+        (r["invites"].as_u64(), r["licenses"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites").await,
+        invites_before
+    );
+    let (s, r) = import(&app, &t, &good, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let cid = r["rows"][0]["customer_id"].as_str().unwrap().to_string();
+    assert_eq!(r["rows"][2]["customer_id"], cid.as_str());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM invites i JOIN licenses l ON l.id = i.license_id WHERE l.customer_id = '{cid}' \
+             AND i.username IN ('kutsu.matti', 'kutsu.liisa', 'kutsu.pekka') AND i.sent_at IS NULL"
+        ))
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE username = 'kutsu.liisa' AND software_type = 'server' AND store_deleted_days = 60").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'customer.import'")
+            .await,
+        1
+    );
+    // The codes work: an imported invite activates.
+    let (_, ls) = app
+        .api(
+            "GET",
+            &format!("/api/v1/customers/{cid}/licenses"),
+            &t,
+            None,
+        )
+        .await;
+    let lid = ls.as_array().or(ls["items"].as_array()).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, list) = app
+        .api("GET", &format!("/api/v1/licenses/{lid}/invites"), &t, None)
+        .await;
+    let items = list.as_array().or(list["items"].as_array()).unwrap();
+    let matti = items
+        .iter()
+        .find(|i| i["username"] == "kutsu.matti")
+        .unwrap();
+    let (s, a) = crate::clients::activate(
+        &app,
+        "kutsu.matti",
+        matti["activation_code"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+
+    // A later file adds an invite to the customer's one license.
+    // (Without a username_prefix column the customer keeps its prefix.)
+    let more = "name;vat_id;username;email;software_type\nKutsu Oy;0112038-9;uusi;uusi@kutsu.example;standard\n";
+    let (s, r) = import(&app, &t, more, false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(actions(&r), ["2:update"], "{r}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM invites WHERE username = 'kutsu.uusi' AND license_id = '{lid}'"
+        ))
+        .await,
+        1
+    );
     app.finish().await;
 }

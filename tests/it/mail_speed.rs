@@ -69,6 +69,7 @@ async fn a_message_costs_no_nagle_stall() {
             subject: format!("Kutsu {i}"),
             text: text.clone(),
             html: None,
+            attachment: None,
         };
         let msg = build_message("cc@example.com", "to@example.com", &r, &format!("m{i}")).unwrap();
         let started = Instant::now();

@@ -17,6 +17,7 @@ mod crash;
 mod customers_licenses;
 mod delivery_load;
 mod demo;
+mod exports;
 mod import;
 mod installation_page;
 mod invites;

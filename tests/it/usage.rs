@@ -174,7 +174,7 @@ async fn a_month_of_samples_sums_to_peaks_and_averages() {
     );
     let csv = res.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], command_center::http::csv::USAGE_COLUMNS);
+    assert_eq!(lines[0], command_center::service::usage::USAGE_COLUMNS);
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
         lines[1].starts_with(&format!("2026-03,{vid},Usage Oy,{alpha},Alpha Oy,purchased,31,31,5,5.00,1,0.68,1,1.00,1,1.00,85,85.00,3500,")),
@@ -381,4 +381,136 @@ async fn the_usage_page_shows_tables_a_chart_and_the_csv_link() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_mail_goes_once_per_vendor_with_the_csv_attached() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let mut first = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_USAGE_SAMPLE_SECS", "0"),
+        ("CC_SMTP_URL", &smtp.url()),
+    ])
+    .await;
+    let (t, vid, _alpha) = march(&first).await;
+    // The billing address: checked like every address, then saved.
+    let (s, e) = first
+        .api(
+            "PUT",
+            &format!("/api/v1/vendors/{vid}"),
+            &t,
+            Some(json!({"name": "Usage Oy", "billing_email": "not an address"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["errors"][0]["field"], "billing_email");
+    let (s, v) = first
+        .api(
+            "PUT",
+            &format!("/api/v1/vendors/{vid}"),
+            &t,
+            Some(json!({"name": "Usage Oy", "billing_email": "laskutus@usage.example", "alert_language": "fi"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["billing_email"], "laskutus@usage.example");
+    // Left out, it is kept.
+    let (_, v) = first
+        .api(
+            "PUT",
+            &format!("/api/v1/vendors/{vid}"),
+            &t,
+            Some(json!({"name": "Usage Oy", "alert_language": "fi"})),
+        )
+        .await;
+    assert_eq!(v["billing_email"], "laskutus@usage.example");
+    // A vendor without a billing address gets nothing.
+    let quiet = first.vendor(&t, "Quiet Oy").await;
+    let qc = customer(&first, &t, &quiet, "Quiet Customer Oy").await;
+    license(&first, &t, &qc, json!({"standard_seats": 1})).await;
+
+    let a = services(&first);
+    a.sample_usage(at("2026-03-01", 12)).await.unwrap();
+    // Mid-month nothing is sent.
+    assert_eq!(a.send_usage_mails(at("2026-03-20", 1)).await.unwrap(), 0);
+    // The 1st of April, 00:30: the sample fills March, then two instances
+    // send at once, three times over.
+    a.sample_usage(at("2026-04-01", 0) + 1_800_000)
+        .await
+        .unwrap();
+    let mut env = first.env.clone();
+    env.insert("CC_LISTEN".into(), "127.0.0.1:0".into());
+    let second = command_center::start(
+        command_center::Config::from_sources(&Default::default(), env).unwrap(),
+    )
+    .await
+    .unwrap();
+    let b = second.services.clone();
+    let mut queued = 0;
+    for hour in 1..4 {
+        let now = at("2026-04-01", hour);
+        let (qa, qb) = tokio::join!(a.send_usage_mails(now), b.send_usage_mails(now));
+        queued += qa.unwrap() + qb.unwrap();
+    }
+    assert_eq!(queued, 1);
+    assert_eq!(
+        first
+            .count("SELECT COUNT(*) FROM outbox WHERE kind = 'usage_report'")
+            .await,
+        1
+    );
+    assert_eq!(
+        first
+            .count(&format!(
+                "SELECT COUNT(*) FROM usage_mails WHERE vendor_id = '{vid}' AND month = '2026-03'"
+            ))
+            .await,
+        1
+    );
+
+    let mails = smtp.wait_for(1, 20).await;
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert!(m.to.contains("laskutus@usage.example"), "{}", m.to);
+    assert_eq!(m.subject, "Käyttö Usage Oy: 2026-03");
+    assert!(m.text.contains("/usage?month=2026-03"), "{}", m.text);
+    assert_eq!(m.attachments.len(), 1, "{m:?}");
+    let file = &m.attachments[0];
+    assert_eq!(file.filename, "usage-2026-03.csv");
+    assert_eq!(file.content_type, "text/csv");
+    // The attachment is the month's CSV the console serves.
+    let res = reqwest::Client::new()
+        .get(first.url(&format!("/api/v1/usage?month=2026-03&vendor_id={vid}")))
+        .bearer_auth(&t)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    let served = res.text().await.unwrap();
+    assert_eq!(file.content.replace("\r\n", "\n"), served);
+    let lines: Vec<&str> = served.lines().collect();
+    assert_eq!(lines.len(), 3, "{served}");
+    assert!(
+        lines[1].contains(",Alpha Oy,purchased,31,31,5,5.00,1,0.68,"),
+        "{served}"
+    );
+    // Later days of the month send nothing more.
+    assert_eq!(a.send_usage_mails(at("2026-04-05", 1)).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(smtp.count(), 1);
+
+    // The console's vendor form has the field.
+    let web = Browserless::new(&first);
+    web.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, html) = web.get(&format!("/vendors/{vid}")).await;
+    assert!(html.contains("<label for=\"billing_email\">"), "{html}");
+    assert!(html.contains("value=\"laskutus@usage.example\""), "{html}");
+
+    second.stop().await.unwrap();
+    first.stop().await;
+    first.start().await.unwrap();
+    first.finish().await;
 }
