@@ -391,7 +391,7 @@ impl Services {
             }
             for (to, lang, v, items) in &mail {
                 let r = render_alerts(&AlertMail {
-                    fi: lang == "fi",
+                    lang: crate::i18n::Lang::from_code(lang).unwrap_or(crate::i18n::Lang::En),
                     vendor_name: crate::mail::customer_facing_name(
                         &v.name,
                         &self.config.public_url,
@@ -455,7 +455,7 @@ impl Services {
             }
             for (to, lang, items) in &by_recipient {
                 let r = render_alerts(&AlertMail {
-                    fi: lang == "fi",
+                    lang: crate::i18n::Lang::from_code(lang).unwrap_or(crate::i18n::Lang::En),
                     vendor_name: crate::mail::customer_facing_name(
                         &v.name,
                         &self.config.public_url,

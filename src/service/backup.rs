@@ -176,12 +176,15 @@ impl Services {
         if !status.ok {
             let (en, fi) = (Lang::En, Lang::Fi);
             let fill = |l: Lang, key: &str| {
-                l.t(key)
-                    .replace("\\n", "\n")
-                    .replace("{url}", &self.config.public_url)
-                    .replace("{error}", &status.error)
-                    .replace("{at}", &status.at_text())
-                    .replace("{last}", &status.last_success_text())
+                l.fmt(
+                    key,
+                    &[
+                        ("url", self.config.public_url.as_str().into()),
+                        ("error", status.error.as_str().into()),
+                        ("at", status.at_text().into()),
+                        ("last", status.last_success_text().into()),
+                    ],
+                )
             };
             let subject = format!(
                 "{} / {}",

@@ -278,7 +278,7 @@ impl Services {
             {
                 header_errors.push(FieldError::new(
                     "file",
-                    format!("error.csv_unknown_column|{h}"),
+                    format!("error.csv_unknown_column|column={h}"),
                 ));
             }
         }
@@ -291,7 +291,7 @@ impl Services {
         if table.rows.len() > MAX_ROWS {
             return Err(ServiceError::invalid(
                 "file",
-                format!("error.csv_too_many_rows|{MAX_ROWS}"),
+                format!("error.csv_too_many_rows|max={MAX_ROWS}"),
             ));
         }
         let scope_vendor = match actor.scope() {
@@ -412,7 +412,7 @@ impl Services {
                 if let Some(first_row) = seen.get(&key) {
                     errors.push(FieldError::new(
                         field,
-                        format!("error.import_duplicate|{first_row}"),
+                        format!("error.import_duplicate|row={first_row}"),
                     ));
                 } else {
                     seen.insert(key, *n);
@@ -440,7 +440,7 @@ impl Services {
                 } else if let Some(r) = seen_prefix.get(p) {
                     errors.push(FieldError::new(
                         "username_prefix",
-                        format!("error.import_duplicate|{r}"),
+                        format!("error.import_duplicate|row={r}"),
                     ));
                 } else {
                     seen_prefix.insert(p.clone(), *n);

@@ -311,16 +311,18 @@ impl InstallationPage {
     /// The chart's `<desc>`: the whole picture in one sentence.
     pub fn chart_desc(&self) -> String {
         let c = &self.chart;
-        self.page.lang.msg(&format!(
-            "installation.chart_desc|{}|{}|{}|{}|{}|{}|{}",
-            HISTORY_DAYS,
-            c.runs(),
-            c.total(RunStatus::Success),
-            c.total(RunStatus::Warning),
-            c.total(RunStatus::Failed),
-            c.empty_days(),
-            self.day_bytes(&c.last_bytes())
-        ))
+        self.page.lang.fmt(
+            "installation.chart_desc",
+            &[
+                ("days", HISTORY_DAYS.into()),
+                ("runs", c.runs().into()),
+                ("ok", c.total(RunStatus::Success).into()),
+                ("warnings", c.total(RunStatus::Warning).into()),
+                ("failed", c.total(RunStatus::Failed).into()),
+                ("idle", c.empty_days().into()),
+                ("stored", self.day_bytes(&c.last_bytes()).into()),
+            ],
+        )
     }
 
     pub fn max_bytes_label(&self) -> String {

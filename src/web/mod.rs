@@ -417,8 +417,8 @@ impl IntoResponse for WebError {
                 let n = invites.len();
                 error_page(
                     StatusCode::CONFLICT,
-                    &Lang::En.msg(&format!("error.already_sent|{n}")),
-                    &Lang::Fi.msg(&format!("error.already_sent|{n}")),
+                    &Lang::En.count("error.already_sent", n),
+                    &Lang::Fi.count("error.already_sent", n),
                 )
             }
             WebError::Service(ServiceError::InvalidCredentials) => error_page(

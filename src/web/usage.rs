@@ -48,11 +48,18 @@ impl UsagePage {
     }
     /// A month's hover title: `2026-03: 1.68 seats used on average, 3.5 GB stored at most`.
     pub fn month_title(&self, m: &crate::domain::usage::ChartMonth) -> String {
-        self.page
-            .t("usage.chart_month")
-            .replace("{month}", &m.month)
-            .replace("{seats}", &format!("{:.2}", m.seats_used_avg))
-            .replace("{gb}", &self.gb(&m.storage_peak))
+        let lang = self.page.lang;
+        lang.fmt(
+            "usage.chart_month",
+            &[
+                ("month", m.month.as_str().into()),
+                (
+                    "seats",
+                    lang.decimal(&format!("{:.2}", m.seats_used_avg)).into(),
+                ),
+                ("gb", lang.decimal(&self.gb(&m.storage_peak)).into()),
+            ],
+        )
     }
 }
 
