@@ -103,7 +103,7 @@ impl Lang {
 
     /// A count in words, plural by the language's rules (`$count`):
     /// "1 kutsu" / "3 kutsua".
-    pub fn count(&self, key: &str, n: impl Count) -> String {
+    pub fn count(&self, key: &str, n: impl Integer) -> String {
         self.fmt(key, &[("count", Value::from(n.as_i64()))])
     }
 
@@ -186,7 +186,8 @@ impl Lang {
     }
 
     /// A time in milliseconds since 1970 (how the store keeps times).
-    pub fn time_ms(&self, ms: i64) -> String {
+    pub fn time_ms(&self, ms: impl Integer) -> String {
+        let ms = ms.as_i64();
         match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
             Ok(d) => self.time(&rfc3339(d)),
             Err(_) => ms.to_string(),
@@ -213,30 +214,30 @@ impl Lang {
     }
 }
 
-/// What [`Lang::count`] counts (templates hand over references).
-pub trait Count {
+/// An integer argument, by value or by reference (templates hand over references).
+pub trait Integer {
     fn as_i64(&self) -> i64;
 }
 
-impl Count for i64 {
+impl Integer for i64 {
     fn as_i64(&self) -> i64 {
         *self
     }
 }
 
-impl Count for i32 {
+impl Integer for i32 {
     fn as_i64(&self) -> i64 {
         i64::from(*self)
     }
 }
 
-impl Count for usize {
+impl Integer for usize {
     fn as_i64(&self) -> i64 {
         i64::try_from(*self).unwrap_or(i64::MAX)
     }
 }
 
-impl<T: Count> Count for &T {
+impl<T: Integer> Integer for &T {
     fn as_i64(&self) -> i64 {
         (**self).as_i64()
     }

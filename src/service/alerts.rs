@@ -109,9 +109,6 @@ impl Alert {
     pub fn is_warning(&self) -> bool {
         !matches!(self.kind.as_str(), "overdue" | "failing")
     }
-    pub fn opened_short(&self) -> String {
-        self.opened_at.replace('T', " ").chars().take(16).collect()
-    }
 }
 
 impl Services {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::{Actor, Result, Services};
 use crate::domain::message::MessageKind;
-use crate::domain::{MessageId, Millis, human_time, now_millis};
+use crate::domain::{MessageId, Millis, now_millis};
 use crate::i18n::Lang;
 use crate::store::{self, StoreError};
 
@@ -42,16 +42,6 @@ pub struct BackupStatus {
     pub last_success_at: Option<Millis>,
 }
 
-impl BackupStatus {
-    pub fn at_text(&self) -> String {
-        format!("{} UTC", human_time(self.at))
-    }
-    pub fn last_success_text(&self) -> String {
-        self.last_success_at
-            .map(|t| format!("{} UTC", human_time(t)))
-            .unwrap_or_else(|| "—".into())
-    }
-}
 
 fn date_of(ms: Millis) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -181,8 +171,15 @@ impl Services {
                     &[
                         ("url", self.config.public_url.as_str().into()),
                         ("error", status.error.as_str().into()),
-                        ("at", status.at_text().into()),
-                        ("last", status.last_success_text().into()),
+                        ("at", l.time_ms(status.at).into()),
+                        (
+                            "last",
+                            status
+                                .last_success_at
+                                .map(|t| l.time_ms(t))
+                                .unwrap_or_else(|| "—".into())
+                                .into(),
+                        ),
                     ],
                 )
             };
