@@ -349,8 +349,8 @@ async fn seed_steps_three_and_four_in_the_browser() {
     );
     let sent_time = browser.text("#send-form tbody td[id^='sent-']").await;
     assert!(
-        sent_time.starts_with("20"),
-        "the sent time is shown: {sent_time:?}"
+        sent_time.chars().any(|c| c.is_ascii_digit()) && !sent_time.contains('T'),
+        "the sent time is shown, as people write it: {sent_time:?}"
     );
     browser.shot("6-installations").await;
     let mails = smtp.wait_for(1, 10).await;

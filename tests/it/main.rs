@@ -26,6 +26,7 @@ mod monitoring;
 mod operators_vendors;
 mod password_reset;
 mod platform;
+mod readers;
 mod repositories;
 mod repository_crash;
 mod tenancy;
