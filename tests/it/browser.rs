@@ -428,6 +428,47 @@ async fn monitoring_page_and_its_filters() {
             .as_str()
             .contains(&vid)
     );
+    // It is remembered for the session: the menu's other pages open with
+    // the same vendor chosen.
+    for (href, select) in [
+        ("/licenses", "vendor"),
+        ("/installations", "vendor"),
+        ("/usage", "vendor_id"),
+    ] {
+        browser.click(&format!("nav a[href='{href}']")).await;
+        browser
+            .find(&format!(
+                "select#{select} option[value='{vid}'][selected]"
+            ))
+            .await;
+    }
+    // "All vendors" on one page is remembered as well.
+    browser.click("nav a[href='/licenses']").await;
+    browser
+        .find("select#vendor")
+        .await
+        .select_by_value("")
+        .await
+        .unwrap();
+    let mut url = String::new();
+    for _ in 0..100 {
+        url = browser.client.current_url().await.unwrap().to_string();
+        if url.contains("vendor=") && !url.contains(&vid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!url.contains(&vid), "{url}");
+    browser.click("nav a[href='/monitoring']").await;
+    browser.find("table.monitoring").await;
+    let chosen = browser
+        .client
+        .execute("return document.getElementById('vendor_id').value", vec![])
+        .await
+        .unwrap();
+    assert_eq!(chosen, serde_json::json!(""));
+    let rows = browser.text("table.monitoring tbody").await;
+    assert!(rows.contains("Failed"), "every vendor again: {rows}");
     browser.close().await;
     app.finish().await;
 }
