@@ -195,7 +195,11 @@ help-no_mail_yet = No e-mail is sent at this step. Invitations are sent from
 help-prefix_applied = The customer's prefix is added in front:
 help-software_type = Standard = workstation, Server = server.
 help-username_advice = For the workstation edition the user's e-mail makes a good username; for the server edition, the e-mail of the person installing.
-install-agent = The reference client installs and activates with:
+install-download = Download the backup program
+install-step_download = Download the program with the button above; it is saved as command-center.
+install-step_executable = Make it runnable:
+install-step_activate = Activate it with the username and the activation code from the e-mail (the code works once):
+install-step_run = Back up the folder you choose on a schedule, here every hour (a folder's full path in place of FOLDER):
 install-intro = You received an invitation e-mail with a username and an activation code. Install the backup program and activate it with them.
 install-step1 = Download and install the backup program your provider gave you.
 install-step2 = When it asks for the server, give:

@@ -194,7 +194,11 @@ help-no_mail_yet = Tässä vaiheessa sähköpostia ei lähetetä. Kutsut lähete
 help-prefix_applied = Asiakkaan etuliite lisätään alkuun:
 help-software_type = Standard = työasema, Server = palvelin.
 help-username_advice = Työasemaversiossa käyttäjän sähköposti on hyvä käyttäjätunnus; palvelinversiossa asentajan sähköposti.
-install-agent = Viiteasiakasohjelma asennetaan ja aktivoidaan näin:
+install-download = Lataa varmuuskopio-ohjelma
+install-step_download = Lataa ohjelma yllä olevalla painikkeella; se tallentuu nimellä command-center.
+install-step_executable = Tee siitä suoritettava:
+install-step_activate = Aktivoi se sähköpostin käyttäjätunnuksella ja aktivointikoodilla (koodi toimii kerran):
+install-step_run = Varmuuskopioi valitsemasi kansio ajastetusti, tässä kerran tunnissa (kansion koko polku FOLDER-sanan tilalle):
 install-intro = Sait kutsusähköpostin, jossa on käyttäjätunnus ja aktivointikoodi. Asenna varmuuskopio-ohjelma ja aktivoi se niillä.
 install-step1 = Lataa ja asenna palveluntarjoajasi antama varmuuskopio-ohjelma.
 install-step2 = Kun ohjelma kysyy palvelinta, anna:

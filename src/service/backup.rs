@@ -42,7 +42,6 @@ pub struct BackupStatus {
     pub last_success_at: Option<Millis>,
 }
 
-
 fn date_of(ms: Millis) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)

@@ -224,10 +224,9 @@ impl InstallationPage {
     pub fn of_client_limit(&self) -> Option<String> {
         let limit = self.d.policy.client_limit_bytes;
         (limit > 0).then(|| {
-            self.page.lang.decimal(&percent(
-                self.d.installation.storage_used_bytes,
-                limit,
-            ))
+            self.page
+                .lang
+                .decimal(&percent(self.d.installation.storage_used_bytes, limit))
         })
     }
 

@@ -136,6 +136,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/settings/api-tokens/{id}/revoke", post(api_tokens::revoke))
         .route("/install", get(install::show))
+        .route(install::DOWNLOAD_PATH, get(install::download))
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
         .route("/operators", get(operators::list).post(operators::create))

@@ -437,9 +437,7 @@ async fn monitoring_page_and_its_filters() {
     ] {
         browser.click(&format!("nav a[href='{href}']")).await;
         browser
-            .find(&format!(
-                "select#{select} option[value='{vid}'][selected]"
-            ))
+            .find(&format!("select#{select} option[value='{vid}'][selected]"))
             .await;
     }
     // "All vendors" on one page is remembered as well.

@@ -145,7 +145,10 @@ async fn main_pages_show_no_raw_timestamps_in_either_language() {
         for path in &pages {
             let (s, html) = web.get(path).await;
             assert_eq!(s, StatusCode::OK, "{lang} {path}");
-            assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{lang} {path}");
+            assert!(
+                html.contains(&format!("<html lang=\"{lang}\"")),
+                "{lang} {path}"
+            );
             let text = visible_text(&html);
             assert!(
                 iso_timestamp(&text).is_none(),
@@ -166,5 +169,93 @@ async fn main_pages_show_no_raw_timestamps_in_either_language() {
         let (_, html) = web.get(&format!("/licenses/{cid}/invites")).await;
         assert!(visible_text(&html).contains(time_mark), "{lang}: sent time");
     }
+    app.finish().await;
+}
+
+/// Issue #14: `/install` offers the backup program the console really has
+/// (its own executable, which is the agent) and shows the real steps in
+/// the customer's language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_install_page_offers_the_agent_and_its_steps() {
+    let binary = env!("CARGO_BIN_EXE_command-center");
+    let app = TestApp::spawn_with(&[("CC_AGENT_BINARY", binary)]).await;
+    let web = Browserless::new(&app);
+    let (s, html) = web.get("/install?lang=fi").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<html lang=\"fi\""), "{html}");
+    assert!(
+        html.contains("href=\"/install/command-center\"")
+            && html.contains("Lataa varmuuskopio-ohjelma"),
+        "{html}"
+    );
+    assert!(html.contains("chmod +x command-center"), "{html}");
+    assert!(
+        html.contains("./command-center agent activate --server http://127.0.0.1:")
+            && html.contains("--username USERNAME --code ACTIVATION-CODE"),
+        "the server's own address in the command: {html}"
+    );
+    assert!(html.contains("Aktivoi se sähköpostin"), "{html}");
+    let size = std::fs::metadata(binary).unwrap().len();
+    let mb = format!("{:.1}", size as f64 / 1e6).replace('.', ",");
+    assert!(
+        html.contains(&format!("{mb} MB")),
+        "the size in Finnish: {html}"
+    );
+    let (_, en) = web.get("/install?lang=en").await;
+    assert!(
+        en.contains("Download the backup program") && en.contains("Activate it with the username"),
+        "{en}"
+    );
+
+    // The download is the file itself, as an attachment.
+    let r = web
+        .client
+        .get(app.url("/install/command-center"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"command-center\""
+    );
+    assert_eq!(r.headers()["content-length"], size.to_string().as_str());
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert!(
+        bytes[..] == std::fs::read(binary).unwrap()[..],
+        "the same bytes"
+    );
+    // And it runs as the agent the page describes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("command-center");
+    std::fs::write(&path, &bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(&path)
+        .args(["agent", "activate", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    assert!(
+        help.contains("--server") && help.contains("--username") && help.contains("--code"),
+        "{help}"
+    );
+    app.finish().await;
+}
+
+/// Without a readable program the page keeps the general steps and the
+/// download answers 404.
+#[tokio::test]
+async fn the_install_page_without_a_download() {
+    let app = TestApp::spawn_with(&[("CC_AGENT_BINARY", "/nonexistent/command-center")]).await;
+    let web = Browserless::new(&app);
+    let (s, html) = web.get("/install?lang=en").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("/install/command-center"), "{html}");
+    assert!(html.contains("When it asks for the server"), "{html}");
+    let (s, _) = web.get("/install/command-center").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     app.finish().await;
 }
