@@ -293,7 +293,11 @@ impl InstallationPage {
     pub fn day_title(&self, day: &ChartDay) -> String {
         let b = &day.bucket;
         if b.runs == 0 {
-            return format!("{}: {}", b.date, self.t("installation.no_run"));
+            return format!(
+                "{}: {}",
+                self.page.date(&b.date),
+                self.t("installation.no_run")
+            );
         }
         let mut parts = Vec::new();
         for (s, n) in [
@@ -307,7 +311,7 @@ impl InstallationPage {
         }
         format!(
             "{}: {} {} ({}); {} {}",
-            b.date,
+            self.page.date(&b.date),
             b.runs,
             self.t("installation.runs").to_lowercase(),
             parts.join(", "),
