@@ -674,6 +674,7 @@ async fn axe_core_finds_no_violations_on_the_main_pages_in_both_languages() {
         "/settings".into(),
         "/vendors".into(),
         "/operators".into(),
+        "/install".into(),
     ];
     browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     browser.find("nav").await;
