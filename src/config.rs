@@ -111,6 +111,10 @@ pub struct Config {
     pub server_seat_gb: i64,
     /// `CC_LOG`: log filter, e.g. `info` or `command_center=debug` (default `info`).
     pub log: String,
+    /// `CC_AGENT_BINARY`: the file `/install` offers as the backup
+    /// program's download (`/install/command-center`); unset: the running
+    /// executable, which is the agent too (`command-center agent …`).
+    pub agent_binary: Option<PathBuf>,
     /// `CC_BACKUP_DIR`: where `serve` writes one archive of the console
     /// (database + server key, as `command-center backup`) a day; unset:
     /// no scheduled backups.
@@ -180,6 +184,7 @@ pub const SETTINGS: &[&str] = &[
     "CC_REPOSITORY_DIR",
     "CC_METRICS_LISTEN",
     "CC_BACKUP_DIR",
+    "CC_AGENT_BINARY",
     "CC_BACKUP_KEEP",
     "CC_BACKUP_HOUR",
     "CC_WEBHOOK_ALLOW_HTTP",
@@ -470,6 +475,7 @@ impl Config {
             })?),
         };
         let backup_dir = s.get("CC_BACKUP_DIR").map(PathBuf::from);
+        let agent_binary = s.get("CC_AGENT_BINARY").map(PathBuf::from);
         let backup_keep: usize = s.parse("CC_BACKUP_KEEP", 7)?;
         if !(1..=3650).contains(&backup_keep) {
             anyhow::bail!("CC_BACKUP_KEEP must be from 1 to 3650");
@@ -479,6 +485,7 @@ impl Config {
             anyhow::bail!("CC_BACKUP_HOUR must be from 0 to 23");
         }
         Ok(Config {
+            agent_binary,
             backup_dir,
             backup_keep,
             backup_hour,

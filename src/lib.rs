@@ -265,7 +265,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
 /// The whole HTTP surface: console, admin API, health and metrics.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(web::router())
+        .merge(web::router().layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::session::remember_vendor,
+        )))
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
         .nest("/api", api::router(state.clone()))

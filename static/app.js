@@ -32,14 +32,17 @@ document.addEventListener("click", function (e) {
 });
 // Times in the reader's own zone and language (the page says UTC
 // without JavaScript).
-document.addEventListener("DOMContentLoaded", function () {
+function localTimes(root) {
   var lang = document.documentElement.lang || undefined;
-  var ts = document.querySelectorAll("time.local[datetime]");
+  var ts = (root || document).querySelectorAll("time.local[datetime]");
   for (var i = 0; i < ts.length; i++) {
     var d = new Date(ts[i].getAttribute("datetime"));
     if (!isNaN(d)) ts[i].textContent = d.toLocaleString(lang, { dateStyle: "short", timeStyle: "short" });
   }
-});
+}
+document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+// Rows that htmx swaps in (live delivery states) get the same treatment.
+document.addEventListener("htmx:afterSettle", function () { localTimes(document); });
 // License form: Total space follows seats and extra space as they are
 // typed (the server computes the same on save).
 document.addEventListener("input", function (e) {

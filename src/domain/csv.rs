@@ -93,7 +93,7 @@ pub fn read(text: &str) -> Result<Table, FieldError> {
     if quoted {
         return Err(FieldError::new(
             "file",
-            format!("error.csv_open_quote|{start_line}"),
+            format!("error.csv_open_quote|row={start_line}"),
         ));
     }
     if !field.is_empty() || any || !record.is_empty() {
@@ -115,7 +115,7 @@ pub fn read(text: &str) -> Result<Table, FieldError> {
             } else {
                 return Err(FieldError::new(
                     "file",
-                    format!("error.csv_too_many_cells|{n}"),
+                    format!("error.csv_too_many_cells|row={n}"),
                 ));
             }
         }
@@ -176,11 +176,11 @@ mod tests {
         assert_eq!(read("").unwrap_err().message, "error.csv_empty");
         assert_eq!(
             read("a\n\"open\n").unwrap_err().message,
-            "error.csv_open_quote|2"
+            "error.csv_open_quote|row=2"
         );
         assert_eq!(
             read("a\nx,y\n").unwrap_err().message,
-            "error.csv_too_many_cells|2"
+            "error.csv_too_many_cells|row=2"
         );
         assert_eq!(read("a,b\nx,y,,\n").unwrap().rows[0].1, ["x", "y"]);
     }

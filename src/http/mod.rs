@@ -5,6 +5,7 @@
 
 pub mod controls;
 pub mod csv;
+pub mod file_body;
 pub mod problem;
 pub mod serve;
 

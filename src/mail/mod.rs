@@ -12,6 +12,7 @@ use askama::Template;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::i18n::{Lang, Value};
 use crate::store::invites::InviteRow;
 
 /// A rendered message.
@@ -33,9 +34,10 @@ pub struct Attachment {
     pub body: Vec<u8>,
 }
 
-/// What the invitation templates see.
+/// What the invitation templates see; every text comes from the Fluent
+/// messages `mail.*` in the customer's language.
 pub struct InviteMail<'a> {
-    pub fi: bool,
+    pub lang: Lang,
     pub username: &'a str,
     pub code: &'a str,
     pub software_type: &'a str,
@@ -43,6 +45,50 @@ pub struct InviteMail<'a> {
     pub vendor_name: &'a str,
     pub customer_name: &'a str,
     pub install_url: &'a str,
+}
+
+impl InviteMail<'_> {
+    fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    fn subject(&self) -> String {
+        self.lang.fmt(
+            "mail.invite.subject",
+            &[("vendor", self.vendor_name.into())],
+        )
+    }
+
+    fn opened(&self) -> String {
+        self.lang.fmt(
+            "mail.invite.opened",
+            &[
+                ("vendor", self.vendor_name.into()),
+                ("customer", self.customer_name.into()),
+            ],
+        )
+    }
+
+    fn edition(&self) -> &'static str {
+        if self.software_type == "server" {
+            self.t("mail.invite.edition.server")
+        } else {
+            self.t("mail.invite.edition.standard")
+        }
+    }
+
+    fn once(&self) -> String {
+        self.lang.fmt(
+            "mail.invite.once",
+            &[("days", self.store_deleted_days.into())],
+        )
+    }
+
+    /// A label of the plain-text body with its colon, padded so the values
+    /// line up.
+    fn label(&self, key: &str) -> String {
+        format!("{:<18}", format!("{}:", self.t(key)))
+    }
 }
 
 #[derive(Template)]
@@ -122,7 +168,7 @@ pub fn render_invite(row: &InviteRow, code: &str, install_url: &str) -> anyhow::
         },
     );
     let m = InviteMail {
-        fi: row.customer_language == "fi",
+        lang: Lang::from_code(&row.customer_language).unwrap_or(Lang::En),
         username: &row.username,
         code,
         software_type: row.software_type.as_str(),
@@ -163,10 +209,91 @@ pub struct AlertItem {
 
 /// What the alert templates see.
 pub struct AlertMail<'a> {
-    pub fi: bool,
+    pub lang: Lang,
     pub vendor_name: &'a str,
     pub digest: bool,
     pub items: &'a [AlertItem],
+}
+
+impl AlertMail<'_> {
+    fn count(&self) -> Value<'static> {
+        Value::from(self.items.len())
+    }
+
+    fn subject(&self) -> String {
+        let l = self.lang;
+        match self.items {
+            [a] if !self.digest => {
+                let kind = if a.kind.starts_with("expires") {
+                    "expires"
+                } else {
+                    a.kind.as_str()
+                };
+                l.fmt(&format!("mail.alert.subject.{kind}"), &self.args(a))
+            }
+            _ => l.fmt(
+                "mail.alert.subject.many",
+                &[("count", self.count()), ("vendor", self.vendor_name.into())],
+            ),
+        }
+    }
+
+    fn intro(&self) -> String {
+        let key = if self.digest {
+            "mail.alert.intro.digest"
+        } else if self.items.len() > 1 {
+            "mail.alert.intro.many"
+        } else {
+            "mail.alert.intro.one"
+        };
+        self.lang.fmt(
+            key,
+            &[("count", self.count()), ("vendor", self.vendor_name.into())],
+        )
+    }
+
+    /// One alert in words, in the recipient's language.
+    fn line(&self, a: &AlertItem) -> String {
+        let kind = match a.kind.as_str() {
+            "overdue" | "failing" | "client_limit" | "storage_90" => a.kind.as_str(),
+            _ => "expires",
+        };
+        let mut s = self
+            .lang
+            .fmt(&format!("mail.alert.line.{kind}"), &self.args(a));
+        if kind == "failing" && !a.message.is_empty() {
+            s.push(' ');
+            s.push_str(&self.lang.fmt(
+                "mail.alert.last_error",
+                &[("message", a.message.as_str().into())],
+            ));
+        }
+        s
+    }
+
+    fn args<'b>(&self, a: &'b AlertItem) -> Vec<(&'static str, Value<'b>)> {
+        let l = self.lang;
+        vec![
+            ("customer", a.customer.as_str().into()),
+            ("host", a.host.as_str().into()),
+            ("username", a.username.as_str().into()),
+            ("count", a.count.into()),
+            ("percent", a.percent.into()),
+            ("used", l.decimal(&a.used).into()),
+            ("limit", l.decimal(&a.limit).into()),
+            ("date", alert_date(l, &a.date).into()),
+        ]
+    }
+}
+
+/// An alert's date in the recipient's language: a day (`2026-12-31`), a
+/// time (`2026-11-30 22:47 UTC`, as alert details store it) or a dash.
+fn alert_date(lang: Lang, s: &str) -> String {
+    match s.strip_suffix(" UTC") {
+        Some(t) if t.len() == 16 => lang.time(&format!("{}:00Z", t.replacen(' ', "T", 1))),
+        _ if s.len() == 10 => lang.date(s),
+        _ => s.to_string(),
+    }
 }
 
 #[derive(Template)]
@@ -183,29 +310,6 @@ struct AlertText<'a> {
 
 /// Renders one alert, or a digest of several, in the recipient's language.
 pub fn render_alerts(m: &AlertMail<'_>) -> anyhow::Result<Rendered> {
-    // Finnish writes a decimal comma: "182,5 GB".
-    let local: Vec<AlertItem>;
-    let localized;
-    let m = if m.fi {
-        local = m
-            .items
-            .iter()
-            .map(|a| AlertItem {
-                used: crate::i18n::Lang::Fi.decimal(&a.used),
-                limit: crate::i18n::Lang::Fi.decimal(&a.limit),
-                ..a.clone()
-            })
-            .collect();
-        localized = AlertMail {
-            fi: true,
-            vendor_name: m.vendor_name,
-            digest: m.digest,
-            items: &local,
-        };
-        &localized
-    } else {
-        m
-    };
     Ok(Rendered {
         subject: AlertSubject { m }.render()?.trim().to_string(),
         text: AlertText { m }.render()?,

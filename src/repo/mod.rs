@@ -6,19 +6,17 @@
 
 mod range;
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use axum::Router;
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head, post};
 use base64::Engine;
-use tokio::io::{AsyncRead, AsyncSeekExt, ReadBuf};
+use tokio::io::AsyncSeekExt;
 
 use crate::domain::repository::{FileKind, FileName, RepoFile};
+use crate::http::file_body::FileBody;
 use crate::http::{AppState, Problem};
 use crate::service::repositories::RepoError;
 
@@ -282,11 +280,7 @@ async fn read_of(
     if start > 0 {
         file.seek(std::io::SeekFrom::Start(start)).await?;
     }
-    let mut r = Response::new(Body::new(FileBody {
-        file,
-        remaining: len,
-        buf: Vec::new(),
-    }));
+    let mut r = Response::new(Body::new(FileBody::new(file, len)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -371,55 +365,4 @@ async fn list(
     };
     let body = body.map_err(|e| RepoError::Internal(e.into()))?;
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
-}
-
-/// A file (from where it was sought to) streamed in 64 KiB frames, never
-/// more than `remaining` bytes.
-struct FileBody {
-    file: tokio::fs::File,
-    remaining: u64,
-    buf: Vec<u8>,
-}
-
-impl HttpBody for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let want = usize::try_from(this.remaining.min(64 * 1024)).unwrap_or(64 * 1024);
-        this.buf.resize(want, 0);
-        let mut rb = ReadBuf::new(&mut this.buf[..want]);
-        match Pin::new(&mut this.file).poll_read(cx, &mut rb) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) => {
-                let got = rb.filled().len();
-                if got == 0 {
-                    return Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the file ended early",
-                    ))));
-                }
-                this.remaining -= got as u64;
-                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::copy_from_slice(
-                    rb.filled(),
-                )))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
-    }
 }

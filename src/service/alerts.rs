@@ -109,9 +109,6 @@ impl Alert {
     pub fn is_warning(&self) -> bool {
         !matches!(self.kind.as_str(), "overdue" | "failing")
     }
-    pub fn opened_short(&self) -> String {
-        self.opened_at.replace('T', " ").chars().take(16).collect()
-    }
 }
 
 impl Services {
@@ -391,7 +388,7 @@ impl Services {
             }
             for (to, lang, v, items) in &mail {
                 let r = render_alerts(&AlertMail {
-                    fi: lang == "fi",
+                    lang: crate::i18n::Lang::from_code(lang).unwrap_or(crate::i18n::Lang::En),
                     vendor_name: crate::mail::customer_facing_name(
                         &v.name,
                         &self.config.public_url,
@@ -455,7 +452,7 @@ impl Services {
             }
             for (to, lang, items) in &by_recipient {
                 let r = render_alerts(&AlertMail {
-                    fi: lang == "fi",
+                    lang: crate::i18n::Lang::from_code(lang).unwrap_or(crate::i18n::Lang::En),
                     vendor_name: crate::mail::customer_facing_name(
                         &v.name,
                         &self.config.public_url,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::{Actor, Result, Services};
 use crate::domain::message::MessageKind;
-use crate::domain::{MessageId, Millis, human_time, now_millis};
+use crate::domain::{MessageId, Millis, now_millis};
 use crate::i18n::Lang;
 use crate::store::{self, StoreError};
 
@@ -40,17 +40,6 @@ pub struct BackupStatus {
     pub pruned: usize,
     /// When the last successful one ended (ms), kept across failures.
     pub last_success_at: Option<Millis>,
-}
-
-impl BackupStatus {
-    pub fn at_text(&self) -> String {
-        format!("{} UTC", human_time(self.at))
-    }
-    pub fn last_success_text(&self) -> String {
-        self.last_success_at
-            .map(|t| format!("{} UTC", human_time(t)))
-            .unwrap_or_else(|| "—".into())
-    }
 }
 
 fn date_of(ms: Millis) -> time::OffsetDateTime {
@@ -176,12 +165,22 @@ impl Services {
         if !status.ok {
             let (en, fi) = (Lang::En, Lang::Fi);
             let fill = |l: Lang, key: &str| {
-                l.t(key)
-                    .replace("\\n", "\n")
-                    .replace("{url}", &self.config.public_url)
-                    .replace("{error}", &status.error)
-                    .replace("{at}", &status.at_text())
-                    .replace("{last}", &status.last_success_text())
+                l.fmt(
+                    key,
+                    &[
+                        ("url", self.config.public_url.as_str().into()),
+                        ("error", status.error.as_str().into()),
+                        ("at", l.time_ms(status.at).into()),
+                        (
+                            "last",
+                            status
+                                .last_success_at
+                                .map(|t| l.time_ms(t))
+                                .unwrap_or_else(|| "—".into())
+                                .into(),
+                        ),
+                    ],
+                )
             };
             let subject = format!(
                 "{} / {}",

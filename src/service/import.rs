@@ -333,7 +333,7 @@ impl Services {
             {
                 header_errors.push(FieldError::new(
                     "file",
-                    format!("error.csv_unknown_column|{h}"),
+                    format!("error.csv_unknown_column|column={h}"),
                 ));
             }
         }
@@ -346,7 +346,7 @@ impl Services {
         if table.rows.len() > MAX_ROWS {
             return Err(ServiceError::invalid(
                 "file",
-                format!("error.csv_too_many_rows|{MAX_ROWS}"),
+                format!("error.csv_too_many_rows|max={MAX_ROWS}"),
             ));
         }
         let scope_vendor = match actor.scope() {
@@ -498,7 +498,7 @@ impl Services {
                     } else {
                         errors.push(FieldError::new(
                             field,
-                            format!("error.import_duplicate|{first_row}"),
+                            format!("error.import_duplicate|row={first_row}"),
                         ));
                     }
                 } else {
@@ -595,7 +595,7 @@ impl Services {
                 } else if let Some(r) = seen_prefix.get(p) {
                     errors.push(FieldError::new(
                         "username_prefix",
-                        format!("error.import_duplicate|{r}"),
+                        format!("error.import_duplicate|row={r}"),
                     ));
                 } else {
                     seen_prefix.insert(p.clone(), *n);

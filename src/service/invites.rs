@@ -46,20 +46,6 @@ pub struct Invite {
 }
 
 impl Invite {
-    /// The seed's "Sent time" column: the time, or empty if never sent.
-    pub fn sent_time(&self) -> String {
-        self.sent_at
-            .as_deref()
-            .map(|t| {
-                t.replace('T', " ")
-                    .trim_end_matches('Z')
-                    .split('.')
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    }
     /// Whether the page should keep polling for this invite's state.
     pub fn in_flight(&self) -> bool {
         self.delivery_state.in_flight()

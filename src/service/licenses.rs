@@ -229,13 +229,13 @@ impl Services {
             if v.standard_seats < before.standard_used {
                 errors.push(FieldError::new(
                     "standard_seats",
-                    format!("error.seats_below_used|{}", before.standard_used),
+                    format!("error.seats_below_used|count={}", before.standard_used),
                 ));
             }
             if v.server_seats < before.server_used {
                 errors.push(FieldError::new(
                     "server_seats",
-                    format!("error.seats_below_used|{}", before.server_used),
+                    format!("error.seats_below_used|count={}", before.server_used),
                 ));
             }
             if errors.is_empty() {

@@ -414,18 +414,16 @@ impl Services {
             } else {
                 crate::i18n::Lang::En
             };
-            let fill = |key: &str, args: &[&str]| {
-                let mut text = lang.t(key).replace("\\n", "\n");
-                for a in args {
-                    text = text.replacen("{}", a, 1);
-                }
-                text
-            };
             let m = month.to_string();
             let base = self.config.public_url.trim_end_matches('/');
+            let args = [
+                ("vendor", v.name.as_str().into()),
+                ("month", m.as_str().into()),
+                ("url", base.into()),
+            ];
             let payload = serde_json::json!({
-                "subject": fill("usage_mail.subject", &[&v.name, &m]),
-                "text": fill("usage_mail.body", &[&v.name, &m, base, &m]),
+                "subject": lang.fmt("usage_mail.subject", &args),
+                "text": lang.fmt("usage_mail.body", &args),
                 "attachment_name": format!("usage-{m}.csv"),
                 "attachment": report.csv(),
             })

@@ -41,7 +41,9 @@ struct DeleteBackupPage {
 
 impl DeleteBackupPage {
     fn stored(&self) -> String {
-        human_bytes(self.d.installation.storage_used_bytes)
+        self.page
+            .lang
+            .decimal(&human_bytes(self.d.installation.storage_used_bytes))
     }
 }
 
@@ -137,10 +139,6 @@ fn percent(part: i64, whole: i64) -> String {
     format!("{:.1} %", part as f64 * 100.0 / whole as f64)
 }
 
-fn dash(v: &Option<String>) -> String {
-    super::monitoring::short(v)
-}
-
 impl InstallationPage {
     fn t(&self, key: &str) -> &'static str {
         self.page.t(key)
@@ -182,20 +180,21 @@ impl InstallationPage {
         self.d.health.map(|h| h.as_str()).unwrap_or("never")
     }
 
-    pub fn time(&self, v: &Option<String>) -> String {
-        dash(v)
+    pub fn time(&self, v: &Option<String>) -> askama::filters::Safe<String> {
+        self.page.time_opt(v)
     }
 
-    pub fn activated(&self) -> String {
-        dash(&Some(self.d.installation.activated_at.clone()))
+    pub fn activated(&self) -> askama::filters::Safe<String> {
+        self.page.time(&self.d.installation.activated_at)
     }
 
     pub fn bytes(&self, v: &i64) -> String {
-        human_bytes(*v)
+        self.page.lang.decimal(&human_bytes(*v))
     }
 
     pub fn day_bytes(&self, v: &Option<i64>) -> String {
-        v.map(human_bytes).unwrap_or_else(|| "—".into())
+        v.map(|b| self.page.lang.decimal(&human_bytes(b)))
+            .unwrap_or_else(|| "—".into())
     }
 
     pub fn software(&self) -> &'static str {
@@ -224,19 +223,26 @@ impl InstallationPage {
     /// without a limit).
     pub fn of_client_limit(&self) -> Option<String> {
         let limit = self.d.policy.client_limit_bytes;
-        (limit > 0).then(|| percent(self.d.installation.storage_used_bytes, limit))
+        (limit > 0).then(|| {
+            self.page
+                .lang
+                .decimal(&percent(self.d.installation.storage_used_bytes, limit))
+        })
     }
 
     /// This installation's share of the license's Total space.
     pub fn of_total_space(&self) -> String {
-        percent(
+        self.page.lang.decimal(&percent(
             self.d.installation.storage_used_bytes,
             self.d.policy.total_space_bytes,
-        )
+        ))
     }
 
-    pub fn snapshot_time(&self, s: &crate::service::history::Snapshot) -> String {
-        dash(&Some(s.finished_at.clone()))
+    pub fn snapshot_time(
+        &self,
+        s: &crate::service::history::Snapshot,
+    ) -> askama::filters::Safe<String> {
+        self.page.time(&s.finished_at)
     }
 
     pub fn snapshot_files(&self, s: &crate::service::history::Snapshot) -> String {
@@ -271,7 +277,9 @@ impl InstallationPage {
 
     pub fn client_limit(&self) -> String {
         if self.d.policy.client_limit_bytes > 0 {
-            human_bytes(self.d.policy.client_limit_bytes)
+            self.page
+                .lang
+                .decimal(&human_bytes(self.d.policy.client_limit_bytes))
         } else {
             self.t("installation.no_limit").to_string()
         }
@@ -285,7 +293,11 @@ impl InstallationPage {
     pub fn day_title(&self, day: &ChartDay) -> String {
         let b = &day.bucket;
         if b.runs == 0 {
-            return format!("{}: {}", b.date, self.t("installation.no_run"));
+            return format!(
+                "{}: {}",
+                self.page.date(&b.date),
+                self.t("installation.no_run")
+            );
         }
         let mut parts = Vec::new();
         for (s, n) in [
@@ -299,7 +311,7 @@ impl InstallationPage {
         }
         format!(
             "{}: {} {} ({}); {} {}",
-            b.date,
+            self.page.date(&b.date),
             b.runs,
             self.t("installation.runs").to_lowercase(),
             parts.join(", "),
@@ -311,20 +323,22 @@ impl InstallationPage {
     /// The chart's `<desc>`: the whole picture in one sentence.
     pub fn chart_desc(&self) -> String {
         let c = &self.chart;
-        self.page.lang.msg(&format!(
-            "installation.chart_desc|{}|{}|{}|{}|{}|{}|{}",
-            HISTORY_DAYS,
-            c.runs(),
-            c.total(RunStatus::Success),
-            c.total(RunStatus::Warning),
-            c.total(RunStatus::Failed),
-            c.empty_days(),
-            self.day_bytes(&c.last_bytes())
-        ))
+        self.page.lang.fmt(
+            "installation.chart_desc",
+            &[
+                ("days", HISTORY_DAYS.into()),
+                ("runs", c.runs().into()),
+                ("ok", c.total(RunStatus::Success).into()),
+                ("warnings", c.total(RunStatus::Warning).into()),
+                ("failed", c.total(RunStatus::Failed).into()),
+                ("idle", c.empty_days().into()),
+                ("stored", self.day_bytes(&c.last_bytes()).into()),
+            ],
+        )
     }
 
     pub fn max_bytes_label(&self) -> String {
-        human_bytes(self.chart.max_bytes)
+        self.page.lang.decimal(&human_bytes(self.chart.max_bytes))
     }
 
     /// Where the ✗ / ⚠ mark of a day goes.

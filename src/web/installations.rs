@@ -160,7 +160,7 @@ pub async fn show(
             n.as_deref()
                 .and_then(|n| n.parse::<i64>().ok())
                 .filter(|n| *n > 0)
-                .map(|n| ctx.lang.plural(key, n))
+                .map(|n| ctx.lang.count(key, n))
         })
         .collect();
     if !parts.is_empty() {

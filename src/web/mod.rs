@@ -152,6 +152,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/settings/api-tokens/{id}/revoke", post(api_tokens::revoke))
         .route("/install", get(install::show))
+        .route(install::DOWNLOAD_PATH, get(install::download))
         .route("/vendors", get(vendors::list).post(vendors::create))
         .route("/vendors/{id}", get(vendors::edit).post(vendors::update))
         .route("/operators", get(operators::list).post(operators::create))
@@ -260,14 +261,37 @@ impl Page {
         self.lang.decimal(&monitoring::gb(bytes))
     }
 
-    /// A stored time (RFC 3339, UTC) for people: `2026-11-30 22:47 UTC`;
-    /// app.js rewrites it into the reader's own zone and language.
+    /// A stored time (RFC 3339, UTC) for people, in the page's language:
+    /// `30 Nov 2026 22:47 UTC`, `30.11.2026 klo 22.47 UTC`; inside
+    /// `<time class="local">` app.js rewrites it into the reader's own zone.
     pub fn when(&self, t: &str) -> String {
-        let short: String = t.replace('T', " ").chars().take(16).collect();
-        if short.is_empty() {
+        self.lang.time(t)
+    }
+
+    /// A stored time as a `<time class="local">` element (see
+    /// [`Page::when`]); a dash when there is none.
+    pub fn time(&self, t: &str) -> askama::filters::Safe<String> {
+        if t.trim().is_empty() {
+            return askama::filters::Safe("—".into());
+        }
+        askama::filters::Safe(format!(
+            "<time class=\"local\" datetime=\"{}\">{}</time>",
+            html_escape(t),
+            html_escape(&self.lang.time(t))
+        ))
+    }
+
+    /// [`Page::time`] of a time that may be missing.
+    pub fn time_opt(&self, t: &Option<String>) -> askama::filters::Safe<String> {
+        self.time(t.as_deref().unwrap_or(""))
+    }
+
+    /// A day (`2026-11-30`) as the page's language writes it.
+    pub fn date(&self, d: &str) -> String {
+        if d.trim().is_empty() {
             "—".into()
         } else {
-            format!("{short} UTC")
+            self.lang.date(d)
         }
     }
 
@@ -292,6 +316,23 @@ impl Page {
     pub fn back(&self) -> String {
         url::form_urlencoded::byte_serialize(self.path.as_bytes()).collect()
     }
+}
+
+/// Text for an HTML element or attribute (for the few bits of markup built
+/// in Rust, like [`Page::time`]).
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Field errors of a form, looked up by field name in templates.
@@ -433,8 +474,8 @@ impl IntoResponse for WebError {
                 let n = invites.len();
                 error_page(
                     StatusCode::CONFLICT,
-                    &Lang::En.msg(&format!("error.already_sent|{n}")),
-                    &Lang::Fi.msg(&format!("error.already_sent|{n}")),
+                    &Lang::En.count("error.already_sent", n),
+                    &Lang::Fi.count("error.already_sent", n),
                 )
             }
             WebError::Service(ServiceError::InvalidCredentials) => error_page(

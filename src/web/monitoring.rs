@@ -70,13 +70,6 @@ pub fn gb(bytes: &i64) -> String {
     format!("{:.1}", *bytes as f64 / 1e9)
 }
 
-/// A short time for tables: `2026-11-28 02:31`.
-pub fn short(t: &Option<String>) -> String {
-    t.as_deref()
-        .map(|s| s.replace('T', " ").chars().take(16).collect())
-        .unwrap_or_else(|| "—".into())
-}
-
 pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -187,3 +187,74 @@ pub fn csrf_rejected(lang: Lang) -> Response {
         }
     }
 }
+
+/// The vendor filter an admin last chose, for this browser session.
+pub const VENDOR_COOKIE: &str = "cc_vendor";
+
+/// The pages with a vendor filter and the name of their parameter.
+fn vendor_param(path: &str) -> Option<&'static str> {
+    match path {
+        "/monitoring" | "/usage" => Some("vendor_id"),
+        "/licenses" | "/installations" => Some("vendor"),
+        _ => None,
+    }
+}
+
+/// Remembers the vendor filter for the browser session across the pages
+/// that have one: a page opened with the filter (a vendor, or "All" as an
+/// empty value) stores it in a session cookie (no Max-Age: it ends with the
+/// browser session); a page opened plainly (the menu, no query) while a
+/// vendor is remembered is sent to itself with that filter, so the address
+/// always says what is shown. A page opened with other parameters is left
+/// as asked.
+pub async fn remember_vendor(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let param = match vendor_param(req.uri().path()) {
+        Some(p) if req.method() == axum::http::Method::GET => p,
+        _ => return next.run(req).await,
+    };
+    let query = req.uri().query().unwrap_or("");
+    let given = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == param)
+        .map(|(_, v)| v.trim().to_string());
+    match given {
+        // Only an id (or nothing) is remembered: the value goes back into
+        // a URL.
+        Some(v) if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && v.len() <= 64 => {
+            let mut resp = next.run(req).await;
+            if resp.status().is_success() {
+                let c = Cookie::build((VENDOR_COOKIE, v))
+                    .path("/")
+                    .http_only(true)
+                    .same_site(SameSite::Lax)
+                    .secure(state.services.config.secure_cookies())
+                    .build();
+                if let Ok(h) = c.to_string().parse() {
+                    resp.headers_mut().append(header::SET_COOKIE, h);
+                }
+            }
+            resp
+        }
+        Some(_) => next.run(req).await,
+        None if query.is_empty() => {
+            let remembered = CookieJar::from_headers(req.headers())
+                .get(VENDOR_COOKIE)
+                .map(|c| c.value().to_string())
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.len() <= 64
+                        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            match remembered {
+                Some(v) => {
+                    Redirect::to(&format!("{}?{param}={v}", req.uri().path())).into_response()
+                }
+                None => next.run(req).await,
+            }
+        }
+        None => next.run(req).await,
+    }
+}

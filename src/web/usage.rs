@@ -37,22 +37,32 @@ impl UsagePage {
         }
         format!("/usage.csv?{}", s.finish())
     }
+    // Numbers as the page's language writes them ("1,68" in Finnish).
     pub fn seats(&self, peak: &i64, avg: &f64) -> String {
-        format!("{peak} / {avg:.2}")
+        self.page.lang.decimal(&format!("{peak} / {avg:.2}"))
     }
     pub fn gb(&self, bytes: &i64) -> String {
-        format!("{:.1}", *bytes as f64 / 1e9)
+        self.page
+            .lang
+            .decimal(&format!("{:.1}", *bytes as f64 / 1e9))
     }
     pub fn seats_label(&self, v: &f64) -> String {
-        format!("{v:.1}")
+        self.page.lang.decimal(&format!("{v:.1}"))
     }
     /// A month's hover title: `2026-03: 1.68 seats used on average, 3.5 GB stored at most`.
     pub fn month_title(&self, m: &crate::domain::usage::ChartMonth) -> String {
-        self.page
-            .t("usage.chart_month")
-            .replace("{month}", &m.month)
-            .replace("{seats}", &format!("{:.2}", m.seats_used_avg))
-            .replace("{gb}", &self.gb(&m.storage_peak))
+        let lang = self.page.lang;
+        lang.fmt(
+            "usage.chart_month",
+            &[
+                ("month", m.month.as_str().into()),
+                (
+                    "seats",
+                    lang.decimal(&format!("{:.2}", m.seats_used_avg)).into(),
+                ),
+                ("gb", lang.decimal(&self.gb(&m.storage_peak)).into()),
+            ],
+        )
     }
 }
 

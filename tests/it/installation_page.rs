@@ -98,9 +98,19 @@ async fn the_page_shows_history_policy_and_details() {
     assert!(html.contains("<svg class=\"history\""));
     assert!(html.contains("<desc id=\"chart-desc\">In 30 days: 4 runs — 2 successful, 1 with warnings, 1 failed; 27 days without a run."), "{}", &html[html.find("<desc").unwrap()..][..200]);
     let yesterday = date(now - DAY);
+    // Days as the page's language writes them: "30 Nov 2026".
+    let in_words = time::Date::parse(
+        &yesterday,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap()
+    .format(&time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year]"
+    ))
+    .unwrap();
     assert!(
         html.contains(&format!(
-            "<title>{yesterday}: 2 runs (1 ✓ success, 1 ✗ failed); stored data 5.7 GB</title>"
+            "<title>{in_words}: 2 runs (1 ✓ success, 1 ✗ failed); stored data 5.7 GB</title>"
         )),
         "the failed day's title"
     );

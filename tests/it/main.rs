@@ -28,6 +28,7 @@ mod operators_vendors;
 mod passkeys;
 mod password_reset;
 mod platform;
+mod readers;
 mod repositories;
 mod repository_crash;
 mod tenancy;
