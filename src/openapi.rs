@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Command Center admin API", description = "Customers, licenses, vendors and operators of a managed-backup service. Authenticate with POST /api/v1/auth/token, then send `Authorization: Bearer <token>`. Errors are RFC 9457 problem documents with a stable `code`; lists answer `{items, next_cursor}`."),
+    info(title = "Command Center API", description = "The admin API (`/api/v1`: customers, licenses, invites, installations, monitoring, vendors and operators of a managed-backup service) and the client API (`/client/v1`: what installed backup clients call). Admin API: authenticate with POST /api/v1/auth/token, then send `Authorization: Bearer <token>`; client API: activate with POST /client/v1/activate and send the token it answers the same way. Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code`; every list answers `{items, next_cursor}` (`next_cursor` is null on the last page). Operation ids are stable."),
     paths(
         crate::api::issue_token,
         crate::api::revoke_token,

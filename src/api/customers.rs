@@ -23,9 +23,12 @@ use crate::service::path_id;
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(format = Uuid)]
     vendor_id: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
+    /// 50 when left out.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

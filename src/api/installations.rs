@@ -20,6 +20,7 @@ use crate::service::{Page, ServiceError};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The license whose installations to list.
+    #[param(value_type = uuid::Uuid)]
     license_id: String,
 }
 

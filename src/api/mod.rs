@@ -321,6 +321,8 @@ async fn confirm_password_reset(
 pub struct AuditQuery {
     action: Option<String>,
     cursor: Option<String>,
+    /// 100 when left out.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

@@ -33,6 +33,7 @@ pub struct AlertsQuery {
     pub vendor_id: Option<String>,
     /// At most this many (1–1000, default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -46,7 +46,9 @@ pub struct MonitoringQuery {
     pub q: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
+    /// 50 when left out.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
