@@ -38,7 +38,7 @@ pub struct AlertsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", operation_id = "list_alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now; e-mailed when they began, or in the daily digest), newest first", params(AlertsQuery),
-    responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument)),
+    responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "`vendor_id` names no vendor the caller may see", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn alerts(
     State(state): State<AppState>,
