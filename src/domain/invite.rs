@@ -42,7 +42,7 @@ impl SoftwareType {
 
 /// Where an invite's e-mail is: never queued, waiting in the outbox, sent,
 /// waiting for a retry after a temporary failure, or given up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     NotSent,

@@ -379,11 +379,13 @@ async fn integrators_tools_accept_the_document_and_a_generated_client_runs_the_w
 
 /// Runs schemathesis against the served document; panics with its
 /// report unless every check passed.
-async fn schemathesis(url: &str, token: &str, extra: &[&str]) {
+async fn schemathesis(config: &str, url: &str, token: &str, extra: &[&str]) {
     let header = format!("Authorization: Bearer {token}");
     let mut args = vec![
         "-m",
         "schemathesis.cli",
+        "--config-file",
+        config,
         "run",
         url,
         "-H",
@@ -426,7 +428,10 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     }
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    // A live installation, so the client API is tested with a valid token.
+    // Real objects for the operations that name one in their path, so
+    // that they get past 404: a customer, its license, an unused invite
+    // and two live installations (one for the admin API to act on, one
+    // whose token the client API is tested with).
     let (s, c) = app
         .api(
             "POST",
@@ -436,41 +441,97 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
+    let cid = c["id"].as_str().unwrap().to_string();
     let (s, l) = app
         .api(
             "POST",
-            &format!("/api/v1/customers/{}/licenses", c["id"].as_str().unwrap()),
+            &format!("/api/v1/customers/{cid}/licenses"),
             &admin,
             Some(json!({"standard_seats": 5, "server_seats": 1})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{l}");
-    let (s, i) = app
-        .api(
-            "POST",
-            &format!("/api/v1/licenses/{}/invites", l["id"].as_str().unwrap()),
-            &admin,
-            Some(json!({"username": "fuzz", "email": "fuzz@example.com"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{i}");
-    let (s, a) = app
-        .api_anon(
-            "POST",
-            "/client/v1/activate",
-            Some(json!({"username": "fuzz", "activation_code": i["activation_code"], "hostname": "fuzz-host", "os": "linux"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{a}");
-    let client_token = a["token"].as_str().unwrap();
+    let lid = l["id"].as_str().unwrap().to_string();
+    let mut installations = Vec::new();
+    let mut invites = Vec::new();
+    for name in ["fuzz-a", "fuzz-b", "fuzz-unused"] {
+        let (s, i) = app
+            .api(
+                "POST",
+                &format!("/api/v1/licenses/{lid}/invites"),
+                &admin,
+                Some(json!({"username": name, "email": format!("{name}@example.com")})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{i}");
+        invites.push(i["id"].as_str().unwrap().to_string());
+        if name == "fuzz-unused" {
+            break;
+        }
+        let (s, a) = app
+            .api_anon(
+                "POST",
+                "/client/v1/activate",
+                Some(json!({"username": name, "activation_code": i["activation_code"], "hostname": name, "os": "linux"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        installations.push((
+            a["installation_id"].as_str().unwrap().to_string(),
+            a["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let client_token = installations[1].1.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("schemathesis.toml");
+    let mut toml = String::new();
+    for (path, id) in [
+        ("/api/v1/customers/", &cid),
+        ("/api/v1/licenses/", &lid),
+        ("/api/v1/installations/", &installations[0].0),
+        ("/api/v1/invites/", &invites[2]),
+    ] {
+        toml.push_str(&format!(
+            "[[operations]]\ninclude-path-regex = \"^{}\\\\{{id\\\\}}\"\nparameters = {{ \"path.id\" = \"{id}\" }}\n\n",
+            path
+        ));
+    }
+    toml.push_str(&format!(
+        "[[operations]]\ninclude-operation-id = \"list_installations\"\nparameters = {{ \"query.license_id\" = \"{lid}\" }}\n"
+    ));
+    std::fs::write(&config, &toml).unwrap();
+    let config = config.to_str().unwrap().to_string();
     let url = app.url("/api/openapi.json");
 
+    // The client API first, with a client's token (the admin API's run
+    // may deactivate any installation it finds); deactivating ends the
+    // token, so it comes last, on its own.
+    schemathesis(
+        &config,
+        &url,
+        &client_token,
+        &[
+            "--include-path-regex",
+            "^/client/",
+            "--exclude-operation-id",
+            "deactivate_client",
+        ],
+    )
+    .await;
+    schemathesis(
+        &config,
+        &url,
+        &client_token,
+        &["--include-operation-id", "deactivate_client"],
+    )
+    .await;
     // The admin API. Left out: the operations that end the caller's own
     // credentials (its token, its sessions, its operator), which the
     // stateful phase finds through the lists and which would turn the rest
     // of the run into 401s; issuing tokens, whose failures lock the
     // admin's account for the rest of the run.
     schemathesis(
+        &config,
         &url,
         &admin,
         &[
@@ -491,27 +552,20 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
         ],
     )
     .await;
-    // The client API with a client's token; deactivating ends it, so it
-    // comes last, on its own.
-    schemathesis(
-        &url,
-        client_token,
-        &[
-            "--include-path-regex",
-            "^/client/",
-            "--exclude-operation-id",
-            "deactivate_client",
-        ],
-    )
-    .await;
-    schemathesis(
-        &url,
-        client_token,
-        &["--include-operation-id", "deactivate_client"],
-    )
-    .await;
-    // The server is still whole: it answers and its database is consistent.
+    // The server is still whole: it answers, and every license's used
+    // seats are its live installations, whatever the fuzzing did (it may
+    // deactivate both installations and then delete the customer).
     let (s, _) = app.api("GET", "/api/v1/customers", &admin, None).await;
     assert_eq!(s, StatusCode::OK);
+    let off = app
+        .count(
+            "SELECT COUNT(*) FROM licenses l WHERE l.standard_used + l.server_used <> \
+             (SELECT COUNT(*) FROM installations i WHERE i.license_id = l.id AND i.deactivated_at IS NULL)",
+        )
+        .await;
+    assert_eq!(
+        off, 0,
+        "licenses whose used seats are not their live installations"
+    );
     app.finish().await;
 }
