@@ -136,6 +136,9 @@ pub fn parse_language(raw: &str) -> Result<String, FieldError> {
 /// [`NewCustomer::parse`]. `encryption_key`: absent keeps the current key,
 /// empty clears it, anything else replaces it.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A customer to create or save; every field error is answered at once (422). `encryption_key`: absent keeps the current key, empty clears it, anything else replaces it."
+)]
 pub struct CustomerInput {
     /// Admins: the owning vendor (the default vendor when left out);
     /// an operator's customers are always their own vendor's.

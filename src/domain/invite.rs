@@ -165,7 +165,10 @@ pub fn normalize_code(raw: &str) -> String {
 /// The API document keeps calling it `NewInvite`, its name before the
 /// parsed type took that name.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[schema(as = NewInvite)]
+#[schema(
+    as = NewInvite,
+    description = "An invite to add; every field error is answered at once (422)."
+)]
 pub struct InviteInput {
     /// The customer's username prefix is put in front when it is not
     /// there; letters, digits and `.-_@`, starting with a letter or digit.

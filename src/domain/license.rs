@@ -196,6 +196,9 @@ pub fn num_or_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 /// Missing fields: on create the defaults (0 seats, purchased, active,
 /// created today, valid one year), on edit the saved values.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A license's terms. Fields left out: on create the defaults (0 seats, purchased, active, created today, valid one year), on save the saved values. Every field error is answered at once (422)."
+)]
 pub struct LicenseInput {
     #[serde(default)]
     #[schema(value_type = Option<LicenseType>)]

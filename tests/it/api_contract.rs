@@ -38,10 +38,13 @@ fn python_tools() -> bool {
     false
 }
 
-/// Runs `python3 <args>` without blocking the test's runtime (the server
-/// under test answers on it); answers (success, stdout + stderr).
-async fn python(args: &[&str]) -> (bool, String) {
+/// Runs `python3 <args>` in `cwd` without blocking the test's runtime
+/// (the server under test answers on it); answers (success, stdout +
+/// stderr). The tools write caches where they run (schemathesis its
+/// `.schemathesis/`): a test's own temporary directory, never the checkout.
+async fn python(cwd: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = tokio::process::Command::new("python3")
+        .current_dir(cwd)
         .args(args)
         .env("NO_COLOR", "1")
         .kill_on_drop(true)
@@ -205,6 +208,11 @@ async fn every_route_is_documented_and_every_operation_follows_the_rules() {
         }
     }
     walk(&doc, "");
+    // Written for integrators: no Rust intra-doc links.
+    assert!(
+        !doc.to_string().contains("[`"),
+        "a description links Rust items"
+    );
 
     // Request schemas say what is required, use the responses' enums,
     // carry formats and the bounds the server enforces.
@@ -311,23 +319,26 @@ async fn integrators_tools_accept_the_document_and_a_generated_client_runs_the_w
     std::fs::write(&doc_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     let doc_path = doc_path.to_str().unwrap();
 
-    let (ok, out) = python(&["-m", "openapi_spec_validator", doc_path]).await;
+    let (ok, out) = python(dir.path(), &["-m", "openapi_spec_validator", doc_path]).await;
     println!("openapi-spec-validator: {}", out.trim());
     assert!(ok && out.trim().ends_with(": OK"), "{out}");
 
     let package = dir.path().join("cc_client");
     let package = package.to_str().unwrap();
-    let (ok, out) = python(&[
-        "-m",
-        "openapi_python_client",
-        "generate",
-        "--path",
-        doc_path,
-        "--meta",
-        "none",
-        "--output-path",
-        package,
-    ])
+    let (ok, out) = python(
+        dir.path(),
+        &[
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            doc_path,
+            "--meta",
+            "none",
+            "--output-path",
+            package,
+        ],
+    )
     .await;
     println!("openapi-python-client: {}", out.trim());
     assert!(ok, "{out}");
@@ -335,7 +346,11 @@ async fn integrators_tools_accept_the_document_and_a_generated_client_runs_the_w
     assert_eq!(out.trim(), format!("Generating {package}"), "{out}");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/contract/workflow.py");
-    let (ok, out) = python(&[script, package, &app.base, ADMIN_EMAIL, ADMIN_PASSWORD]).await;
+    let (ok, out) = python(
+        dir.path(),
+        &[script, package, &app.base, ADMIN_EMAIL, ADMIN_PASSWORD],
+    )
+    .await;
     println!("{out}");
     assert!(ok, "the workflow failed:\n{out}");
     let summary: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
@@ -408,7 +423,8 @@ async fn schemathesis(config: &str, url: &str, token: &str, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let started = std::time::Instant::now();
-    let (ok, out) = python(&args).await;
+    let cwd = std::path::Path::new(config).parent().unwrap();
+    let (ok, out) = python(cwd, &args).await;
     let summary: Vec<&str> = out.lines().skip_while(|l| !l.contains("SUMMARY")).collect();
     println!(
         "schemathesis {extra:?} in {:.1} s:\n{}",
