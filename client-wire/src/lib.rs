@@ -95,16 +95,31 @@ impl LicenseState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivateRequest {
+    /// The invite's username (case-insensitive).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, examples("acme-anna"))
+    )]
     pub username: String,
+    /// As typed by a person: case and the grouping dashes do not matter.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, examples("ABCD-EFGH-JKMN-PQRS")))]
     pub activation_code: Secret,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 255)
+    )]
     pub hostname: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 255)
+    )]
     pub os: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub client_version: String,
 }
 
@@ -113,15 +128,26 @@ pub struct ActivateRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrialRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub email: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 255)
+    )]
     pub hostname: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 255)
+    )]
     pub os: String,
     /// standard (default) or server.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = SoftwareType))]
     pub software_type: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub client_version: String,
 }
 
@@ -142,6 +168,7 @@ pub struct Policy {
     /// active, suspended or expired (past Valid to).
     pub license_state: LicenseState,
     /// ISO date.
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     pub valid_to: String,
     /// The customer's encryption key, when one is set: the password of
     /// the restic repository.
@@ -166,32 +193,68 @@ pub struct Activated {
     pub policy: Policy,
 }
 
+/// How a backup run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Success,
+    Warning,
+    Failed,
+}
+
 /// `POST /client/v1/reports`: one backup run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportInput {
     /// RFC 3339.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub started_at: String,
-    /// RFC 3339.
+    /// RFC 3339; not before `started_at`, at most a day ahead of the
+    /// server's clock.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub finished_at: String,
     /// success, warning or failed.
+    #[cfg_attr(feature = "openapi", schema(value_type = RunStatus))]
     pub status: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)
+    )]
     pub bytes_total: i64,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)
+    )]
     pub bytes_uploaded: i64,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub files_total: i64,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub files_changed: i64,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub message: String,
     /// The restic snapshot the run made (hex id), for real backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{8,64}$"))]
     pub snapshot_id: Option<String>,
     /// Files new since the previous snapshot (`files_changed` counts the
     /// changed ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub files_new: Option<i64>,
     /// A simulated run (demos, benchmarks): no data moved.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

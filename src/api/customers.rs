@@ -1,7 +1,8 @@
 //! `/api/v1/customers` and `/api/v1/licenses`.
 
+use crate::http::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::http::Query;
 use axum::http::StatusCode;
@@ -22,13 +23,16 @@ use crate::service::path_id;
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(format = Uuid)]
     vendor_id: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
+    /// 50 when left out.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", summary = "Customers by name, paged, filtered", params(ListQuery), responses((status = 200, description = "A page of customers", body = Page<Customer>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/customers", operation_id = "list_customers", tag = "customers", summary = "Customers by name, paged, filtered", params(ListQuery), responses((status = 200, description = "A page of customers", body = Page<Customer>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     who: ApiActor,
@@ -65,7 +69,7 @@ pub async fn list(
     Ok(Json(page).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", summary = "Create a customer", request_body = CustomerInput, responses((status = 201, description = "Created", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/customers", operation_id = "create_customer", tag = "customers", summary = "Create a customer", request_body = CustomerInput, responses((status = 201, description = "Created", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     who: ApiActor,
@@ -75,7 +79,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", summary = "One customer (the encryption key only as set or not)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The customer", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/customers/{id}", operation_id = "get_customer", tag = "customers", summary = "One customer (the encryption key only as set or not)", params(("id" = uuid::Uuid, Path, description = "Customer id")), responses((status = 200, description = "The customer", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     who: ApiActor,
@@ -90,7 +94,7 @@ pub async fn get(
     .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/customers/{id}", tag = "customers", summary = "Save a customer (an absent encryption_key keeps the key)", params(("id" = String, Path, description = "Customer id")), request_body = CustomerInput, responses((status = 200, description = "Saved", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/customers/{id}", operation_id = "update_customer", tag = "customers", summary = "Save a customer (an absent encryption_key keeps the key)", params(("id" = uuid::Uuid, Path, description = "Customer id")), request_body = CustomerInput, responses((status = 200, description = "Saved", body = Customer), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     who: ApiActor,
@@ -106,7 +110,7 @@ pub async fn update(
     .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", summary = "Delete a customer and its licenses (refused while seats are in use)", params(("id" = String, Path, description = "Customer id")), responses((status = 204, description = "Deleted"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Conflicts with the current state", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", operation_id = "delete_customer", tag = "customers", summary = "Delete a customer and its licenses (refused while seats are in use)", params(("id" = uuid::Uuid, Path, description = "Customer id")), responses((status = 204, description = "Deleted"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Conflicts with the current state", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     who: ApiActor,
@@ -127,7 +131,7 @@ pub struct RevealedKey {
 
 /// Reveals the encryption key (audited). A POST, so that it is never a
 /// link a browser or proxy might prefetch or cache.
-#[utoipa::path(post, path = "/api/v1/customers/{id}/encryption-key/reveal", tag = "customers", summary = "Reveal the encryption key (audited)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The key, or null", body = RevealedKey), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/customers/{id}/encryption-key/reveal", operation_id = "reveal_encryption_key", tag = "customers", summary = "Reveal the encryption key (audited)", params(("id" = uuid::Uuid, Path, description = "Customer id")), responses((status = 200, description = "The key, or null", body = RevealedKey), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn reveal_key(
     State(state): State<AppState>,
     who: ApiActor,
@@ -148,7 +152,7 @@ pub async fn reveal_key(
     Ok(r)
 }
 
-#[utoipa::path(get, path = "/api/v1/customers/{id}/licenses", tag = "licenses", summary = "A customer's licenses", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "The licenses", body = Page<License>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/customers/{id}/licenses", operation_id = "list_licenses", tag = "licenses", summary = "A customer's licenses", params(("id" = uuid::Uuid, Path, description = "Customer id")), responses((status = 200, description = "The licenses", body = Page<License>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list_licenses(
     State(state): State<AppState>,
     who: ApiActor,
@@ -161,7 +165,7 @@ pub async fn list_licenses(
     Ok(Json(Page::all(items)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/customers/{id}/licenses", tag = "licenses", summary = "Add a license to a customer", params(("id" = String, Path, description = "Customer id")), request_body = LicenseInput, responses((status = 201, description = "Created", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/customers/{id}/licenses", operation_id = "create_license", tag = "licenses", summary = "Add a license to a customer", params(("id" = uuid::Uuid, Path, description = "Customer id")), request_body = LicenseInput, responses((status = 201, description = "Created", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn create_license(
     State(state): State<AppState>,
     who: ApiActor,
@@ -175,7 +179,7 @@ pub async fn create_license(
     Ok((StatusCode::CREATED, Json(l)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/licenses/{id}", tag = "licenses", summary = "One license; state is Expired once Valid to has passed", params(("id" = String, Path, description = "License id (its Number)")), responses((status = 200, description = "The license", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/licenses/{id}", operation_id = "get_license", tag = "licenses", summary = "One license; state is Expired once Valid to has passed", params(("id" = uuid::Uuid, Path, description = "License id (its Number)")), responses((status = 200, description = "The license", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn get_license(
     State(state): State<AppState>,
     who: ApiActor,
@@ -190,7 +194,7 @@ pub async fn get_license(
     .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/licenses/{id}", tag = "licenses", summary = "Save a license; seat counts are totals and cannot go below the seats in use", params(("id" = String, Path, description = "License id (its Number)")), request_body = LicenseInput, responses((status = 200, description = "Saved", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Seats below those in use (code seats_below_used)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/licenses/{id}", operation_id = "update_license", tag = "licenses", summary = "Save a license; seat counts are totals and cannot go below the seats in use", params(("id" = uuid::Uuid, Path, description = "License id (its Number)")), request_body = LicenseInput, responses((status = 200, description = "Saved", body = License), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 409, description = "Seats below those in use (code seats_below_used)", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn update_license(
     State(state): State<AppState>,
     who: ApiActor,
@@ -218,7 +222,7 @@ pub struct ExportQuery {
     pub bom: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/v1/customers.csv", tag = "customers",
+#[utoipa::path(get, path = "/api/v1/customers.csv", operation_id = "export_customers_csv", tag = "customers",
     summary = "Every customer the caller may see as CSV (streamed; the columns are the API's field names, so the file imports again with POST /api/v1/import/customers; never the encryption key; a cell starting with =, +, - or @ gets a leading ')",
     params(ExportQuery),
     responses((status = 200, description = "The CSV file", content_type = "text/csv", body = String), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "No such vendor", body = ProblemDocument)),

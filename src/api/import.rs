@@ -25,10 +25,10 @@ pub struct ImportQuery {
     pub dry_run: Option<bool>,
 }
 
-#[utoipa::path(post, path = "/api/v1/import/customers", tag = "customers",
+#[utoipa::path(post, path = "/api/v1/import/customers", operation_id = "import_customers_csv", tag = "customers",
     summary = "Import customers from CSV (UTF-8, comma or semicolon, header row of the customer fields `vendor_id, name, vat_id, street_address, postal_code, postal_area, country, language, contact_email, username_prefix, encryption_key`, optionally the license fields `type, state, standard_seats, server_seats, extra_space_gb, client_limit_gb, created, valid_to, comments`, and optionally the invite fields `username, email, software_type, store_deleted_days`); a row updates the vendor's customer with the same VAT id (or, without one, the same name), else creates one; license fields give a customer without a license one; invite fields add an invite (the customer's username prefix applied; created, not sent) to the license the row creates or the customer's one license, and a customer with more invites is repeated on the following rows (same VAT id or name, other cells empty or the same), each such row's action `invite`; at most 10,000 rows",
     params(ImportQuery),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    request_body(content = String, content_type = "application/octet-stream", description = "The CSV file, sent as it is (UTF-8 text; any Content-Type is read the same, `text/csv` too)"),
     responses(
         (status = 200, description = "Every row's result; `applied` says whether it was written", body = ImportReport),
         (status = 401, description = "No valid bearer token", body = ProblemDocument),

@@ -1,7 +1,8 @@
 //! `/api/v1/installations` and trial connection.
 
+use crate::http::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::http::Query;
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,11 @@ use crate::service::{Page, ServiceError};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The license whose installations to list.
+    #[param(value_type = uuid::Uuid)]
     license_id: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/installations", tag = "installations", summary = "A license's installations (live first)", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/installations", operation_id = "list_installations", tag = "installations", summary = "A license's installations (live first)", params(ListQuery),
     responses((status = 200, description = "The installations", body = Page<Installation>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -40,8 +42,8 @@ pub async fn list(
     .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/installations/{id}", tag = "installations", summary = "One installation",
-    params(("id" = String, Path, description = "Installation id")),
+#[utoipa::path(get, path = "/api/v1/installations/{id}", operation_id = "get_installation", tag = "installations", summary = "One installation",
+    params(("id" = uuid::Uuid, Path, description = "Installation id")),
     responses((status = 200, description = "The installation", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -53,8 +55,8 @@ pub async fn get(
     Ok(Json(state.services.get_installation(&who.actor, id).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/installations/{id}/history", tag = "installations", summary = "Backup runs per UTC day over the last 30 days (runs by status, stored bytes of the day's last run; days without a run have runs 0 and bytes_total null)",
-    params(("id" = String, Path, description = "Installation id")),
+#[utoipa::path(get, path = "/api/v1/installations/{id}/history", operation_id = "get_installation_history", tag = "installations", summary = "Backup runs per UTC day over the last 30 days (runs by status, stored bytes of the day's last run; days without a run have runs 0 and bytes_total null)",
+    params(("id" = uuid::Uuid, Path, description = "Installation id")),
     responses((status = 200, description = "One bucket per day, oldest first", body = History), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn history(
@@ -72,8 +74,8 @@ pub struct Snapshots {
     pub items: Vec<crate::service::history::Snapshot>,
 }
 
-#[utoipa::path(get, path = "/api/v1/installations/{id}/snapshots", tag = "installations", summary = "The latest snapshots the client reported (at most 20, newest first): time, files, size, bytes added, duration",
-    params(("id" = String, Path, description = "Installation id")),
+#[utoipa::path(get, path = "/api/v1/installations/{id}/snapshots", operation_id = "list_snapshots", tag = "installations", summary = "The latest snapshots the client reported (at most 20, newest first): time, files, size, bytes added, duration",
+    params(("id" = uuid::Uuid, Path, description = "Installation id")),
     responses((status = 200, description = "Newest first", body = Snapshots), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn snapshots(
@@ -86,8 +88,8 @@ pub async fn snapshots(
     Ok(Json(Snapshots { items: d.snapshots }).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/installations/{id}/deactivate", tag = "installations", summary = "Deactivate an installation; its seat is freed (audited)",
-    params(("id" = String, Path, description = "Installation id")),
+#[utoipa::path(post, path = "/api/v1/installations/{id}/deactivate", operation_id = "deactivate_installation", tag = "installations", summary = "Deactivate an installation; its seat is freed (audited)",
+    params(("id" = uuid::Uuid, Path, description = "Installation id")),
     responses((status = 200, description = "Deactivated", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "Already deactivated", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn deactivate(
@@ -112,8 +114,8 @@ pub struct DeleteBackupData {
     pub confirm_hostname: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/installations/{id}/delete-backup-data", tag = "installations", summary = "Delete a deactivated installation's backups for good (confirm with its hostname; audited)",
-    params(("id" = String, Path, description = "Installation id")),
+#[utoipa::path(post, path = "/api/v1/installations/{id}/delete-backup-data", operation_id = "delete_backup_data", tag = "installations", summary = "Delete a deactivated installation's backups for good (confirm with its hostname; audited)",
+    params(("id" = uuid::Uuid, Path, description = "Installation id")),
     request_body = DeleteBackupData,
     responses((status = 200, description = "Deleted; storage used is 0", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "installation_active: deactivate it first", body = ProblemDocument), (status = 422, description = "The hostname does not match", body = ProblemDocument)),
     security(("bearer" = [])))]
@@ -140,7 +142,7 @@ pub struct TrialQuery {
     q: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/trials", tag = "installations", summary = "Find live trial clients by e-mail or hostname (exact)", params(TrialQuery),
+#[utoipa::path(get, path = "/api/v1/trials", operation_id = "list_trial_clients", tag = "installations", summary = "Find live trial clients by e-mail or hostname (exact)", params(TrialQuery),
     responses((status = 200, description = "Matching trial clients", body = Page<Installation>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn trials(
@@ -157,11 +159,12 @@ pub async fn trials(
 /// `{"installation_id": "..."}`
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct ConnectRequest {
+    #[schema(format = Uuid)]
     installation_id: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/licenses/{id}/connect-trial", tag = "installations", summary = "Connect trial client: move a trial installation onto this license",
-    params(("id" = String, Path, description = "License id")), request_body = ConnectRequest,
+#[utoipa::path(post, path = "/api/v1/licenses/{id}/connect-trial", operation_id = "connect_trial_client", tag = "installations", summary = "Connect trial client: move a trial installation onto this license",
+    params(("id" = uuid::Uuid, Path, description = "License id")), request_body = ConnectRequest,
     responses((status = 200, description = "Moved", body = Installation), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "seats_exhausted or not_a_trial", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn connect_trial(

@@ -1,7 +1,8 @@
 //! `/api/v1/licenses/{id}/invites`, `/api/v1/invites/…`.
 
+use crate::http::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -13,8 +14,8 @@ use crate::service::Page;
 use crate::service::invites::{Invite, InviteInput, SendReport};
 use crate::service::path_id;
 
-#[utoipa::path(get, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "A license's invites, newest first",
-    params(("id" = String, Path, description = "License id")),
+#[utoipa::path(get, path = "/api/v1/licenses/{id}/invites", operation_id = "list_invites", tag = "invites", summary = "A license's invites, newest first",
+    params(("id" = uuid::Uuid, Path, description = "License id")),
     responses((status = 200, description = "The invites", body = Page<Invite>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -31,8 +32,8 @@ pub async fn list(
     .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/licenses/{id}/invites", tag = "invites", summary = "Add an invite; the answer carries its activation_code. No e-mail is sent.",
-    params(("id" = String, Path, description = "License id")), request_body = InviteInput,
+#[utoipa::path(post, path = "/api/v1/licenses/{id}/invites", operation_id = "create_invite", tag = "invites", summary = "Add an invite; the answer carries its activation_code. No e-mail is sent.",
+    params(("id" = uuid::Uuid, Path, description = "License id")), request_body = InviteInput,
     responses((status = 201, description = "Created", body = Invite), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "The username is taken (code username_taken)", body = ProblemDocument), (status = 422, description = "Invalid input", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -49,8 +50,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(invite)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/invites/{id}", tag = "invites", summary = "One invite with its delivery state (sent_at, delivery_state, delivery_error)",
-    params(("id" = String, Path, description = "Invite id")),
+#[utoipa::path(get, path = "/api/v1/invites/{id}", operation_id = "get_invite", tag = "invites", summary = "One invite with its delivery state (sent_at, delivery_state, delivery_error)",
+    params(("id" = uuid::Uuid, Path, description = "Invite id")),
     responses((status = 200, description = "The invite", body = Invite), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -67,8 +68,8 @@ pub async fn get(
     .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/invites/{id}", tag = "invites", summary = "Revoke an unused invite",
-    params(("id" = String, Path, description = "Invite id")),
+#[utoipa::path(delete, path = "/api/v1/invites/{id}", operation_id = "revoke_invite", tag = "invites", summary = "Revoke an unused invite",
+    params(("id" = uuid::Uuid, Path, description = "Invite id")),
     responses((status = 200, description = "Revoked", body = Invite), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 409, description = "Already used or revoked", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn revoke(
@@ -88,6 +89,7 @@ pub async fn revoke(
 /// `{"invite_ids": [...], "resend": true}`
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct SendRequest {
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1)]
     invite_ids: Vec<String>,
     /// Required (true) when any of the invites was sent before or is on
     /// its way; without it such a request queues nothing and answers 409
@@ -96,7 +98,7 @@ pub struct SendRequest {
     resend: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/invites/send", tag = "invites", summary = "Queue invitation e-mails; answers at once (202), delivery follows",
+#[utoipa::path(post, path = "/api/v1/invites/send", operation_id = "send_invites", tag = "invites", summary = "Queue invitation e-mails; answers at once (202), delivery follows",
     request_body = SendRequest,
     responses((status = 202, description = "Queued", body = SendReport), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role does not allow this", body = ProblemDocument), (status = 404, description = "An invite is not found; nothing was queued", body = ProblemDocument), (status = 409, description = "Some invites were sent before or are on their way and `resend` is not true (code already_sent, with their `count`); nothing was queued", body = ProblemDocument), (status = 422, description = "No invites given", body = ProblemDocument)),
     security(("bearer" = [])))]

@@ -44,23 +44,8 @@ pub fn route_paths() -> Vec<&'static str> {
     routes().1
 }
 
-/// The router and the paths it holds, recorded as they are added.
-#[derive(Default)]
-struct Table {
-    router: Router<AppState>,
-    paths: Vec<&'static str>,
-}
-
-impl Table {
-    fn route(mut self, path: &'static str, m: axum::routing::MethodRouter<AppState>) -> Self {
-        self.paths.push(path);
-        self.router = self.router.route(path, m);
-        self
-    }
-}
-
 fn routes() -> (Router<AppState>, Vec<&'static str>) {
-    let t = Table::default()
+    let t = crate::http::RouteTable::default()
         .route("/v1/auth/token", post(issue_token).delete(revoke_token))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
@@ -254,7 +239,7 @@ pub struct TokenResponse {
     expires_at: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "`invalid_credentials` (wrong e-mail or password); `totp_required` (right password, two-factor sign-in is on: send `totp` too; an operator whose only second factor is a passkey gets it too and creates tokens in the console); `totp_invalid` (wrong, expired or already used code)", body = ProblemDocument), (status = 403, description = "`totp_enrolment_required`: two factors are required of this operator and none is set up; sign in to the console once to set up TOTP", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
+#[utoipa::path(post, path = "/api/v1/auth/token", operation_id = "issue_token", tag = "auth", summary = "Exchange e-mail and password for a bearer token", request_body = TokenRequest, responses((status = 201, description = "A new token", body = TokenResponse), (status = 401, description = "`invalid_credentials` (wrong e-mail or password); `totp_required` (right password, two-factor sign-in is on: send `totp` too; an operator whose only second factor is a passkey gets it too and creates tokens in the console); `totp_invalid` (wrong, expired or already used code)", body = ProblemDocument), (status = 403, description = "`totp_enrolment_required`: two factors are required of this operator and none is set up; sign in to the console once to set up TOTP", body = ProblemDocument), (status = 429, description = "Too many failures; see Retry-After", body = ProblemDocument)))]
 async fn issue_token(
     State(state): State<AppState>,
     crate::http::ClientOrigin(origin): crate::http::ClientOrigin,
@@ -277,7 +262,7 @@ async fn issue_token(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth", summary = "Revoke the token used for this request", responses((status = 204, description = "Revoked"), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/auth/token", operation_id = "revoke_token", tag = "auth", summary = "Revoke the token used for this request", responses((status = 204, description = "Revoked"), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
 async fn revoke_token(State(state): State<AppState>, who: ApiActor) -> ApiResult<StatusCode> {
     state
         .services
@@ -297,7 +282,7 @@ pub struct PasswordResetAccepted {
     status: &'static str,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", summary = "Ask for a password reset link by e-mail (the same answer whether or not the address is an operator's)", request_body = PasswordResetRequest, responses((status = 202, description = "If an operator has this address, a single-use link valid 30 minutes is on its way", body = PasswordResetAccepted), (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDocument)))]
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "request_password_reset", tag = "auth", summary = "Ask for a password reset link by e-mail (the same answer whether or not the address is an operator's)", request_body = PasswordResetRequest, responses((status = 202, description = "If an operator has this address, a single-use link valid 30 minutes is on its way", body = PasswordResetAccepted), (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDocument)))]
 async fn request_password_reset(
     State(state): State<AppState>,
     crate::http::ClientIp(ip): crate::http::ClientIp,
@@ -325,7 +310,7 @@ pub struct PasswordResetConfirm {
     password: crate::domain::Secret<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", summary = "Set a new password with a reset link's token; ends every session and API token of the operator", request_body = PasswordResetConfirm, responses((status = 204, description = "The password is set"), (status = 409, description = "`reset_link_invalid`: unknown, used or expired", body = ProblemDocument), (status = 422, description = "The password is not acceptable", body = ProblemDocument)))]
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", operation_id = "confirm_password_reset", tag = "auth", summary = "Set a new password with a reset link's token; ends every session and API token of the operator", request_body = PasswordResetConfirm, responses((status = 204, description = "The password is set"), (status = 409, description = "`reset_link_invalid`: unknown, used or expired", body = ProblemDocument), (status = 422, description = "The password is not acceptable", body = ProblemDocument)))]
 async fn confirm_password_reset(
     State(state): State<AppState>,
     crate::http::ClientIp(ip): crate::http::ClientIp,
@@ -345,10 +330,12 @@ async fn confirm_password_reset(
 pub struct AuditQuery {
     action: Option<String>,
     cursor: Option<String>,
+    /// 100 when left out.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", summary = "The audit log, newest first", params(AuditQuery), responses((status = 200, description = "A page of audit rows", body = Page<AuditEntry>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit_entries", tag = "audit", summary = "The audit log, newest first", params(AuditQuery), responses((status = 200, description = "A page of audit rows", body = Page<AuditEntry>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
 async fn audit(
     State(state): State<AppState>,
     who: ApiActor,

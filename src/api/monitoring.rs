@@ -13,7 +13,7 @@ use crate::service::Page;
 use crate::service::alerts::Alert;
 use crate::service::monitoring::{MonitoringEntry, MonitoringQuery};
 
-#[utoipa::path(get, path = "/api/v1/monitoring", tag = "monitoring", summary = "Every live installation with its backup health, worst first", params(MonitoringQuery),
+#[utoipa::path(get, path = "/api/v1/monitoring", operation_id = "list_monitoring", tag = "monitoring", summary = "Every live installation with its backup health, worst first", params(MonitoringQuery),
     responses((status = 200, description = "A page of installations", body = Page<MonitoringEntry>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 422, description = "Bad filter", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -33,11 +33,12 @@ pub struct AlertsQuery {
     pub vendor_id: Option<String>,
     /// At most this many (1–1000, default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now; e-mailed when they began, or in the daily digest), newest first", params(AlertsQuery),
-    responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument)),
+#[utoipa::path(get, path = "/api/v1/alerts", operation_id = "list_alerts", tag = "monitoring", summary = "Open alerts (conditions that hold now; e-mailed when they began, or in the daily digest), newest first", params(AlertsQuery),
+    responses((status = 200, description = "Open alerts", body = Page<Alert>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "`vendor_id` names no vendor the caller may see", body = ProblemDocument)),
     security(("bearer" = [])))]
 pub async fn alerts(
     State(state): State<AppState>,
@@ -66,6 +67,11 @@ pub async fn alerts(
     })
     .into_response())
 }
+#[utoipa::path(get, path = "/api/v1/monitoring.csv", operation_id = "export_monitoring_csv", tag = "monitoring",
+    summary = "The monitoring view as CSV: every page of the same filters (`cursor` and `limit` are ignored), up to 100,000 rows; columns installation_id, customer_id, customer_name, username, hostname, software_type, last_seen_at, last_backup_at, last_backup_status, storage_used_bytes, client_limit_bytes, health",
+    params(MonitoringQuery),
+    responses((status = 200, description = "The CSV file", content_type = "text/csv", body = String), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found", body = ProblemDocument), (status = 422, description = "Bad filter", body = ProblemDocument)),
+    security(("bearer" = [])))]
 pub async fn csv(
     State(state): State<AppState>,
     who: ApiActor,

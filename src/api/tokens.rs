@@ -1,7 +1,8 @@
 //! `/api/v1/tokens`: scoped API tokens (#16).
 
+use crate::http::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -28,7 +29,7 @@ pub struct CreatedToken {
     token: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", summary = "Live API tokens (your vendor's; administrators see every one)", responses((status = 200, description = "The tokens (never their secrets)", body = Page<ApiTokenView>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = ["read"])))]
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_api_tokens", tag = "tokens", summary = "Live API tokens (your vendor's; administrators see every one)", responses((status = 200, description = "The tokens (never their secrets)", body = Page<ApiTokenView>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = ["read"])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {
     Ok(Json(Page::all(
         state.services.list_scoped_tokens(&who.actor).await?,
@@ -36,7 +37,7 @@ pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Res
     .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", summary = "Make an API token with scopes and an expiry; it acts as you, within your vendor", request_body = TokenInput, responses((status = 201, description = "Made; the token is shown this once", body = CreatedToken), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "`insufficient_scope`: the token used lacks `write`, or the scopes asked exceed its own", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = ["write"])))]
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_api_token", tag = "tokens", summary = "Make an API token with scopes and an expiry; it acts as you, within your vendor", request_body = TokenInput, responses((status = 201, description = "Made; the token is shown this once", body = CreatedToken), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "`insufficient_scope`: the token used lacks `write`, or the scopes asked exceed its own", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = ["write"])))]
 pub async fn create(
     State(state): State<AppState>,
     who: ApiActor,
@@ -62,7 +63,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", summary = "Revoke an API token at once", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "`insufficient_scope`, or your role does not allow revoking another's token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = ["write"])))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "revoke_api_token", tag = "tokens", summary = "Revoke an API token at once", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "`insufficient_scope`, or your role does not allow revoking another's token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = ["write"])))]
 pub async fn revoke(
     State(state): State<AppState>,
     who: ApiActor,

@@ -11,7 +11,7 @@ use crate::domain::now_millis;
 use crate::http::{ApiResult, AppState, ProblemDocument, Query};
 use crate::service::usage::{UsageQuery, UsageReport, parse_query};
 
-#[utoipa::path(get, path = "/api/v1/usage", tag = "usage",
+#[utoipa::path(get, path = "/api/v1/usage", operation_id = "get_usage", tag = "usage",
     summary = "A month's usage per vendor and customer (seats licensed and used, space, storage: peak and average of the daily samples, days active); `Accept: text/csv` answers the customer rows as CSV with the columns month, vendor_id, vendor_name, customer_id, customer_name, license_type, days, days_active, then `<quantity>_peak` and `<quantity>_avg` for standard_seats, standard_used, server_seats, server_used, total_space_gb, storage_used_bytes",
     params(UsageQuery),
     responses(

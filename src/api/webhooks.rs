@@ -1,8 +1,9 @@
 //! `/api/v1/webhooks` (#16): endpoints, their delivery log, a test event
 //! and redelivery.
 
+use crate::http::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -19,12 +20,12 @@ pub struct CreatedEndpoint {
     secret: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", summary = "Webhook endpoints (your vendor's; administrators see every one)", responses((status = 200, description = "The endpoints", body = Page<Endpoint>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks", summary = "Webhook endpoints (your vendor's; administrators see every one)", responses((status = 200, description = "The endpoints", body = Page<Endpoint>), (status = 401, description = "No valid bearer token", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: ApiActor) -> ApiResult<Response> {
     Ok(Json(Page::all(state.services.list_webhooks(&who.actor).await?)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", summary = "Make a webhook endpoint (https; signed by Standard Webhooks)", request_body = EndpointInput, responses((status = 201, description = "Made; the signing secret is shown this once", body = CreatedEndpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", summary = "Make a webhook endpoint (https; signed by Standard Webhooks)", request_body = EndpointInput, responses((status = 201, description = "Made; the signing secret is shown this once", body = CreatedEndpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 422, description = "Invalid input; `errors` lists the fields", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     who: ApiActor,
@@ -38,7 +39,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", summary = "One webhook endpoint", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "The endpoint", body = Endpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks", summary = "One webhook endpoint", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "The endpoint", body = Endpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     who: ApiActor,
@@ -47,7 +48,7 @@ pub async fn get(
     Ok(Json(state.services.get_webhook(&who.actor, &id).await?).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/webhooks/{id}", tag = "webhooks", summary = "Change a webhook endpoint's URL, events or enabled flag", params(("id" = String, Path, description = "Endpoint id")), request_body = EndpointInput, responses((status = 200, description = "Changed", body = Endpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks", summary = "Change a webhook endpoint's URL, events or enabled flag", params(("id" = String, Path, description = "Endpoint id")), request_body = EndpointInput, responses((status = 200, description = "Changed", body = Endpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument), (status = 422, description = "Invalid input", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     who: ApiActor,
@@ -57,7 +58,7 @@ pub async fn update(
     Ok(Json(state.services.update_webhook(&who.actor, &id, &req).await?).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", summary = "Delete a webhook endpoint and its log", params(("id" = String, Path, description = "Endpoint id")), responses((status = 204, description = "Deleted"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks", summary = "Delete a webhook endpoint and its log", params(("id" = String, Path, description = "Endpoint id")), responses((status = 204, description = "Deleted"), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     who: ApiActor,
@@ -67,7 +68,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", summary = "The endpoint's delivery log, newest first (kept 30 days)", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "Deliveries", body = Page<Delivery>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks", summary = "The endpoint's delivery log, newest first (kept 30 days)", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "Deliveries", body = Page<Delivery>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn deliveries(
     State(state): State<AppState>,
     who: ApiActor,
@@ -82,7 +83,7 @@ pub async fn deliveries(
     .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", summary = "Send a `ping` event to the endpoint", params(("id" = String, Path, description = "Endpoint id")), responses((status = 202, description = "Queued", body = Delivery), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks", summary = "Send a `ping` event to the endpoint", params(("id" = String, Path, description = "Endpoint id")), responses((status = 202, description = "Queued", body = Delivery), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn test(
     State(state): State<AppState>,
     who: ApiActor,
@@ -92,7 +93,7 @@ pub async fn test(
     Ok((StatusCode::ACCEPTED, Json(d)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks", summary = "Send a delivery's event again (same webhook-id)", params(("id" = String, Path, description = "Endpoint id"), ("delivery" = String, Path, description = "Delivery id")), responses((status = 202, description = "Queued", body = Delivery), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", operation_id = "redeliver_webhook_delivery", tag = "webhooks", summary = "Send a delivery's event again (same webhook-id)", params(("id" = String, Path, description = "Endpoint id"), ("delivery" = String, Path, description = "Delivery id")), responses((status = 202, description = "Queued", body = Delivery), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
 pub async fn redeliver(
     State(state): State<AppState>,
     who: ApiActor,

@@ -14,15 +14,24 @@ use crate::service::ServiceError;
 use crate::service::clients::{ActivateRequest, Activated, Policy, ReportInput, TrialRequest};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    routes().router.fallback(|| async {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+    })
+}
+
+/// The path of every route of the client API (under `/client`), from the
+/// same table the router is built from: tests walk it.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().paths
+}
+
+fn routes() -> crate::http::RouteTable {
+    crate::http::RouteTable::default()
         .route("/v1/activate", post(activate))
         .route("/v1/trial", post(trial))
         .route("/v1/policy", get(policy))
         .route("/v1/reports", post(report))
         .route("/v1/deactivate", post(deactivate))
-        .fallback(|| async {
-            Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
-        })
 }
 
 /// The installation behind `Authorization: Bearer <client token>`.
@@ -46,7 +55,7 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-#[utoipa::path(post, path = "/client/v1/activate", tag = "client", summary = "Activate a backup client with username and activation code; takes a seat",
+#[utoipa::path(post, path = "/client/v1/activate", operation_id = "activate_client", tag = "client", summary = "Activate a backup client with username and activation code; takes a seat",
     request_body = ActivateRequest,
     responses((status = 201, description = "Activated: keep the token", body = Activated),
         (status = 401, description = "Unknown username or wrong code (code invalid_credentials)", body = ProblemDocument),
@@ -75,7 +84,7 @@ pub async fn activate(
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
-#[utoipa::path(post, path = "/client/v1/trial", tag = "client", summary = "Start a trial without an invite (own trial license, one seat)",
+#[utoipa::path(post, path = "/client/v1/trial", operation_id = "start_client_trial", tag = "client", summary = "Start a trial without an invite (own trial license, one seat)",
     request_body = TrialRequest,
     responses((status = 201, description = "Trial started: keep the token", body = Activated), (status = 422, description = "Invalid input", body = ProblemDocument), (status = 429, description = "Too many attempts", body = ProblemDocument)))]
 #[tracing::instrument(name = "client.trial", skip_all)]
@@ -88,7 +97,7 @@ pub async fn trial(
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
-#[utoipa::path(get, path = "/client/v1/policy", tag = "client", summary = "The client's policy: retention, limits, license state, encryption key",
+#[utoipa::path(get, path = "/client/v1/policy", operation_id = "get_client_policy", tag = "client", summary = "The client's policy: retention, limits, license state, encryption key",
     responses((status = 200, description = "The policy", body = Policy), (status = 401, description = "No valid client token", body = ProblemDocument)),
     security(("bearer" = [])))]
 #[tracing::instrument(name = "client.policy", skip_all, fields(installation = %client.0.installation_id()))]
@@ -101,7 +110,7 @@ pub async fn policy(State(state): State<AppState>, client: Client) -> ApiResult<
     Ok(r)
 }
 
-#[utoipa::path(post, path = "/client/v1/reports", tag = "client", summary = "Report one backup run (accepted also for expired or suspended licenses)",
+#[utoipa::path(post, path = "/client/v1/reports", operation_id = "report_backup_run", tag = "client", summary = "Report one backup run (accepted also for expired or suspended licenses)",
     request_body = ReportInput,
     responses((status = 204, description = "Stored"), (status = 401, description = "No valid client token", body = ProblemDocument), (status = 422, description = "Invalid report", body = ProblemDocument)),
     security(("bearer" = [])))]
@@ -115,7 +124,7 @@ pub async fn report(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/client/v1/deactivate", tag = "client", summary = "Leave: the installation ends and its seat is freed",
+#[utoipa::path(post, path = "/client/v1/deactivate", operation_id = "deactivate_client", tag = "client", summary = "Leave: the installation ends and its seat is freed",
     responses((status = 204, description = "Deactivated"), (status = 401, description = "No valid client token", body = ProblemDocument)),
     security(("bearer" = [])))]
 #[tracing::instrument(name = "client.deactivate", skip_all, fields(installation = %client.0.installation_id()))]

@@ -136,27 +136,43 @@ pub fn parse_language(raw: &str) -> Result<String, FieldError> {
 /// [`NewCustomer::parse`]. `encryption_key`: absent keeps the current key,
 /// empty clears it, anything else replaces it.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A customer to create or save; every field error is answered at once (422). `encryption_key`: absent keeps the current key, empty clears it, anything else replaces it."
+)]
 pub struct CustomerInput {
+    /// Admins: the owning vendor (the default vendor when left out);
+    /// an operator's customers are always their own vendor's.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub vendor_id: Option<String>,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200, examples("Acme Oy"))]
     pub name: String,
+    /// Finnish Y-tunnus (`1234567-8`, checked) or another country's id.
     #[serde(default)]
+    #[schema(max_length = 32, examples("0112038-9"))]
     pub vat_id: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub street_address: String,
+    /// Five digits in Finland.
     #[serde(default)]
+    #[schema(max_length = 12)]
     pub postal_code: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub postal_area: String,
+    /// ISO 3166 two-letter code; FI when left out.
     #[serde(default)]
     pub country: String,
+    /// en or fi.
     #[serde(default)]
     pub language: String,
     #[serde(default)]
     pub contact_email: Option<String>,
+    /// Absent keeps the key, empty clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256)]
     pub encryption_key: Option<Secret<String>>,
     #[serde(default)]
     pub username_prefix: Option<String>,

@@ -42,7 +42,7 @@ impl SoftwareType {
 
 /// Where an invite's e-mail is: never queued, waiting in the outbox, sent,
 /// waiting for a retry after a temporary failure, or given up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     NotSent,
@@ -165,21 +165,32 @@ pub fn normalize_code(raw: &str) -> String {
 /// The API document keeps calling it `NewInvite`, its name before the
 /// parsed type took that name.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[schema(as = NewInvite)]
+#[schema(
+    as = NewInvite,
+    description = "An invite to add; every field error is answered at once (422)."
+)]
 pub struct InviteInput {
+    /// The customer's username prefix is put in front when it is not
+    /// there; letters, digits and `.-_@`, starting with a letter or digit.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100, examples("anna"))]
     pub username: String,
     #[serde(default)]
+    #[schema(required = true, format = Email, examples("anna@example.com"))]
     pub email: String,
+    /// Standard when left out.
     #[serde(default)]
+    #[schema(value_type = SoftwareType)]
     pub software_type: String,
+    /// Days deleted files are kept; 30 when left out.
     #[serde(default, deserialize_with = "super::license::num_or_str")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650)]
     pub store_deleted_days: Option<String>,
     /// Replacing a computer: the id of an installation on the same license
     /// (same software type) whose backups the new computer takes over;
     /// activating deactivates it. Empty or absent: a new computer.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub replaces_installation_id: Option<String>,
 }
 

@@ -196,28 +196,40 @@ pub fn num_or_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 /// Missing fields: on create the defaults (0 seats, purchased, active,
 /// created today, valid one year), on edit the saved values.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A license's terms. Fields left out: on create the defaults (0 seats, purchased, active, created today, valid one year), on save the saved values. Every field error is answered at once (422)."
+)]
 pub struct LicenseInput {
     #[serde(default)]
+    #[schema(value_type = Option<LicenseType>)]
     pub r#type: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<LicenseState>)]
     pub state: Option<String>,
+    /// Total Standard seats, old licenses included (not below those in use).
     #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
     pub standard_seats: Option<String>,
+    /// Total Server seats (not below those in use).
     #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
     pub server_seats: Option<String>,
     #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
     pub extra_space_gb: Option<String>,
+    /// 0 = not in use.
     #[serde(default, deserialize_with = "num_or_str")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
     pub client_limit_gb: Option<String>,
     #[serde(default)]
+    #[schema(format = Date)]
     pub created: Option<String>,
+    /// Not before `created`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub valid_to: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub comments: Option<String>,
 }
 

@@ -7,15 +7,20 @@ use super::{Email, FieldError, Password, Role, Secret, VendorId, line};
 /// the current one.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct OperatorInput {
+    /// Required to create; ignored on edit.
     #[serde(default)]
     pub email: String,
     #[serde(default)]
     pub name: String,
+    /// Required to create; on edit, left out or empty keeps the password.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub password: Option<Secret<String>>,
+    #[schema(value_type = crate::domain::Role)]
     pub role: String,
+    /// The operator's vendor; none for admins.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub vendor_id: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,

@@ -19,7 +19,9 @@ pub fn parse_service_name(field: &'static str, raw: &str) -> Result<String, Fiel
 
 /// A vendor as typed (API body or form), checked by [`NewVendor::parse`].
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(description = "A vendor to create or save; every field error is answered at once (422).")]
 pub struct VendorInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     pub alert_email: Option<String>,

@@ -108,6 +108,42 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
     }
 }
 
+/// Path parameters parsed into `T`; one that does not decode (`%FF` is
+/// not UTF-8) is a 404 problem document like an id that does not exist,
+/// not axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found.",
+            )),
+        }
+    }
+}
+
+/// A router and the paths it holds, recorded as they are added, so that
+/// tests can walk every route of an API (and compare them with the
+/// OpenAPI document).
+#[derive(Default)]
+pub struct RouteTable {
+    pub router: axum::Router<AppState>,
+    pub paths: Vec<&'static str>,
+}
+
+impl RouteTable {
+    pub fn route(mut self, path: &'static str, m: axum::routing::MethodRouter<AppState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, m);
+        self
+    }
+}
+
 /// The token of `Authorization: Bearer <token>`. The scheme is
 /// case-insensitive (RFC 9110 §11.1), the same for both APIs.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {

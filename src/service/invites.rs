@@ -31,7 +31,6 @@ pub struct Invite {
     /// When the SMTP server last accepted the invitation; null = not sent.
     pub sent_at: Option<String>,
     /// not_sent, queued, retrying, sent or failed.
-    #[schema(value_type = String)]
     pub delivery_state: DeliveryState,
     /// The mail server's reason for the last failure.
     pub delivery_error: Option<String>,

@@ -16,11 +16,13 @@ pub struct MonitoringEntry {
     pub customer_name: String,
     pub username: String,
     pub hostname: String,
+    #[schema(value_type = crate::domain::invite::SoftwareType)]
     pub software_type: String,
     pub os: String,
     pub client_version: String,
     pub last_seen_at: Option<String>,
     pub last_backup_at: Option<String>,
+    #[schema(value_type = Option<command_center_wire::RunStatus>)]
     pub last_backup_status: Option<String>,
     pub storage_used_bytes: i64,
     /// 0 = no client limit.
@@ -40,13 +42,16 @@ pub struct MonitoringQuery {
     pub customer_id: Option<String>,
     /// ok, warning, failed, overdue or never.
     #[serde(default)]
+    #[param(value_type = Option<Health>)]
     pub health: Option<String>,
     /// Username, hostname or customer name contains.
     #[serde(default)]
     pub q: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
+    /// 50 when left out.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

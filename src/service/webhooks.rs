@@ -54,6 +54,7 @@ pub struct EndpointInput {
     /// Administrators only: the vendor whose events it gets; left out, a
     /// global endpoint. Others' endpoints are always their own vendor's.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub vendor_id: Option<String>,
 }
 

@@ -7,6 +7,7 @@
 mod harness;
 
 mod alerts;
+mod api_contract;
 mod api_tokens;
 mod attacks;
 mod auth;

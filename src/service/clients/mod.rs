@@ -47,6 +47,7 @@ pub struct Installation {
     pub deactivated_at: Option<String>,
     pub last_seen_at: Option<String>,
     pub last_backup_at: Option<String>,
+    #[schema(value_type = Option<command_center_wire::RunStatus>)]
     pub last_backup_status: Option<String>,
     pub storage_used_bytes: i64,
     /// The installation that replaced this computer (its backups went along).
