@@ -7,15 +7,31 @@
 //! hours after the event, then failed. The address is resolved and
 //! checked here, at send time, and the request goes to the checked
 //! address (no second lookup, no redirects followed).
+//!
+//! Every attempt is a row of the delivery log (`webhook_attempts`). An
+//! endpoint whose attempts have all failed for
+//! `CC_WEBHOOK_DISABLE_AFTER_SECS` (three days) is disabled, like one that
+//! answered 410, and its vendor's alert address is e-mailed.
+//!
+//! Order per endpoint: a delivery is not claimed while an earlier one of
+//! its endpoint (by creation) is in flight or waiting for a retry
+//! (`store::webhooks::claim`). Deliveries that were claimed together in
+//! one round go out concurrently, so among those the receiver may see
+//! any order; a receiver that was down gets its backlog in order, one
+//! event at a time, once the oldest gets through.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::webhook::{is_internal, sign};
-use crate::domain::{Millis, now_millis};
+use crate::domain::{MessageId, Millis, now_millis};
+use crate::i18n::Lang;
 use crate::mail::worker::backoff_ms;
 use crate::service::Services;
-use crate::store::{self, webhooks::DeliveryRow};
+use crate::store::{
+    self,
+    webhooks::{AttemptRow, DeliveryRow, EndpointRow},
+};
 
 const BATCH: i64 = 50;
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -112,19 +128,50 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
     for row in batch {
         let s = services.clone();
         set.spawn(async move {
-            let outcome = deliver(&s, &row).await;
-            (row, outcome)
+            let (outcome, endpoint) = deliver(&s, &row).await;
+            (row, outcome, endpoint)
         });
     }
     let mut n = 0;
     while let Some(r) = set.join_next().await {
-        let Ok((row, outcome)) = r else {
+        let Ok((row, outcome, endpoint)) = r else {
             // A panicked send leaves its row leased; it is retried later.
             continue;
         };
         n += 1;
         let now = now_millis();
         let mut tx = services.store.begin().await?;
+        let (status, body, error) = match &outcome {
+            Outcome::Delivered { status, body } => (Some(*status), Some(body.clone()), None),
+            Outcome::Retry {
+                status,
+                body,
+                error,
+            }
+            | Outcome::Failed {
+                status,
+                body,
+                error,
+                ..
+            } => (*status, body.clone(), Some(error.clone())),
+        };
+        store::webhooks::log_attempt(
+            &mut tx,
+            &AttemptRow {
+                id: format!("{}.{}", row.id, row.attempts),
+                delivery_id: row.id.clone(),
+                endpoint_id: row.endpoint_id.clone(),
+                event_id: row.event_id.clone(),
+                event_type: row.event_type.clone(),
+                attempt: row.attempts,
+                attempted_at: now,
+                status,
+                body,
+                error,
+            },
+        )
+        .await?;
+        let mut disabled = false;
         match &outcome {
             Outcome::Delivered { status, body } => {
                 store::webhooks::record_attempt(
@@ -138,6 +185,13 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                     now,
                 )
                 .await?;
+                if endpoint.as_ref().is_some_and(|e| e.failing_since.is_some()) {
+                    store::webhooks::clear_failing(&mut tx, &row.endpoint_id).await?;
+                }
+                if row.attempts > 1 {
+                    // Later deliveries waited behind this one: due now.
+                    store::webhooks::release_waiting(&mut tx, &row.endpoint_id, now).await?;
+                }
                 metrics::counter!("cc_webhook_delivered_total").increment(1);
             }
             Outcome::Retry {
@@ -195,17 +249,142 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                     now,
                 )
                 .await?;
-                if *disable {
+                if *disable && let Some(e) = &endpoint {
                     store::webhooks::disable_endpoint(&mut tx, &row.endpoint_id, error, now)
                         .await?;
+                    tell_vendor(
+                        services,
+                        &mut tx,
+                        e,
+                        "mail.webhook_disabled.gone",
+                        error,
+                        now,
+                    )
+                    .await?;
+                    disabled = true;
                 }
                 metrics::counter!("cc_webhook_failed_total").increment(1);
                 tracing::warn!(delivery = %row.id, %error, "webhook delivery failed for good");
             }
         }
+        // A failed attempt to an endpoint that still exists: three days of
+        // nothing but failures disable it.
+        if let (Some(e), Some(error)) = (&endpoint, failure_of(&outcome))
+            && !disabled
+            && e.enabled != 0
+        {
+            let since = store::webhooks::mark_failing(&mut tx, &e.id, now)
+                .await?
+                .unwrap_or(now);
+            let limit = services.config.webhook_disable_after_secs * 1000;
+            if now - since >= limit {
+                let reason = format!(
+                    "every attempt failed for {} hours (the last: {error}): the endpoint is disabled",
+                    (now - since) / 3_600_000
+                );
+                if store::webhooks::disable_failing(&mut tx, &e.id, since, &reason, now).await? {
+                    tell_vendor(
+                        services,
+                        &mut tx,
+                        e,
+                        "mail.webhook_disabled.failing",
+                        error,
+                        now,
+                    )
+                    .await?;
+                    disabled = true;
+                    tracing::warn!(endpoint = %e.id, "webhook endpoint disabled after failing too long");
+                }
+            }
+        }
         tx.commit().await?;
+        if disabled {
+            services.subscriptions.invalidate();
+            services.mail_wakeup.notify_one();
+        }
     }
     Ok(n)
+}
+
+/// The error of a failed attempt that counts against its endpoint (not
+/// one whose endpoint is gone).
+fn failure_of(o: &Outcome) -> Option<&str> {
+    match o {
+        Outcome::Delivered { .. } => None,
+        Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => Some(error),
+    }
+}
+
+/// E-mails the endpoint's vendor's alert address (a global endpoint's:
+/// every administrator) that the endpoint was disabled, through the
+/// outbox in the caller's transaction. `why_key` is the locale key of the
+/// reason; `error` the last attempt's error.
+async fn tell_vendor(
+    services: &Services,
+    tx: &mut store::Conn,
+    e: &EndpointRow,
+    why_key: &str,
+    error: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
+    let page = format!(
+        "{}/settings/webhooks",
+        services.config.public_url.trim_end_matches('/')
+    );
+    let fill = |l: Lang, key: &str| {
+        l.t(key)
+            .replace("\\n", "\n")
+            .replace("{endpoint}", &e.url)
+            .replace("{error}", error)
+            .replace(
+                "{days}",
+                &(services.config.webhook_disable_after_secs / 86_400).to_string(),
+            )
+            .replace("{url}", &page)
+    };
+    let text_of = |l: Lang| {
+        format!(
+            "{}\n\n{}",
+            fill(l, why_key),
+            fill(l, "mail.webhook_disabled.text")
+        )
+    };
+    let mut to: Vec<(String, String, String)> = Vec::new();
+    match e.vendor_id {
+        Some(v) => {
+            if let Some(vendor) = store::vendors::get(tx, v).await?
+                && let Some(addr) = vendor.alert_email.filter(|a| !a.trim().is_empty())
+            {
+                let l = Lang::from_code(&vendor.alert_language).unwrap_or(Lang::En);
+                to.push((addr, fill(l, "mail.webhook_disabled.subject"), text_of(l)));
+            }
+        }
+        None => {
+            let subject = format!(
+                "{} / {}",
+                fill(Lang::En, "mail.webhook_disabled.subject"),
+                fill(Lang::Fi, "mail.webhook_disabled.subject")
+            );
+            let text = format!("{}\n\n---\n\n{}\n", text_of(Lang::En), text_of(Lang::Fi));
+            for a in store::backup::admin_emails(tx).await? {
+                to.push((a, subject.clone(), text.clone()));
+            }
+        }
+    }
+    for (addr, subject, text) in to {
+        let payload = serde_json::json!({"subject": subject, "text": text}).to_string();
+        store::outbox::enqueue(
+            tx,
+            MessageId::new(),
+            crate::domain::message::MessageKind::Alert,
+            None,
+            &addr,
+            Some(&payload),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn first_kb(s: &str) -> String {
@@ -216,28 +395,53 @@ fn first_kb(s: &str) -> String {
     s[..end].to_string()
 }
 
-async fn deliver(services: &Services, row: &DeliveryRow) -> Outcome {
-    let retry = |error: String| Outcome::Retry {
-        status: None,
-        body: None,
-        error,
-    };
+async fn deliver(services: &Services, row: &DeliveryRow) -> (Outcome, Option<EndpointRow>) {
     let endpoint = {
         let Ok(mut c) = services.store.read().await else {
-            return retry("database unavailable".into());
+            return (
+                Outcome::Retry {
+                    status: None,
+                    body: None,
+                    error: "database unavailable".into(),
+                },
+                None,
+            );
         };
         match store::webhooks::get_endpoint(&mut c, &row.endpoint_id).await {
             Ok(Some(e)) => e,
             Ok(None) => {
-                return Outcome::Failed {
-                    status: None,
-                    body: None,
-                    error: "the endpoint is gone".into(),
-                    disable: false,
-                };
+                return (
+                    Outcome::Failed {
+                        status: None,
+                        body: None,
+                        error: "the endpoint is gone".into(),
+                        disable: false,
+                    },
+                    None,
+                );
             }
-            Err(e) => return retry(format!("database: {e}")),
+            Err(e) => {
+                return (
+                    Outcome::Retry {
+                        status: None,
+                        body: None,
+                        error: format!("database: {e}"),
+                    },
+                    None,
+                );
+            }
         }
+    };
+    let outcome = send(services, row, &endpoint).await;
+    (outcome, Some(endpoint))
+}
+
+/// Signs and posts one delivery to its endpoint.
+async fn send(services: &Services, row: &DeliveryRow, endpoint: &EndpointRow) -> Outcome {
+    let retry = |error: String| Outcome::Retry {
+        status: None,
+        body: None,
+        error,
     };
     let secret = match services.key.decrypt(&endpoint.secret_enc) {
         Ok(s) => s,
@@ -301,7 +505,7 @@ async fn deliver(services: &Services, row: &DeliveryRow) -> Outcome {
         Err(e) => return retry(format!("client: {e}")),
     };
     let ts = now_millis() / 1000;
-    let Some(signature) = sign(secret.expose(), &row.event_id, ts, &row.payload) else {
+    let Some(mut signature) = sign(secret.expose(), &row.event_id, ts, &row.payload) else {
         return Outcome::Failed {
             status: None,
             body: None,
@@ -309,6 +513,17 @@ async fn deliver(services: &Services, row: &DeliveryRow) -> Outcome {
             disable: false,
         };
     };
+    // Rotated lately: the old secret signs too, until its grace ends
+    // (receivers verify against any of the space-separated signatures).
+    if let (Some(old), Some(until)) = (
+        &endpoint.previous_secret_enc,
+        endpoint.previous_secret_until,
+    ) && until > now_millis()
+        && let Ok(old) = services.key.decrypt(old)
+        && let Some(old_sig) = sign(old.expose(), &row.event_id, ts, &row.payload)
+    {
+        signature = format!("{old_sig} {signature}");
+    }
     let resp = client
         .post(url)
         .header("content-type", "application/json")
