@@ -35,7 +35,6 @@ use crate::store::{
 
 const BATCH: i64 = 50;
 const IDLE_POLL: Duration = Duration::from_secs(2);
-const LEASE_MS: i64 = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(15);
 const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
 const KEEP_LOG_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -116,8 +115,14 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
     let now = now_millis();
     let batch = {
         let mut tx = services.store.begin().await?;
-        let rows =
-            store::webhooks::claim(&mut tx, services.store.backend(), now, LEASE_MS, BATCH).await?;
+        let rows = store::webhooks::claim(
+            &mut tx,
+            services.store.backend(),
+            now,
+            services.config.webhook_lease_secs * 1000,
+            BATCH,
+        )
+        .await?;
         tx.commit().await?;
         rows
     };

@@ -77,7 +77,7 @@ pub async fn invites(
     out
 }
 
-fn report_body(status: &str, bytes: i64) -> Value {
+pub(crate) fn report_body(status: &str, bytes: i64) -> Value {
     let now = time::OffsetDateTime::now_utc();
     let f = &time::format_description::well_known::Rfc3339;
     json!({"started_at": (now - time::Duration::minutes(10)).format(f).unwrap(), "finished_at": now.format(f).unwrap(), "status": status, "bytes_total": bytes, "bytes_uploaded": 1000, "files_total": 10, "files_changed": 2, "message": ""})

@@ -473,3 +473,508 @@ async fn webhook_throughput() {
     assert_eq!(got.len(), n);
     app.finish().await;
 }
+
+/// The receiver of `tests/webhook_receiver.py`: its own process, checking
+/// every signature with the `standardwebhooks` package from PyPI.
+struct PyReceiver {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for PyReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PyReceiver {
+    /// None (skipped loudly) when `standardwebhooks` is missing outside
+    /// CI; under `CI=true` a missing package fails the test.
+    fn start(fail_first: usize, delay_ms: u64) -> Option<PyReceiver> {
+        use std::io::BufRead;
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import standardwebhooks"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("standardwebhooks is required under CI=true (pip install standardwebhooks)");
+            }
+            eprintln!("SKIPPED: standardwebhooks is not installed (pip install standardwebhooks)");
+            return None;
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("python3")
+            .args([
+                format!("{}/tests/webhook_receiver.py", env!("CARGO_MANIFEST_DIR")),
+                port.to_string(),
+                dir.path().display().to_string(),
+            ])
+            .env("FAIL_FIRST", fail_first.to_string())
+            .env("DELAY_MS", delay_ms.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "webhook receiver did not start");
+        Some(PyReceiver { port, dir, child })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn set_secrets(&self, secrets: &[&str]) {
+        std::fs::write(
+            self.dir.path().join("secrets.json"),
+            serde_json::to_string(secrets).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn set_fail(&self, on: bool) {
+        let p = self.dir.path().join("fail");
+        if on {
+            std::fs::write(p, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    fn log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("log.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn wait_until(&self, secs: u64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        for _ in 0..secs * 10 {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.log()
+    }
+}
+
+fn body_of(r: &Value) -> Value {
+    serde_json::from_str(r["body"].as_str().unwrap()).unwrap()
+}
+
+/// installation.activated and backup.completed/failed come from the
+/// group-commit writers; every request verifies with the independent
+/// `standardwebhooks` package; the first two answers are 500, so the
+/// activation is retried with backoff and delivered once accepted; the
+/// backup events wait behind it (order per endpoint); the delivery log
+/// has one row per attempt; vendor B's endpoint gets none of it.
+#[tokio::test]
+async fn client_events_verified_by_standard_webhooks_retried_in_order_and_per_vendor() {
+    let Some(ra) = PyReceiver::start(2, 0) else {
+        return;
+    };
+    let Some(rb) = PyReceiver::start(0, 0) else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CC_WEBHOOK_RETRY_SECS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let va = app.vendor(&admin, "Vendor A").await;
+    let vb = app.vendor(&admin, "Vendor B").await;
+    app.operator(&admin, "op@a.example", "operator", Some(&va))
+        .await;
+    app.operator(&admin, "op@b.example", "operator", Some(&vb))
+        .await;
+    let a = app.token("op@a.example", PASSWORD).await;
+    let b = app.token("op@b.example", PASSWORD).await;
+    let events = [
+        "installation.activated",
+        "backup.completed",
+        "backup.failed",
+    ];
+    let (ea, secret_a) = endpoint(&app, &a, &ra.url(), &events).await;
+    let (_, secret_b) = endpoint(&app, &b, &rb.url(), &events).await;
+    ra.set_secrets(&[&secret_a]);
+    rb.set_secrets(&[&secret_b]);
+
+    let (cid, lid) = crate::invites::customer_with_license(&app, &a, None).await;
+    let inv = crate::clients::invites(&app, &a, &lid, 1, "standard", "hook").await;
+    let (s, act) = crate::clients::activate(&app, &inv[0].0, &inv[0].1).await;
+    assert_eq!(s, StatusCode::CREATED, "{act}");
+    let iid = act["installation_id"].as_str().unwrap().to_string();
+    let client = act["token"].as_str().unwrap().to_string();
+    for status in ["success", "failed"] {
+        let (s, v, _) = crate::clients::client_post(
+            &app,
+            "/client/v1/reports",
+            Some(&client),
+            crate::clients::report_body(status, 1_000_000),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    }
+
+    // 500, 500, 200 for the activation; then the two backups.
+    let log = ra
+        .wait_until(30, |l| l.iter().filter(|r| r["status"] == 200).count() >= 3)
+        .await;
+    assert_eq!(log.len(), 5, "{log:#?}");
+    for r in &log {
+        assert_eq!(
+            r["verified"],
+            json!([true]),
+            "standardwebhooks refused: {r}"
+        );
+    }
+    let types: Vec<String> = log
+        .iter()
+        .map(|r| body_of(r)["type"].as_str().unwrap().to_string())
+        .collect();
+    let statuses: Vec<i64> = log.iter().map(|r| r["status"].as_i64().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "installation.activated",
+            "installation.activated",
+            "installation.activated",
+            "backup.completed",
+            "backup.failed"
+        ],
+        "the backups waited behind the retried activation"
+    );
+    assert_eq!(statuses, [500, 500, 200, 200, 200]);
+    assert!(log[..3].iter().all(|r| r["id"] == log[0]["id"]));
+    // Retried with backoff: the retries came at least a second apart.
+    let at: Vec<f64> = log.iter().map(|r| r["at"].as_f64().unwrap()).collect();
+    assert!(at[1] - at[0] >= 0.7 && at[2] - at[1] >= 1.4, "{at:?}");
+    for r in &log {
+        let d = &body_of(r)["data"];
+        assert_eq!(d["vendor_id"], va.as_str(), "{d}");
+        assert_eq!(d["customer_id"], cid.as_str(), "{d}");
+        assert_eq!(d["license_id"], lid.as_str(), "{d}");
+        assert_eq!(d["installation_id"], iid.as_str(), "{d}");
+        assert!(
+            d["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/installations/{iid}")),
+            "{d}"
+        );
+    }
+    assert_eq!(body_of(&log[4])["data"]["status"], "failed");
+    // Delivered once accepted: nothing more comes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ra.log().len(), 5);
+
+    // The delivery log: one row per attempt, newest first.
+    let (s, v) = app
+        .api("GET", &format!("/api/v1/webhooks/{ea}/attempts"), &a, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows = v["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{v}");
+    let act_rows: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["event_type"] == "installation.activated")
+        .collect();
+    assert_eq!(
+        act_rows
+            .iter()
+            .map(|r| (
+                r["attempt"].as_i64().unwrap(),
+                r["response_status"].as_i64().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [(3, 200), (2, 500), (1, 500)]
+    );
+    assert_eq!(act_rows[0]["response_body"], "thanks");
+    assert_eq!(act_rows[2]["response_body"], "not yet");
+
+    // Vendor B's endpoint got none of vendor A's events.
+    assert!(rb.log().is_empty(), "{:?}", rb.log());
+    app.finish().await;
+}
+
+/// Rotation: the new secret is shown once; both signatures go out during
+/// the grace period (each verifies with its own secret), then only the
+/// new one.
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one_until_the_grace_ends() {
+    let Some(r) = PyReceiver::start(0, 0) else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CC_WEBHOOK_ROTATION_GRACE_SECS", "4"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let (id, old) = endpoint(&app, &admin, &r.url(), &["ping"]).await;
+    let (s, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/{id}/rotate"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let new = v["secret"].as_str().unwrap().to_string();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(v["previous_secret_until"].is_string(), "{v}");
+    // Shown once: reading the endpoint never shows a secret.
+    let (_, e) = app
+        .api("GET", &format!("/api/v1/webhooks/{id}"), &admin, None)
+        .await;
+    assert!(!e.to_string().contains(&new[6..]), "{e}");
+    r.set_secrets(&[&old, &new]);
+    app.api("POST", &format!("/api/v1/webhooks/{id}/test"), &admin, None)
+        .await;
+    let log = r.wait_until(10, |l| !l.is_empty()).await;
+    assert_eq!(log[0]["verified"], json!([true, true]), "{}", log[0]);
+    assert_eq!(log[0]["signature"].as_str().unwrap().split(' ').count(), 2);
+    // After the grace period: the new one only.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    app.api("POST", &format!("/api/v1/webhooks/{id}/test"), &admin, None)
+        .await;
+    let log = r.wait_until(10, |l| l.len() >= 2).await;
+    assert_eq!(log[1]["verified"], json!([false, true]), "{}", log[1]);
+    assert_eq!(log[1]["signature"].as_str().unwrap().split(' ').count(), 1);
+    app.finish().await;
+}
+
+/// An endpoint whose attempts all fail for `CC_WEBHOOK_DISABLE_AFTER_SECS`
+/// (three days by default; two seconds here) is disabled, and its
+/// vendor's alert address gets an e-mail through the outbox.
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_disabled_and_its_vendor_mailed() {
+    let Some(r) = PyReceiver::start(0, 0) else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CC_WEBHOOK_RETRY_SECS", "1"),
+        ("CC_WEBHOOK_DISABLE_AFTER_SECS", "2"),
+        ("CC_SMTP_URL", &smtp.url()),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let (s, v) = app
+        .api(
+            "POST",
+            "/api/v1/vendors",
+            &admin,
+            Some(json!({"name": "Vendor A", "alert_email": "alerts@vendor-a.example", "alert_language": "fi"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let va = v["id"].as_str().unwrap().to_string();
+    app.operator(&admin, "op@a.example", "operator", Some(&va))
+        .await;
+    let a = app.token("op@a.example", PASSWORD).await;
+    let (id, secret) = endpoint(&app, &a, &r.url(), &["ping"]).await;
+    r.set_secrets(&[&secret]);
+    r.set_fail(true);
+    app.api("POST", &format!("/api/v1/webhooks/{id}/test"), &a, None)
+        .await;
+    let mut e = Value::Null;
+    for _ in 0..150 {
+        e = app
+            .api("GET", &format!("/api/v1/webhooks/{id}"), &a, None)
+            .await
+            .1;
+        if e["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(e["enabled"], false, "{e}");
+    assert!(
+        e["disabled_reason"].as_str().unwrap().contains("failed"),
+        "{e}"
+    );
+    assert!(r.log().len() >= 2, "it failed more than once first");
+    let mails = smtp.wait_for(1, 20).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, "alerts@vendor-a.example");
+    assert!(mails[0].subject.contains("webhook"), "{}", mails[0].subject);
+    assert!(mails[0].text.contains(&r.url()), "{}", mails[0].text);
+    // Disabled: no more events are queued for it.
+    let before = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{id}'"
+        ))
+        .await;
+    crate::invites::customer_with_license(&app, &a, None).await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{id}'"
+        ))
+        .await,
+        before
+    );
+    // Enabled again, it starts a fresh count.
+    r.set_fail(false);
+    let (s, v) = app
+        .api(
+            "PUT",
+            &format!("/api/v1/webhooks/{id}"),
+            &a,
+            Some(json!({"url": r.url(), "events": ["ping"], "enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["failing_since"], Value::Null, "{v}");
+    assert_eq!(v["disabled_reason"], Value::Null, "{v}");
+    app.finish().await;
+}
+
+/// The console process killed with SIGKILL while deliveries are in flight
+/// (the receiver holds each answer back), then restarted: every event is
+/// delivered (at least once), and every request verifies.
+#[tokio::test]
+async fn a_server_killed_mid_delivery_loses_no_webhook() {
+    use crate::delivery_load::{spawn_server, wait_healthy};
+    let Some(r) = PyReceiver::start(0, 300) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let (db, db_name) = fresh_database_url(data.path()).await;
+    let env: std::collections::HashMap<String, String> = [
+        ("CC_DATA_DIR", data.path().display().to_string()),
+        ("CC_DATABASE_URL", db),
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true".into()),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true".into()),
+        ("CC_WEBHOOK_LEASE_SECS", "2".into()),
+        ("CC_WEBHOOK_RETRY_SECS", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let http = reqwest::Client::new();
+    let mut server = spawn_server(&env);
+    wait_healthy(&server.base).await;
+    let base = server.base.clone();
+    let t: Value = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = t["token"].as_str().unwrap().to_string();
+    let e: Value = http
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&t)
+        .json(&json!({"url": r.url(), "events": ["ping", "customer.created"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = e["id"].as_str().unwrap().to_string();
+    r.set_secrets(&[e["secret"].as_str().unwrap()]);
+    let n = 40;
+    for i in 0..n {
+        let resp = http
+            .post(format!("{base}/api/v1/customers"))
+            .bearer_auth(&t)
+            .json(&json!({"name": format!("Kaatuva {i} Oy")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    // Some requests arrived (and more are held by the receiver): kill.
+    r.wait_until(30, |l| !l.is_empty()).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let at_kill: std::collections::HashSet<String> = r
+        .log()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(at_kill.len() < n, "the kill came mid-delivery");
+    let restarted = spawn_server(&env);
+    wait_healthy(&restarted.base).await;
+    let ok_ids = |l: &[Value]| {
+        l.iter()
+            .filter(|x| x["status"] == 200)
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let log = r.wait_until(60, |l| ok_ids(l).len() >= n).await;
+    assert_eq!(
+        ok_ids(&log).len(),
+        n,
+        "every event delivered after the restart"
+    );
+    for x in &log {
+        assert_eq!(x["verified"], json!([true]), "{x}");
+    }
+    eprintln!(
+        "webhooks, kill -9 mid-delivery: {} of {n} answered before the kill, {} requests in all",
+        at_kill.len(),
+        log.len()
+    );
+    // The log agrees: every delivery delivered (the last answers are
+    // recorded just after they arrive).
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        let d: Value = http
+            .get(format!(
+                "{}/api/v1/webhooks/{id}/deliveries",
+                restarted.base
+            ))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        items = d["items"].as_array().unwrap().clone();
+        if items.iter().all(|x| x["state"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(items.len(), n);
+    assert!(items.iter().all(|x| x["state"] == "delivered"), "{items:?}");
+    let mut p = restarted;
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    if let Some(n) = db_name {
+        drop_database(&n).await;
+    }
+}
