@@ -4,7 +4,8 @@ server's), in its own process.
 
     python3 tests/webhook_receiver.py PORT DIR   # prints "ready" when listening
 
-Each request is appended to DIR/log.jsonl as one JSON line: the headers,
+Each request's webhook-id is appended to DIR/arrived.log when it arrives;
+when answered, the request is appended to DIR/log.jsonl as one JSON line: the headers,
 the body, the answer given, and for each secret in DIR/secrets.json (a
 JSON list, read on every request so a test can add one after a rotation)
 whether the request verified with it.
@@ -49,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
                 verified.append(True)
             except WebhookVerificationError:
                 verified.append(False)
+        with LOCK:
+            with open(os.path.join(DIR, "arrived.log"), "a") as f:
+                f.write(headers.get("webhook-id", "") + "\n")
         if DELAY_MS:
             time.sleep(DELAY_MS / 1000)
         with LOCK:

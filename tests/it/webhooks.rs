@@ -547,7 +547,15 @@ impl PyReceiver {
         }
     }
 
-    /// Every request so far, in arrival order.
+    /// How many requests have arrived (answered or not).
+    fn arrived(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("arrived.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Every answered request so far, in the order answered.
     fn log(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("log.jsonl"))
             .unwrap_or_default()
@@ -619,6 +627,9 @@ async fn client_events_verified_by_standard_webhooks_retried_in_order_and_per_ve
     assert_eq!(s, StatusCode::CREATED, "{act}");
     let iid = act["installation_id"].as_str().unwrap().to_string();
     let client = act["token"].as_str().unwrap().to_string();
+    // The activation's first attempt is out (and refused) before the
+    // backups happen.
+    ra.wait_until(10, |l| !l.is_empty()).await;
     for status in ["success", "failed"] {
         let (s, v, _) = crate::clients::client_post(
             &app,
@@ -647,17 +658,13 @@ async fn client_events_verified_by_standard_webhooks_retried_in_order_and_per_ve
         .map(|r| body_of(r)["type"].as_str().unwrap().to_string())
         .collect();
     let statuses: Vec<i64> = log.iter().map(|r| r["status"].as_i64().unwrap()).collect();
-    assert_eq!(
-        types,
-        [
-            "installation.activated",
-            "installation.activated",
-            "installation.activated",
-            "backup.completed",
-            "backup.failed"
-        ],
-        "the backups waited behind the retried activation"
-    );
+    // The backups waited behind the retried activation (order per
+    // endpoint); the two of them were released together and sent in one
+    // round, concurrently, so between them any order holds.
+    assert_eq!(types[..3], ["installation.activated"; 3]);
+    let mut backups = types[3..].to_vec();
+    backups.sort();
+    assert_eq!(backups, ["backup.completed", "backup.failed"]);
     assert_eq!(statuses, [500, 500, 200, 200, 200]);
     assert!(log[..3].iter().all(|r| r["id"] == log[0]["id"]));
     // Retried with backoff: the retries came at least a second apart.
@@ -677,7 +684,11 @@ async fn client_events_verified_by_standard_webhooks_retried_in_order_and_per_ve
             "{d}"
         );
     }
-    assert_eq!(body_of(&log[4])["data"]["status"], "failed");
+    assert!(
+        log[3..]
+            .iter()
+            .any(|r| body_of(r)["data"]["status"] == "failed")
+    );
     // Delivered once accepted: nothing more comes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ra.log().len(), 5);
@@ -915,42 +926,26 @@ async fn a_server_killed_mid_delivery_loses_no_webhook() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
     }
-    // Some requests arrived (and more are held by the receiver): kill.
-    r.wait_until(30, |l| !l.is_empty()).await;
+    // Requests are held by the receiver (arrived, not answered): kill.
+    for _ in 0..300 {
+        if r.arrived() > r.log().len() + 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (answered, arrived) = (r.log().len(), r.arrived());
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    let at_kill: std::collections::HashSet<String> = r
-        .log()
-        .iter()
-        .map(|x| x["id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(at_kill.len() < n, "the kill came mid-delivery");
+    assert!(
+        arrived > answered,
+        "the kill came mid-delivery ({arrived} arrived, {answered} answered)"
+    );
     let restarted = spawn_server(&env);
     wait_healthy(&restarted.base).await;
-    let ok_ids = |l: &[Value]| {
-        l.iter()
-            .filter(|x| x["status"] == 200)
-            .map(|x| x["id"].as_str().unwrap().to_string())
-            .collect::<std::collections::HashSet<_>>()
-    };
-    let log = r.wait_until(60, |l| ok_ids(l).len() >= n).await;
-    assert_eq!(
-        ok_ids(&log).len(),
-        n,
-        "every event delivered after the restart"
-    );
-    for x in &log {
-        assert_eq!(x["verified"], json!([true]), "{x}");
-    }
-    eprintln!(
-        "webhooks, kill -9 mid-delivery: {} of {n} answered before the kill, {} requests in all",
-        at_kill.len(),
-        log.len()
-    );
-    // The log agrees: every delivery delivered (the last answers are
-    // recorded just after they arrive).
+    // The console's own log: every delivery delivered (the ones in flight
+    // at the kill are taken again once their lease ran out).
     let mut items = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..600 {
         let d: Value = http
             .get(format!(
                 "{}/api/v1/webhooks/{id}/deliveries",
@@ -964,13 +959,33 @@ async fn a_server_killed_mid_delivery_loses_no_webhook() {
             .await
             .unwrap();
         items = d["items"].as_array().unwrap().clone();
-        if items.iter().all(|x| x["state"] == "delivered") {
+        if items.len() == n && items.iter().all(|x| x["state"] == "delivered") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(items.len(), n);
-    assert!(items.iter().all(|x| x["state"] == "delivered"), "{items:?}");
+    assert!(
+        items.iter().all(|x| x["state"] == "delivered"),
+        "{items:#?}"
+    );
+    // And the receiver's: every event answered 200 at least once, every
+    // request verified.
+    let log = r.log();
+    let ok: std::collections::HashSet<&str> = log
+        .iter()
+        .filter(|x| x["status"] == 200)
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ok.len(), n, "every event reached the receiver");
+    for x in &log {
+        assert_eq!(x["verified"], json!([true]), "{x}");
+    }
+    eprintln!(
+        "webhooks, kill -9 mid-delivery: {answered} answered and {} in flight at the kill; {} requests in all for {n} events",
+        arrived - answered,
+        log.len()
+    );
     let mut p = restarted;
     let _ = p.child.kill();
     let _ = p.child.wait();
