@@ -993,3 +993,273 @@ async fn a_server_killed_mid_delivery_loses_no_webhook() {
         drop_database(&n).await;
     }
 }
+
+fn shown_secret(html: &str) -> String {
+    html.split("id=\"created-secret\" type=\"text\" readonly value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Settings → Webhooks without JavaScript: plain forms make an endpoint
+/// (secret shown once), send a test event, rotate, redeliver, change and
+/// delete it; the log shows each attempt; English and Finnish.
+#[tokio::test]
+async fn the_webhooks_page_works_with_plain_forms() {
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let va = app.vendor(&admin, "Vendor A").await;
+    app.operator(&admin, "op@a.example", "operator", Some(&va))
+        .await;
+    let (r, url) = Receiver::start(0).await;
+    let b = Browserless::new(&app);
+    assert_eq!(
+        b.sign_in("op@a.example", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let (s, html) = b.get("/settings/webhooks").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("href=\"/settings/webhooks\""), "in the menu");
+    for id in ["url", "ev-ping", "ev-backup.completed", "enabled"] {
+        assert!(html.contains(&format!("for=\"{id}\"")), "{id} has a label");
+    }
+    let csrf = csrf_of(&html);
+    // Bad input: the form comes back with the messages, nothing made.
+    let (s, html, _) = b
+        .post(
+            "/settings/webhooks",
+            &[("_csrf", &csrf), ("url", "ftp://x"), ("enabled", "on")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("aria-invalid=\"true\""), "{html}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+
+    let (s, html, _) = b
+        .post(
+            "/settings/webhooks",
+            &[
+                ("_csrf", &csrf),
+                ("url", &url),
+                ("events", "ping"),
+                ("events", "customer.created"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{html}");
+    let secret = shown_secret(&html);
+    assert!(secret.starts_with("whsec_"));
+    let id = html
+        .split("href=\"/settings/webhooks/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // Shown once.
+    let (_, html) = b.get(&format!("/settings/webhooks/{id}")).await;
+    assert!(!html.contains(&secret));
+    assert!(html.contains("✓"), "the state in words and a sign: {html}");
+
+    // Send test event.
+    let (s, _, _) = b
+        .post(
+            &format!("/settings/webhooks/{id}/test"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = r.wait_for(1, 10).await;
+    assert!(verify(&secret, &got[0]));
+    // Rotate: the new secret is shown once, both sign for now.
+    let (s, html, _) = b
+        .post(
+            &format!("/settings/webhooks/{id}/rotate"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let new = shown_secret(&html);
+    assert_ne!(new, secret);
+    // Redeliver the ping: same webhook-id, signed by both secrets.
+    let mut html = String::new();
+    for _ in 0..50 {
+        html = b.get(&format!("/settings/webhooks/{id}")).await.1;
+        if html.contains(">200<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(html.contains(">200<"), "the attempt is in the log: {html}");
+    let delivery = html
+        .split(&format!("action=\"/settings/webhooks/{id}/deliveries/"))
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (s, _, _) = b
+        .post(
+            &format!("/settings/webhooks/{id}/deliveries/{delivery}/redeliver"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = r.wait_for(2, 10).await;
+    assert_eq!(got[1].id, got[0].id);
+    assert!(verify(&secret, &got[1]) && verify(&new, &got[1]));
+
+    // Change: off.
+    let (s, html, _) = b
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[("_csrf", &csrf), ("url", &url), ("events", "ping")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("✗"), "{html}");
+    let (_, e) = app
+        .api("GET", &format!("/api/v1/webhooks/{id}"), &admin, None)
+        .await;
+    assert_eq!(e["enabled"], false);
+    assert_eq!(e["events"], json!(["ping"]));
+
+    // In Finnish too.
+    b.get(&format!("/lang/fi?back=/settings/webhooks/{id}"))
+        .await;
+    let (_, html) = b.get(&format!("/settings/webhooks/{id}")).await;
+    assert!(html.contains("Lähetä testitapahtuma"), "{html}");
+
+    // Delete.
+    let (s, _, loc) = b
+        .post(
+            &format!("/settings/webhooks/{id}/delete"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(loc.as_deref(), Some("/settings/webhooks"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_attempts").await, 0);
+    app.finish().await;
+}
+
+/// Benchmark (prints, asserts nothing about speed): what a report costs
+/// its request when `backup.completed` is subscribed (the event's outbox
+/// row is written in the report's batch) against the same with nobody
+/// subscribed, then again after the endpoint is deleted. Medians of
+/// sequential reports (one per batch) and of 32 concurrent clients (group
+/// commit). `cargo test --test it webhook_event_cost -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_event_cost_on_reports() {
+    let rounds: usize = std::env::var("BENCH_REPORTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let (cid, _) = crate::invites::customer_with_license(&app, &admin, None).await;
+    let (s, l) = app
+        .api(
+            "POST",
+            &format!("/api/v1/customers/{cid}/licenses"),
+            &admin,
+            Some(json!({"standard_seats": 40})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let lid = l["id"].as_str().unwrap().to_string();
+    let clients = 32;
+    let mut tokens = Vec::new();
+    for (u, c) in crate::clients::invites(&app, &admin, &lid, clients, "standard", "bench").await {
+        let (s, v) = crate::clients::activate(&app, &u, &c).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        tokens.push(v["token"].as_str().unwrap().to_string());
+    }
+    let http = reqwest::Client::new();
+    let url = app.url("/client/v1/reports");
+    let one = move |token: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let t0 = std::time::Instant::now();
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&crate::clients::report_body("success", 1_000_000))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+            t0.elapsed().as_secs_f64() * 1000.0
+        }
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let measure = |label: &'static str| {
+        let tokens = tokens.clone();
+        let one = one.clone();
+        async move {
+            let mut seq = Vec::new();
+            for i in 0..rounds {
+                seq.push(one(tokens[i % tokens.len()].clone()).await);
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for t in tokens.iter().cloned() {
+                let one = one.clone();
+                set.spawn(async move {
+                    let mut v = Vec::new();
+                    for _ in 0..rounds / 10 {
+                        v.push(one(t.clone()).await);
+                    }
+                    v
+                });
+            }
+            let mut conc = Vec::new();
+            while let Some(v) = set.join_next().await {
+                conc.extend(v.unwrap());
+            }
+            let (s, c) = (median(seq), median(conc));
+            println!(
+                "reports, {label}: sequential median {s:.3} ms; {clients} concurrent clients median {c:.3} ms"
+            );
+            (s, c)
+        }
+    };
+    let (s0, c0) = measure("nobody subscribed").await;
+    let (r, hook) = Receiver::start(0).await;
+    let (id, _) = endpoint(&app, &admin, &hook, &["backup.completed"]).await;
+    let (s1, c1) = measure("backup.completed subscribed").await;
+    app.api("DELETE", &format!("/api/v1/webhooks/{id}"), &admin, None)
+        .await;
+    let (s2, c2) = measure("nobody subscribed again").await;
+    println!(
+        "webhook event cost on reports: sequential {:.2}x ({:+.3} ms), concurrent {:.2}x ({:+.3} ms) against the mean of the unsubscribed runs",
+        s1 / ((s0 + s2) / 2.0),
+        s1 - (s0 + s2) / 2.0,
+        c1 / ((c0 + c2) / 2.0),
+        c1 - (c0 + c2) / 2.0,
+    );
+    // The subscribed run queued one delivery per report.
+    assert!(!r.all().is_empty());
+    app.finish().await;
+}
