@@ -137,16 +137,48 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
             (row, outcome, endpoint)
         });
     }
+    // The answers are written down in groups: whatever has finished when
+    // the previous group is committed goes in one transaction (a round's
+    // fast answers usually arrive together), so a busy endpoint costs the
+    // single writer a few transactions per round, not two per delivery.
     let mut n = 0;
-    while let Some(r) = set.join_next().await {
-        let Ok((row, outcome, endpoint)) = r else {
-            // A panicked send leaves its row leased; it is retried later.
-            continue;
-        };
-        n += 1;
-        let now = now_millis();
+    while let Some(first) = set.join_next().await {
+        let mut done = vec![first];
+        while let Some(r) = set.try_join_next() {
+            done.push(r);
+        }
         let mut tx = services.store.begin().await?;
-        let (status, body, error) = match &outcome {
+        let mut disabled = false;
+        for r in done {
+            let Ok((row, outcome, endpoint)) = r else {
+                // A panicked send leaves its row leased; it is retried later.
+                continue;
+            };
+            n += 1;
+            disabled |= record(services, &mut tx, &row, &outcome, endpoint.as_ref()).await?;
+        }
+        tx.commit().await?;
+        if disabled {
+            services.subscriptions.invalidate();
+            services.mail_wakeup.notify_one();
+        }
+    }
+    Ok(n)
+}
+
+/// Writes down one attempt's answer in the caller's transaction; true when
+/// it disabled the endpoint.
+async fn record(
+    services: &Services,
+    tx: &mut store::Conn,
+    row: &DeliveryRow,
+    outcome: &Outcome,
+    endpoint: Option<&EndpointRow>,
+) -> anyhow::Result<bool> {
+    let now = now_millis();
+    let mut disabled = false;
+    {
+        let (status, body, error) = match outcome {
             Outcome::Delivered { status, body } => (Some(*status), Some(body.clone()), None),
             Outcome::Retry {
                 status,
@@ -161,7 +193,7 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
             } => (*status, body.clone(), Some(error.clone())),
         };
         store::webhooks::log_attempt(
-            &mut tx,
+            tx,
             &AttemptRow {
                 id: format!("{}.{}", row.id, row.attempts),
                 delivery_id: row.id.clone(),
@@ -176,11 +208,10 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
             },
         )
         .await?;
-        let mut disabled = false;
-        match &outcome {
+        match outcome {
             Outcome::Delivered { status, body } => {
                 store::webhooks::record_attempt(
-                    &mut tx,
+                    tx,
                     &row.id,
                     "delivered",
                     now,
@@ -191,11 +222,11 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                 )
                 .await?;
                 if endpoint.as_ref().is_some_and(|e| e.failing_since.is_some()) {
-                    store::webhooks::clear_failing(&mut tx, &row.endpoint_id).await?;
+                    store::webhooks::clear_failing(tx, &row.endpoint_id).await?;
                 }
                 if row.attempts > 1 {
                     // Later deliveries waited behind this one: due now.
-                    store::webhooks::release_waiting(&mut tx, &row.endpoint_id, now).await?;
+                    store::webhooks::release_waiting(tx, &row.endpoint_id, now).await?;
                 }
                 metrics::counter!("cc_webhook_delivered_total").increment(1);
             }
@@ -206,7 +237,7 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
             } => {
                 if now - row.created_at >= GIVE_UP_MS {
                     store::webhooks::record_attempt(
-                        &mut tx,
+                        tx,
                         &row.id,
                         "failed",
                         now,
@@ -223,7 +254,7 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                     let at =
                         now + backoff_ms(services.config.webhook_retry_secs, row.attempts, jitter);
                     store::webhooks::record_attempt(
-                        &mut tx,
+                        tx,
                         &row.id,
                         "pending",
                         at,
@@ -244,7 +275,7 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                 disable,
             } => {
                 store::webhooks::record_attempt(
-                    &mut tx,
+                    tx,
                     &row.id,
                     "failed",
                     now,
@@ -255,17 +286,8 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                 )
                 .await?;
                 if *disable && let Some(e) = &endpoint {
-                    store::webhooks::disable_endpoint(&mut tx, &row.endpoint_id, error, now)
-                        .await?;
-                    tell_vendor(
-                        services,
-                        &mut tx,
-                        e,
-                        "mail.webhook_disabled.gone",
-                        error,
-                        now,
-                    )
-                    .await?;
+                    store::webhooks::disable_endpoint(tx, &row.endpoint_id, error, now).await?;
+                    tell_vendor(services, tx, e, "mail.webhook_disabled.gone", error, now).await?;
                     disabled = true;
                 }
                 metrics::counter!("cc_webhook_failed_total").increment(1);
@@ -274,11 +296,11 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
         }
         // A failed attempt to an endpoint that still exists: three days of
         // nothing but failures disable it.
-        if let (Some(e), Some(error)) = (&endpoint, failure_of(&outcome))
+        if let (Some(e), Some(error)) = (&endpoint, failure_of(outcome))
             && !disabled
             && e.enabled != 0
         {
-            let since = store::webhooks::mark_failing(&mut tx, &e.id, now)
+            let since = store::webhooks::mark_failing(tx, &e.id, now)
                 .await?
                 .unwrap_or(now);
             let limit = services.config.webhook_disable_after_secs * 1000;
@@ -287,28 +309,16 @@ pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
                     "every attempt failed for {} hours (the last: {error}): the endpoint is disabled",
                     (now - since) / 3_600_000
                 );
-                if store::webhooks::disable_failing(&mut tx, &e.id, since, &reason, now).await? {
-                    tell_vendor(
-                        services,
-                        &mut tx,
-                        e,
-                        "mail.webhook_disabled.failing",
-                        error,
-                        now,
-                    )
-                    .await?;
+                if store::webhooks::disable_failing(tx, &e.id, since, &reason, now).await? {
+                    tell_vendor(services, tx, e, "mail.webhook_disabled.failing", error, now)
+                        .await?;
                     disabled = true;
                     tracing::warn!(endpoint = %e.id, "webhook endpoint disabled after failing too long");
                 }
             }
         }
-        tx.commit().await?;
-        if disabled {
-            services.subscriptions.invalidate();
-            services.mail_wakeup.notify_one();
-        }
     }
-    Ok(n)
+    Ok(disabled)
 }
 
 /// The error of a failed attempt that counts against its endpoint (not

@@ -1224,7 +1224,7 @@ async fn webhook_event_cost_on_reports() {
                 seq.push(one(tokens[i % tokens.len()].clone()).await);
             }
             let mut set = tokio::task::JoinSet::new();
-            for t in tokens.iter().cloned() {
+            for t in tokens {
                 let one = one.clone();
                 set.spawn(async move {
                     let mut v = Vec::new();
