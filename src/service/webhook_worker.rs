@@ -58,9 +58,17 @@ enum Outcome {
     },
 }
 
-/// Runs until `shutdown` turns true.
+/// A delivery in flight: its row, the answer, the endpoint as read.
+type Sent = (DeliveryRow, Outcome, Option<EndpointRow>);
+
+/// Runs until `shutdown` turns true. Keeps up to [`BATCH`] deliveries in
+/// flight, claiming more as answers come in (never waiting for a whole
+/// round: one slow receiver does not hold up the others), and writes the
+/// answers down in groups. At shutdown the sends in flight get a few
+/// seconds to finish; what is cut off is sent again after its lease.
 pub async fn run(services: Arc<Services>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut last_prune: Millis = 0;
+    let mut set: tokio::task::JoinSet<Sent> = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
@@ -72,23 +80,104 @@ pub async fn run(services: Arc<Services>, mut shutdown: tokio::sync::watch::Rece
                 tracing::warn!(error = %e, "webhook log pruning failed");
             }
         }
-        let worked = match tick(&services).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::error!(error = %e, "webhook worker round failed");
-                false
+        let room = BATCH - set.len() as i64;
+        let mut claimed = 0;
+        if room > 0 {
+            match claim(&services, room).await {
+                Ok(rows) => {
+                    claimed = rows.len() as i64;
+                    for row in rows {
+                        let s = services.clone();
+                        set.spawn(async move {
+                            let (outcome, endpoint) = deliver(&s, &row).await;
+                            (row, outcome, endpoint)
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming webhook deliveries failed"),
             }
+        }
+        // Nothing more is due now (or the rest waits behind deliveries in
+        // flight): look again when the next is due, at most every 250 ms.
+        let wait = if claimed < room {
+            until_next_due(&services)
+                .await
+                .max(Duration::from_millis(250))
+        } else {
+            IDLE_POLL
         };
-        if worked {
+        if set.is_empty() {
+            tokio::select! {
+                _ = services.webhook_wakeup.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
             continue;
         }
-        let wait = until_next_due(&services).await;
         tokio::select! {
+            Some(first) = set.join_next() => {
+                if let Err(e) = record_group(&services, &mut set, first).await {
+                    tracing::error!(error = %e, "recording webhook answers failed");
+                }
+            }
             _ = services.webhook_wakeup.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }
+    let drain = async {
+        while let Some(first) = set.join_next().await {
+            if let Err(e) = record_group(&services, &mut set, first).await {
+                tracing::error!(error = %e, "recording webhook answers failed");
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+}
+
+async fn claim(services: &Services, limit: i64) -> anyhow::Result<Vec<DeliveryRow>> {
+    let mut tx = services.store.begin().await?;
+    let rows = store::webhooks::claim(
+        &mut tx,
+        services.store.backend(),
+        now_millis(),
+        services.config.webhook_lease_secs * 1000,
+        limit,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Writes down `first` and every other answer that has finished by now,
+/// in one transaction (answers that arrive together cost the single
+/// writer one commit, not one each).
+async fn record_group(
+    services: &Services,
+    set: &mut tokio::task::JoinSet<Sent>,
+    first: Result<Sent, tokio::task::JoinError>,
+) -> anyhow::Result<usize> {
+    let mut done = vec![first];
+    while let Some(r) = set.try_join_next() {
+        done.push(r);
+    }
+    let mut tx = services.store.begin().await?;
+    let mut disabled = false;
+    let mut n = 0;
+    for r in done {
+        let Ok((row, outcome, endpoint)) = r else {
+            // A panicked send leaves its row leased; it is retried later.
+            continue;
+        };
+        n += 1;
+        disabled |= record(services, &mut tx, &row, &outcome, endpoint.as_ref()).await?;
+    }
+    tx.commit().await?;
+    if disabled {
+        services.subscriptions.invalidate();
+        services.mail_wakeup.notify_one();
+    }
+    Ok(n)
 }
 
 async fn prune(services: &Services, now: Millis) -> anyhow::Result<()> {
@@ -108,62 +197,6 @@ async fn until_next_due(services: &Services) -> Duration {
         }
         _ => IDLE_POLL,
     }
-}
-
-/// One round: claim a batch, post it concurrently, record each answer.
-pub async fn tick(services: &Arc<Services>) -> anyhow::Result<usize> {
-    let now = now_millis();
-    let batch = {
-        let mut tx = services.store.begin().await?;
-        let rows = store::webhooks::claim(
-            &mut tx,
-            services.store.backend(),
-            now,
-            services.config.webhook_lease_secs * 1000,
-            BATCH,
-        )
-        .await?;
-        tx.commit().await?;
-        rows
-    };
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for row in batch {
-        let s = services.clone();
-        set.spawn(async move {
-            let (outcome, endpoint) = deliver(&s, &row).await;
-            (row, outcome, endpoint)
-        });
-    }
-    // The answers are written down in groups: whatever has finished when
-    // the previous group is committed goes in one transaction (a round's
-    // fast answers usually arrive together), so a busy endpoint costs the
-    // single writer a few transactions per round, not two per delivery.
-    let mut n = 0;
-    while let Some(first) = set.join_next().await {
-        let mut done = vec![first];
-        while let Some(r) = set.try_join_next() {
-            done.push(r);
-        }
-        let mut tx = services.store.begin().await?;
-        let mut disabled = false;
-        for r in done {
-            let Ok((row, outcome, endpoint)) = r else {
-                // A panicked send leaves its row leased; it is retried later.
-                continue;
-            };
-            n += 1;
-            disabled |= record(services, &mut tx, &row, &outcome, endpoint.as_ref()).await?;
-        }
-        tx.commit().await?;
-        if disabled {
-            services.subscriptions.invalidate();
-            services.mail_wakeup.notify_one();
-        }
-    }
-    Ok(n)
 }
 
 /// Writes down one attempt's answer in the caller's transaction; true when
