@@ -35,6 +35,8 @@ use crate::store::{
 
 const BATCH: i64 = 50;
 const IDLE_POLL: Duration = Duration::from_secs(2);
+/// The least time between two claims that found less than they had room for.
+const CLAIM_PAUSE: Duration = Duration::from_millis(250);
 const TIMEOUT: Duration = Duration::from_secs(15);
 const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
 const KEEP_LOG_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -69,6 +71,11 @@ type Sent = (DeliveryRow, Outcome, Option<EndpointRow>);
 pub async fn run(services: Arc<Services>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut last_prune: Millis = 0;
     let mut set: tokio::task::JoinSet<Sent> = tokio::task::JoinSet::new();
+    let mut quiet_until: Option<std::time::Instant> = None;
+    let mut next_look = std::time::Instant::now();
+    // Deliveries in flight per endpoint: when an endpoint has none left,
+    // the rows that waited behind them may go, so the pause ends.
+    let mut inflight: std::collections::HashMap<String, usize> = Default::default();
     loop {
         if *shutdown.borrow() {
             break;
@@ -80,32 +87,46 @@ pub async fn run(services: Arc<Services>, mut shutdown: tokio::sync::watch::Rece
                 tracing::warn!(error = %e, "webhook log pruning failed");
             }
         }
+        // A claim that found less than it had room for is not repeated
+        // for CLAIM_PAUSE, however often new events wake the worker: when
+        // a receiver is slow, the rows behind its deliveries in flight
+        // wait (order per endpoint), and looking past them on every
+        // report batch would keep the single writer busy for nothing.
         let room = BATCH - set.len() as i64;
-        let mut claimed = 0;
-        if room > 0 {
+        let now_i = std::time::Instant::now();
+        if room > 0 && quiet_until.is_none_or(|t| now_i >= t) {
             match claim(&services, room).await {
                 Ok(rows) => {
-                    claimed = rows.len() as i64;
+                    let claimed = rows.len() as i64;
                     for row in rows {
+                        *inflight.entry(row.endpoint_id.clone()).or_default() += 1;
                         let s = services.clone();
                         set.spawn(async move {
                             let (outcome, endpoint) = deliver(&s, &row).await;
                             (row, outcome, endpoint)
                         });
                     }
+                    if claimed < room {
+                        // Nothing more is due now: look again when the
+                        // next is due (or when woken), not before the pause.
+                        quiet_until = Some(now_i + CLAIM_PAUSE);
+                        next_look = now_i + until_next_due(&services).await.max(CLAIM_PAUSE);
+                    } else {
+                        quiet_until = None;
+                        next_look = now_i + IDLE_POLL;
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "claiming webhook deliveries failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming webhook deliveries failed");
+                    quiet_until = Some(now_i + IDLE_POLL);
+                    next_look = now_i + IDLE_POLL;
+                }
             }
         }
-        // Nothing more is due now (or the rest waits behind deliveries in
-        // flight): look again when the next is due, at most every 250 ms.
-        let wait = if claimed < room {
-            until_next_due(&services)
-                .await
-                .max(Duration::from_millis(250))
-        } else {
-            IDLE_POLL
-        };
+        let wait = next_look
+            .max(quiet_until.unwrap_or(next_look))
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1));
         if set.is_empty() {
             tokio::select! {
                 _ = services.webhook_wakeup.notified() => {}
@@ -116,8 +137,20 @@ pub async fn run(services: Arc<Services>, mut shutdown: tokio::sync::watch::Rece
         }
         tokio::select! {
             Some(first) = set.join_next() => {
-                if let Err(e) = record_group(&services, &mut set, first).await {
-                    tracing::error!(error = %e, "recording webhook answers failed");
+                match record_group(&services, &mut set, first).await {
+                    Ok(endpoints) => {
+                        for e in endpoints {
+                            if let Some(n) = inflight.get_mut(&e) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    inflight.remove(&e);
+                                    quiet_until = None;
+                                    next_look = std::time::Instant::now();
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "recording webhook answers failed"),
                 }
             }
             _ = services.webhook_wakeup.notified() => {}
@@ -151,25 +184,25 @@ async fn claim(services: &Services, limit: i64) -> anyhow::Result<Vec<DeliveryRo
 
 /// Writes down `first` and every other answer that has finished by now,
 /// in one transaction (answers that arrive together cost the single
-/// writer one commit, not one each).
+/// writer one commit, not one each). Returns the endpoints of the answers.
 async fn record_group(
     services: &Services,
     set: &mut tokio::task::JoinSet<Sent>,
     first: Result<Sent, tokio::task::JoinError>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<String>> {
     let mut done = vec![first];
     while let Some(r) = set.try_join_next() {
         done.push(r);
     }
     let mut tx = services.store.begin().await?;
     let mut disabled = false;
-    let mut n = 0;
+    let mut endpoints = Vec::new();
     for r in done {
         let Ok((row, outcome, endpoint)) = r else {
             // A panicked send leaves its row leased; it is retried later.
             continue;
         };
-        n += 1;
+        endpoints.push(row.endpoint_id.clone());
         disabled |= record(services, &mut tx, &row, &outcome, endpoint.as_ref()).await?;
     }
     tx.commit().await?;
@@ -177,7 +210,7 @@ async fn record_group(
         services.subscriptions.invalidate();
         services.mail_wakeup.notify_one();
     }
-    Ok(n)
+    Ok(endpoints)
 }
 
 async fn prune(services: &Services, now: Millis) -> anyhow::Result<()> {
