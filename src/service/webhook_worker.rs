@@ -353,6 +353,13 @@ async fn record(
                 .await?;
                 if *disable && let Some(e) = &endpoint {
                     store::webhooks::disable_endpoint(tx, &row.endpoint_id, error, now).await?;
+                    store::webhooks::fail_pending(
+                        tx,
+                        &row.endpoint_id,
+                        "the endpoint was disabled",
+                        now,
+                    )
+                    .await?;
                     tell_vendor(services, tx, e, "mail.webhook_disabled.gone", error, now).await?;
                     disabled = true;
                 }
@@ -376,6 +383,8 @@ async fn record(
                     (now - since) / 3_600_000
                 );
                 if store::webhooks::disable_failing(tx, &e.id, since, &reason, now).await? {
+                    store::webhooks::fail_pending(tx, &e.id, "the endpoint was disabled", now)
+                        .await?;
                     tell_vendor(services, tx, e, "mail.webhook_disabled.failing", error, now)
                         .await?;
                     disabled = true;

@@ -548,3 +548,23 @@ pub async fn rotate_secret(
     .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Gives up an endpoint's waiting deliveries (it was disabled): they are
+/// failed with `reason` rather than retried into a receiver that is off.
+pub async fn fail_pending(
+    conn: &mut AnyConnection,
+    endpoint: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE webhook_deliveries SET state = 'failed', last_error = $2, last_attempt_at = \
+         COALESCE(last_attempt_at, $3), lease_until = NULL WHERE endpoint_id = $1 AND state = 'pending'",
+    )
+    .bind(endpoint)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}

@@ -830,6 +830,14 @@ async fn an_endpoint_failing_too_long_is_disabled_and_its_vendor_mailed() {
         "{e}"
     );
     assert!(r.log().len() >= 2, "it failed more than once first");
+    // Its waiting deliveries are given up, not retried into it.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{id}' AND state = 'pending'"
+        ))
+        .await,
+        0
+    );
     let mails = smtp.wait_for(1, 20).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].to, "alerts@vendor-a.example");
@@ -1291,4 +1299,87 @@ async fn webhook_event_cost_on_reports() {
     // The subscribed run queued one delivery per report.
     assert!(!r.all().is_empty());
     app.finish().await;
+}
+
+/// Two instances on one PostgreSQL: instance B has cached "nobody wants
+/// backup.completed" when an endpoint is made on instance A; B's reports
+/// queue the event within the cache's 5 s, and none is lost after that.
+#[tokio::test]
+async fn another_instance_sees_a_new_subscription_within_the_cache_ttl() {
+    if !postgres() {
+        eprintln!(
+            "another_instance_sees_a_new_subscription: runs with CC_TEST_DATABASE=postgres (SQLite is one instance by design)"
+        );
+        return;
+    }
+    let key = "6b".repeat(32);
+    let a = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+        ("CC_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CC_SECRET_KEY", &key),
+    ])
+    .await;
+    let data_b = tempfile::tempdir().unwrap();
+    let mut env_b = a.env.clone();
+    env_b.insert("CC_DATA_DIR".into(), data_b.path().display().to_string());
+    let config_b =
+        command_center::Config::from_sources(&command_center::config::ConfigArgs::default(), env_b)
+            .unwrap();
+    let b = command_center::start(config_b).await.unwrap();
+    let base_b = format!("http://{}", b.addr);
+    let admin = a.admin_token().await;
+    let (_, lid) = crate::invites::customer_with_license(&a, &admin, None).await;
+    let inv = crate::clients::invites(&a, &admin, &lid, 1, "standard", "ttl").await;
+    let (s, act) = crate::clients::activate(&a, &inv[0].0, &inv[0].1).await;
+    assert_eq!(s, StatusCode::CREATED, "{act}");
+    let client = act["token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let report_on_b = || {
+        let (http, base_b, client) = (http.clone(), base_b.clone(), client.clone());
+        async move {
+            let r = http
+                .post(format!("{base_b}/client/v1/reports"))
+                .bearer_auth(client)
+                .json(&crate::clients::report_body("success", 1000))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    // B learns that nobody subscribes.
+    report_on_b().await;
+    let (r, url) = Receiver::start(0).await;
+    endpoint(&a, &admin, &url, &["backup.completed"]).await;
+    let made = std::time::Instant::now();
+    // Within the TTL B may still skip the event; after it, never.
+    loop {
+        report_on_b().await;
+        if a.count("SELECT COUNT(*) FROM webhook_deliveries").await > 0 {
+            break;
+        }
+        assert!(
+            made.elapsed()
+                < command_center::service::webhooks::SUBSCRIPTIONS_TTL + Duration::from_secs(2),
+            "B never saw the new endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "instance B queued its first event {:.1} s after the endpoint was made on A",
+        made.elapsed().as_secs_f64()
+    );
+    let before = a.count("SELECT COUNT(*) FROM webhook_deliveries").await;
+    for _ in 0..3 {
+        report_on_b().await;
+    }
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM webhook_deliveries").await,
+        before + 3
+    );
+    assert!(!r.wait_for(1, 10).await.is_empty());
+    b.stop().await.unwrap();
+    a.finish().await;
 }
