@@ -231,10 +231,29 @@ impl Subscriptions {
     }
 
     /// Whether any enabled endpoint wants `event_type` of `vendor` (its
-    /// own or a global one). One query per TTL and instance at most.
+    /// own or a global one). One query per TTL and instance at most, on a
+    /// read connection (for callers that hold no connection).
     pub async fn wants(
         &self,
         store: &store::Store,
+        vendor: Option<VendorId>,
+        event_type: &str,
+    ) -> store::Result<bool> {
+        if let Some(s) = self.fresh() {
+            return Ok(s.wants(vendor, event_type));
+        }
+        let mut c = store.read().await?;
+        self.wants_on(&mut c, vendor, event_type).await
+    }
+
+    /// [`Subscriptions::wants`] for a caller inside a transaction: a
+    /// reload reads on the caller's own connection. (Waiting for another
+    /// pool connection while holding one could starve the pool: on
+    /// PostgreSQL forty trials at once held every connection, each
+    /// waiting for the one reload that needed another.)
+    pub async fn wants_on(
+        &self,
+        conn: &mut store::Conn,
         vendor: Option<VendorId>,
         event_type: &str,
     ) -> store::Result<bool> {
@@ -246,10 +265,7 @@ impl Subscriptions {
             return Ok(s.wants(vendor, event_type));
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let rows = {
-            let mut c = store.read().await?;
-            store::webhooks::subscriptions(&mut c).await?
-        };
+        let rows = store::webhooks::subscriptions(conn).await?;
         let mut s = Subscribed::default();
         for (v, events) in rows {
             for e in events_of(&events) {
@@ -320,7 +336,7 @@ impl Services {
     ) -> Result<()> {
         if !self
             .subscriptions
-            .wants(&self.store, vendor, event_type)
+            .wants_on(conn, vendor, event_type)
             .await?
         {
             return Ok(());

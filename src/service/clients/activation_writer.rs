@@ -344,7 +344,7 @@ impl Services {
         for ((i, f, id, ..), vendor) in made.iter().zip(&vendors) {
             if !self
                 .subscriptions
-                .wants(&self.store, Some(*vendor), "installation.activated")
+                .wants_on(tx, Some(*vendor), "installation.activated")
                 .await?
             {
                 continue;
