@@ -680,3 +680,45 @@ usage_mail-body =
 
     The same report is on the Usage page of the console: { $url }/usage?month={ $month }
 
+
+# webhooks-left (#16)
+mail-webhook_disabled-subject = Command Center: a webhook endpoint was disabled
+mail-webhook_disabled-failing = Every delivery to the webhook endpoint { $endpoint } has failed for { $days } days (the last error: { $error }), so the console disabled it.
+mail-webhook_disabled-gone = The webhook endpoint { $endpoint } answered 410 Gone ({ $error }), so the console disabled it.
+mail-webhook_disabled-text = No more events are sent to it. Fix the receiver, then enable the endpoint again in the console under Settings → Webhooks: { $url }
+menu-webhooks = Webhooks
+webhooks-title = Webhooks
+webhooks-intro = A webhook endpoint receives the events it subscribes to as signed HTTPS requests (Standard Webhooks), retried for 24 hours on failure.
+webhooks-endpoint = Webhook endpoint
+webhooks-url = URL
+webhooks-events = Events
+webhooks-state = State
+webhooks-enabled = Enabled
+webhooks-disabled = Disabled
+webhooks-failing = Enabled, failing
+webhooks-global = every vendor
+webhooks-none = No webhook endpoints yet.
+webhooks-make = Make an endpoint
+webhooks-edit = Change the endpoint
+webhooks-secret = Signing secret
+webhooks-shown_once = Copy the signing secret now: it is not shown again.
+webhooks-both_until = The previous secret also signs until
+webhooks-send_test = Send test event
+webhooks-rotate = Rotate the secret
+webhooks-delete = Delete the endpoint
+webhooks-redeliver = Redeliver
+webhooks-deliveries = Deliveries
+webhooks-log = Delivery log (every attempt)
+webhooks-log_kept = Kept for 30 days.
+webhooks-no_deliveries = Nothing delivered yet.
+webhooks-event = Event
+webhooks-attempts = Attempts
+webhooks-attempt = Attempt
+webhooks-time = Time
+webhooks-status = Answer status
+webhooks-answer = Answer (first 1 KB) or error
+webhooks-flash_made = Endpoint made.
+webhooks-flash_saved = Saved.
+webhooks-flash_rotated = A new secret was made. The previous one signs beside it for the grace period.
+webhooks-flash_test = A test event was queued.
+webhooks-flash_redelivered = The event was queued again.

@@ -679,3 +679,45 @@ usage_mail-body =
 
     Sama raportti on konsolin Käyttö-sivulla: { $url }/usage?month={ $month }
 
+
+# webhooks-left (#16)
+mail-webhook_disabled-subject = Command Center: webhook-vastaanotin poistettiin käytöstä
+mail-webhook_disabled-failing = Jokainen toimitus webhook-vastaanottimeen { $endpoint } on epäonnistunut { $days } päivän ajan (viimeisin virhe: { $error }), joten konsoli poisti sen käytöstä.
+mail-webhook_disabled-gone = Webhook-vastaanotin { $endpoint } vastasi 410 Gone ({ $error }), joten konsoli poisti sen käytöstä.
+mail-webhook_disabled-text = Sille ei lähetetä enää tapahtumia. Korjaa vastaanotin ja ota se uudelleen käyttöön konsolissa kohdassa Asetukset → Webhookit: { $url }
+menu-webhooks = Webhookit
+webhooks-title = Webhookit
+webhooks-intro = Webhook-vastaanotin saa tilaamansa tapahtumat allekirjoitettuina HTTPS-pyyntöinä (Standard Webhooks); epäonnistunutta toimitusta yritetään uudelleen 24 tunnin ajan.
+webhooks-endpoint = Webhook-vastaanotin
+webhooks-url = URL-osoite
+webhooks-events = Tapahtumat
+webhooks-state = Tila
+webhooks-enabled = Käytössä
+webhooks-disabled = Pois käytöstä
+webhooks-failing = Käytössä, toimitukset epäonnistuvat
+webhooks-global = kaikki jälleenmyyjät
+webhooks-none = Ei vielä webhook-vastaanottimia.
+webhooks-make = Luo vastaanotin
+webhooks-edit = Muuta vastaanotinta
+webhooks-secret = Allekirjoitusavain
+webhooks-shown_once = Kopioi allekirjoitusavain nyt: sitä ei näytetä uudelleen.
+webhooks-both_until = Edellinen avain allekirjoittaa myös tähän asti:
+webhooks-send_test = Lähetä testitapahtuma
+webhooks-rotate = Vaihda avain
+webhooks-delete = Poista vastaanotin
+webhooks-redeliver = Lähetä uudelleen
+webhooks-deliveries = Toimitukset
+webhooks-log = Toimitusloki (jokainen yritys)
+webhooks-log_kept = Säilytetään 30 päivää.
+webhooks-no_deliveries = Ei vielä toimituksia.
+webhooks-event = Tapahtuma
+webhooks-attempts = Yrityksiä
+webhooks-attempt = Yritys
+webhooks-time = Aika
+webhooks-status = Vastauksen tila
+webhooks-answer = Vastaus (ensimmäinen 1 kt) tai virhe
+webhooks-flash_made = Vastaanotin luotu.
+webhooks-flash_saved = Tallennettu.
+webhooks-flash_rotated = Uusi avain luotiin. Edellinen allekirjoittaa sen rinnalla siirtymäajan.
+webhooks-flash_test = Testitapahtuma jonossa.
+webhooks-flash_redelivered = Tapahtuma on jonossa uudelleen.

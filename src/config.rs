@@ -102,6 +102,17 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// `CC_WEBHOOK_RETRY_SECS`: the first retry's delay (it doubles).
     pub webhook_retry_secs: i64,
+    /// `CC_WEBHOOK_DISABLE_AFTER_SECS`: an endpoint whose attempts have all
+    /// failed for this long is disabled and its vendor e-mailed (default
+    /// three days).
+    pub webhook_disable_after_secs: i64,
+    /// `CC_WEBHOOK_LEASE_SECS`: how long a claimed delivery is another
+    /// instance's (or, after a crash, nobody's) before it is taken again
+    /// (default 60; keep it above the 15 s request timeout).
+    pub webhook_lease_secs: i64,
+    /// `CC_WEBHOOK_ROTATION_GRACE_SECS`: after a secret is rotated, the old
+    /// one keeps signing beside the new one this long (default 24 hours).
+    pub webhook_rotation_grace_secs: i64,
     /// `CC_DB_MAX_CONNECTIONS`: pool size (default 10).
     pub db_max_connections: u32,
     /// `CC_SQLITE_SYNCHRONOUS`: `full` (default: a commit survives power loss) or `normal`.
@@ -190,6 +201,9 @@ pub const SETTINGS: &[&str] = &[
     "CC_WEBHOOK_ALLOW_HTTP",
     "CC_WEBHOOK_ALLOW_PRIVATE",
     "CC_WEBHOOK_RETRY_SECS",
+    "CC_WEBHOOK_DISABLE_AFTER_SECS",
+    "CC_WEBHOOK_LEASE_SECS",
+    "CC_WEBHOOK_ROTATION_GRACE_SECS",
 ];
 
 /// The Levenshtein distance: how many single-character inserts, deletes
@@ -526,6 +540,13 @@ impl Config {
             webhook_allow_http: s.bool("CC_WEBHOOK_ALLOW_HTTP")?,
             webhook_allow_private: s.bool("CC_WEBHOOK_ALLOW_PRIVATE")?,
             webhook_retry_secs: s.parse::<i64>("CC_WEBHOOK_RETRY_SECS", 10)?.clamp(1, 3600),
+            webhook_lease_secs: s.parse::<i64>("CC_WEBHOOK_LEASE_SECS", 60)?.clamp(1, 3600),
+            webhook_disable_after_secs: s
+                .parse::<i64>("CC_WEBHOOK_DISABLE_AFTER_SECS", 3 * 24 * 3600)?
+                .clamp(1, 365 * 24 * 3600),
+            webhook_rotation_grace_secs: s
+                .parse::<i64>("CC_WEBHOOK_ROTATION_GRACE_SECS", 24 * 3600)?
+                .clamp(0, 30 * 24 * 3600),
             db_max_connections: s.parse("CC_DB_MAX_CONNECTIONS", 10)?,
             sqlite_synchronous,
             standard_seat_gb,

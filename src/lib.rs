@@ -110,8 +110,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
     store.migrate().await?;
     check_key(&store, &key).await?;
     let writers = Arc::new(service::clients::Writers::new());
-    let (reports, report_task) =
-        service::clients::ReportSink::start(store.clone(), writers.stop_signal());
+    let webhook_wakeup = Arc::new(tokio::sync::Notify::new());
+    let (reports, report_task) = service::clients::ReportSink::start(
+        store.clone(),
+        writers.stop_signal(),
+        webhook_wakeup.clone(),
+    );
     writers.track(report_task);
     let reports = Arc::new(reports);
     let (activations, activation_queue) = service::clients::ActivationSink::channel();
@@ -120,7 +124,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         key,
         config: Arc::new(config.clone()),
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
-        webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
+        webhook_wakeup,
+        subscriptions: Arc::default(),
         reports,
         client_cache: Arc::new(service::clients::ClientCache::default()),
         activations: Arc::new(activations),

@@ -25,6 +25,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::webhooks::deliveries,
         crate::api::webhooks::test,
         crate::api::webhooks::redeliver,
+        crate::api::webhooks::attempts,
+        crate::api::webhooks::rotate,
         crate::api::request_password_reset,
         crate::api::confirm_password_reset,
         crate::api::audit,

@@ -58,6 +58,8 @@ fn routes() -> (Router<AppState>, Vec<&'static str>) {
         )
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/webhooks/{id}/attempts", get(webhooks::attempts))
+        .route("/v1/webhooks/{id}/rotate", post(webhooks::rotate))
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),

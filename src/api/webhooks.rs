@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::ApiActor;
 use crate::http::{ApiResult, AppState, Body, ProblemDocument};
 use crate::service::Page;
-use crate::service::webhooks::{Delivery, Endpoint, EndpointInput};
+use crate::service::webhooks::{Attempt, Delivery, Endpoint, EndpointInput};
 
 /// A new endpoint: `secret` (for verifying signatures) is shown this once.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -104,4 +104,36 @@ pub async fn redeliver(
         .redeliver_webhook(&who.actor, &id, &delivery)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(d)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/attempts", tag = "webhooks", summary = "The endpoint's delivery log, one row per attempt, newest first (kept 30 days)", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "Attempts", body = Page<Attempt>), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+pub async fn attempts(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(Page::all(
+        state
+            .services
+            .list_webhook_attempts(&who.actor, &id)
+            .await?,
+    ))
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate", tag = "webhooks", summary = "Rotate the signing secret: the new one is shown this once; the old one signs beside it during the grace period (`previous_secret_until`)", params(("id" = String, Path, description = "Endpoint id")), responses((status = 200, description = "Rotated", body = CreatedEndpoint), (status = 401, description = "No valid bearer token", body = ProblemDocument), (status = 403, description = "Your role or token does not allow this", body = ProblemDocument), (status = 404, description = "Not found (or another vendor's)", body = ProblemDocument)), security(("bearer" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    who: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (endpoint, secret) = state
+        .services
+        .rotate_webhook_secret(&who.actor, &id)
+        .await?;
+    let body = CreatedEndpoint {
+        endpoint,
+        secret: secret.expose().clone(),
+    };
+    Ok(Json(body).into_response())
 }

@@ -65,6 +65,16 @@ fn console_path(kind: &str, customer_id: &str, subject_id: &str) -> String {
     }
 }
 
+/// The alert's subject named by its kind of id (a license for storage and
+/// expiry alerts, else an installation), for webhook payloads.
+fn subject_key(kind: &str) -> &'static str {
+    if kind == "storage_90" || kind.starts_with("expires") {
+        "license_id"
+    } else {
+        "installation_id"
+    }
+}
+
 fn gb(bytes: i64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
@@ -313,10 +323,11 @@ impl Services {
             for a in chunk {
                 store::alerts::close(&mut tx, a.id, now).await?;
                 let (customer, subject) = (a.customer_id.to_db(), a.subject_id.clone());
-                let data = serde_json::json!({
+                let mut data = serde_json::json!({
                     "alert_id": a.id.to_db(), "kind": a.kind, "customer_id": customer,
                     "subject_id": subject,
                 });
+                data[subject_key(&a.kind)] = serde_json::json!(subject);
                 let path = console_path(&a.kind, &customer, &subject);
                 self.emit(
                     &mut tx,
@@ -362,10 +373,11 @@ impl Services {
                 }
                 pass.opened += 1;
                 let customer = c.customer_id.to_db();
-                let data = serde_json::json!({
+                let mut data = serde_json::json!({
                     "alert_id": id.to_db(), "kind": kind, "customer_id": customer,
                     "subject_id": c.subject_id, "detail": item,
                 });
+                data[subject_key(kind)] = serde_json::json!(c.subject_id);
                 let path = console_path(kind, &customer, &c.subject_id);
                 self.emit(
                     &mut tx,

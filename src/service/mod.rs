@@ -46,6 +46,8 @@ pub struct Services {
     pub mail_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the webhook worker when an event was queued.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
+    /// Who subscribes to which webhook event (cached a few seconds).
+    pub subscriptions: Arc<webhooks::Subscriptions>,
     /// The group-commit writer of backup reports.
     pub reports: clients::Reports,
     /// Recently seen client tokens.

@@ -6,6 +6,10 @@
 //! change that caused them, so an event exists exactly when its change
 //! does.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use super::{Actor, Result, Scope, ServiceError, Services};
@@ -27,6 +31,11 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// After a rotation: until when the previous secret signs too.
+    pub previous_secret_until: Option<String>,
+    /// When its current run of failed attempts began (three days of them
+    /// disable it); none when the last attempt succeeded.
+    pub failing_since: Option<String>,
 }
 
 impl From<store::webhooks::EndpointRow> for Endpoint {
@@ -40,6 +49,42 @@ impl From<store::webhooks::EndpointRow> for Endpoint {
             disabled_reason: r.disabled_reason,
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
+            previous_secret_until: r
+                .previous_secret_until
+                .filter(|u| *u > now_millis())
+                .map(rfc3339),
+            failing_since: r.failing_since.map(rfc3339),
+        }
+    }
+}
+
+/// One attempt of a delivery, as the delivery log shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub delivery_id: String,
+    /// The `webhook-id` header.
+    pub event_id: String,
+    pub event_type: String,
+    /// 1 for the first attempt of the delivery.
+    pub attempt: i64,
+    pub attempted_at: String,
+    pub response_status: Option<i64>,
+    /// The first 1 KB of the receiver's answer.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<store::webhooks::AttemptRow> for Attempt {
+    fn from(r: store::webhooks::AttemptRow) -> Self {
+        Attempt {
+            delivery_id: r.delivery_id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            attempt: r.attempt,
+            attempted_at: rfc3339(r.attempted_at),
+            response_status: r.status,
+            response_body: r.body,
+            error: r.error,
         }
     }
 }
@@ -136,6 +181,142 @@ pub async fn emit_event(
     .await
 }
 
+/// How long this instance trusts what it knows of the subscriptions: an
+/// endpoint made, changed or deleted on another instance is seen here
+/// within this time (on this instance, at once).
+pub const SUBSCRIPTIONS_TTL: Duration = Duration::from_secs(5);
+
+/// Who subscribes to which event, read once per [`SUBSCRIPTIONS_TTL`]: the
+/// report and activation paths ask it before building an event, so a
+/// console without a subscriber pays no query and no insert for events.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    known: std::sync::RwLock<Option<(Instant, Arc<Subscribed>)>>,
+    reload: tokio::sync::Mutex<()>,
+    /// Bumped by every local change, so a reload that read before the
+    /// change does not keep what it read.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Subscribed {
+    /// Event types a global endpoint wants (every vendor's).
+    global: HashSet<String>,
+    /// (vendor, event type) pairs a vendor's endpoint wants.
+    vendor: HashSet<(VendorId, String)>,
+}
+
+impl Subscribed {
+    fn wants(&self, vendor: Option<VendorId>, event_type: &str) -> bool {
+        self.global.contains(event_type)
+            || vendor.is_some_and(|v| self.vendor.contains(&(v, event_type.to_string())))
+    }
+}
+
+impl Subscriptions {
+    /// Forgets what is known (an endpoint changed here).
+    pub fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut k) = self.known.write() {
+            *k = None;
+        }
+    }
+
+    fn fresh(&self) -> Option<Arc<Subscribed>> {
+        let k = self.known.read().ok()?;
+        match &*k {
+            Some((at, s)) if at.elapsed() < SUBSCRIPTIONS_TTL => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether any enabled endpoint wants `event_type` of `vendor` (its
+    /// own or a global one). One query per TTL and instance at most, on a
+    /// read connection (for callers that hold no connection).
+    pub async fn wants(
+        &self,
+        store: &store::Store,
+        vendor: Option<VendorId>,
+        event_type: &str,
+    ) -> store::Result<bool> {
+        if let Some(s) = self.fresh() {
+            return Ok(s.wants(vendor, event_type));
+        }
+        let mut c = store.read().await?;
+        self.wants_on(&mut c, vendor, event_type).await
+    }
+
+    /// [`Subscriptions::wants`] for a caller inside a transaction: a
+    /// reload reads on the caller's own connection. (Waiting for another
+    /// pool connection while holding one could starve the pool: on
+    /// PostgreSQL forty trials at once held every connection, each
+    /// waiting for the one reload that needed another.)
+    pub async fn wants_on(
+        &self,
+        conn: &mut store::Conn,
+        vendor: Option<VendorId>,
+        event_type: &str,
+    ) -> store::Result<bool> {
+        if let Some(s) = self.fresh() {
+            return Ok(s.wants(vendor, event_type));
+        }
+        let _one = self.reload.lock().await;
+        if let Some(s) = self.fresh() {
+            return Ok(s.wants(vendor, event_type));
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let rows = store::webhooks::subscriptions(conn).await?;
+        let mut s = Subscribed::default();
+        for (v, events) in rows {
+            for e in events_of(&events) {
+                match v {
+                    None => {
+                        s.global.insert(e);
+                    }
+                    Some(v) => {
+                        s.vendor.insert((v, e));
+                    }
+                }
+            }
+        }
+        let answer = s.wants(vendor, event_type);
+        if generation == self.generation.load(std::sync::atomic::Ordering::SeqCst)
+            && let Ok(mut k) = self.known.write()
+        {
+            *k = Some((Instant::now(), Arc::new(s)));
+        }
+        Ok(answer)
+    }
+}
+
+/// An event ready for [`store::webhooks::emit_many`]: the payload names
+/// the vendor, the ids in `data` and the console page at `path`.
+pub fn new_event(
+    public_url: &str,
+    vendor: Option<VendorId>,
+    event_type: &str,
+    mut data: serde_json::Value,
+    path: Option<&str>,
+    now: Millis,
+) -> store::webhooks::NewEvent {
+    if let Some(o) = data.as_object_mut() {
+        o.insert("vendor_id".into(), json!(vendor.map(|v| v.to_db())));
+        if let Some(p) = path {
+            let base = public_url.trim_end_matches('/');
+            o.insert("url".into(), json!(format!("{base}{p}")));
+        }
+    }
+    let payload = json!({"type": event_type, "timestamp": rfc3339(now), "data": data});
+    store::webhooks::NewEvent {
+        vendor_id: vendor.map(|v| v.to_db()),
+        event_id: new_event_id(),
+        event_type: event_type.to_string(),
+        payload: payload.to_string(),
+        at: now,
+    }
+}
+
 fn new_event_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
@@ -154,6 +335,13 @@ impl Services {
         path: Option<&str>,
         now: Millis,
     ) -> Result<()> {
+        if !self
+            .subscriptions
+            .wants_on(conn, vendor, event_type)
+            .await?
+        {
+            return Ok(());
+        }
         let ev = Event {
             vendor,
             event_type,
@@ -237,6 +425,9 @@ impl Services {
             disabled_reason: None,
             created_at: now,
             updated_at: now,
+            previous_secret_enc: None,
+            previous_secret_until: None,
+            failing_since: None,
         };
         store::webhooks::insert_endpoint(&mut tx, &row).await?;
         let view: Endpoint = row.clone().into();
@@ -253,6 +444,7 @@ impl Services {
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
+        self.subscriptions.invalidate();
         Ok((view, secret))
     }
 
@@ -300,6 +492,7 @@ impl Services {
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
+        self.subscriptions.invalidate();
         Ok(after)
     }
 
@@ -322,6 +515,7 @@ impl Services {
         )
         .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
+        self.subscriptions.invalidate();
         Ok(())
     }
 
@@ -396,5 +590,53 @@ impl Services {
         tx.commit().await.map_err(store::StoreError::from)?;
         self.webhook_wakeup.notify_one();
         Ok(row.into())
+    }
+
+    /// The endpoint's newest 200 attempts (one row per attempt).
+    pub async fn list_webhook_attempts(&self, actor: &Actor, id: &str) -> Result<Vec<Attempt>> {
+        let mut c = self.store.read().await?;
+        self.visible_endpoint(&mut c, actor, id).await?;
+        let rows = store::webhooks::list_attempts(&mut c, id, 200).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A new signing secret, returned this once. The old one keeps
+    /// signing beside it for `CC_WEBHOOK_ROTATION_GRACE_SECS` (both
+    /// signatures in `webhook-signature`), then only the new one signs.
+    /// A second rotation inside the grace drops the oldest secret.
+    pub async fn rotate_webhook_secret(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(Endpoint, Secret<String>)> {
+        actor.require_write()?;
+        let now = now_millis();
+        let mut tx = self.store.begin().await?;
+        let before = self.visible_endpoint(&mut tx, actor, id).await?;
+        let secret = Secret::new(format_secret(&random_bytes::<24>()?));
+        let until = now + self.config.webhook_rotation_grace_secs * 1000;
+        store::webhooks::rotate_secret(
+            &mut tx,
+            id,
+            &self.key.encrypt(secret.expose())?,
+            until,
+            now,
+        )
+        .await?;
+        let after: Endpoint = self.visible_endpoint(&mut tx, actor, id).await?.into();
+        super::audit(
+            &mut tx,
+            actor,
+            now,
+            before.vendor_id,
+            "webhook.rotate_secret",
+            "webhook",
+            Some(id.to_string()),
+            None,
+            Some(json!({"previous_secret_until": after.previous_secret_until})),
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok((after, secret))
     }
 }

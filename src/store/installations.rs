@@ -437,7 +437,17 @@ pub struct NewReport {
 /// Stores many reports and updates their installations' summaries (whose
 /// cost does not grow with the history), inside the caller's transaction.
 pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> Result<()> {
-    for (sql, param) in report_statements(conn, reports, false)? {
+    insert_reports_with_events(conn, reports, &[]).await
+}
+
+/// [`insert_reports`], and queues the reports' webhook events (one
+/// statement for the batch) in the same transaction.
+pub async fn insert_reports_with_events(
+    conn: &mut AnyConnection,
+    reports: &[NewReport],
+    events: &[super::webhooks::NewEvent],
+) -> Result<()> {
+    for (sql, param) in report_statements(conn, reports, events, false)? {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(param)
             .execute(&mut *conn)
@@ -451,19 +461,24 @@ pub async fn insert_reports(conn: &mut AnyConnection, reports: &[NewReport]) -> 
 /// runs each command on the connection's worker thread, and on a busy
 /// machine every hop there and back waits for the scheduler, so five hops
 /// per batch cost more than the writing. On PostgreSQL, statement by
-/// statement.
-pub async fn store_report_batch(store: &super::Store, reports: &[NewReport]) -> Result<()> {
+/// statement. `events` (the reports' webhook events, when anyone wants
+/// them) are queued in the same transaction by one more statement.
+pub async fn store_report_batch(
+    store: &super::Store,
+    reports: &[NewReport],
+    events: &[super::webhooks::NewEvent],
+) -> Result<()> {
     if reports.is_empty() {
         return Ok(());
     }
     let mut c = store.write.acquire().await?;
     if super::is_postgres(&c) {
         let mut tx = sqlx::Acquire::begin(&mut *c).await?;
-        insert_reports(&mut tx, reports).await?;
+        insert_reports_with_events(&mut tx, reports, events).await?;
         tx.commit().await?;
         return Ok(());
     }
-    let statements = report_statements(&c, reports, true)?;
+    let statements = report_statements(&c, reports, events, true)?;
     let sql: Vec<&str> = statements.iter().map(|(sql, _)| sql.as_str()).collect();
     let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
         "BEGIN IMMEDIATE; {}; COMMIT",
@@ -518,10 +533,11 @@ fn summary_set(received: &str, finished: &str, status: &str, bytes: &str) -> Str
 /// them as one command): the reports in one INSERT; the summaries of
 /// installations with one report in the batch in one UPDATE … FROM, those
 /// with several in later rounds, one report each in the order they came;
-/// last, `health_base` where it changed.
+/// last, `health_base` where it changed; and the webhook events, if any.
 fn report_statements(
     conn: &AnyConnection,
     reports: &[NewReport],
+    events: &[super::webhooks::NewEvent],
     numbered: bool,
 ) -> Result<Vec<(String, String)>> {
     use super::JsonCol::{Int, Text};
@@ -630,6 +646,12 @@ fn report_statements(
         ),
         super::json_param(&ids)?,
     ));
+    if !events.is_empty() {
+        out.push((
+            super::webhooks::emit_many_sql(conn, param(&out)),
+            super::webhooks::events_param(events)?,
+        ));
+    }
     Ok(out)
 }
 

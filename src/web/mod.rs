@@ -18,6 +18,7 @@ pub mod session;
 pub mod settings;
 pub mod usage;
 pub mod vendors;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -151,6 +152,21 @@ pub fn router() -> Router<AppState> {
             get(api_tokens::show).post(api_tokens::create),
         )
         .route("/settings/api-tokens/{id}/revoke", post(api_tokens::revoke))
+        .route(
+            "/settings/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/settings/webhooks/{id}",
+            get(webhooks::show).post(webhooks::update),
+        )
+        .route("/settings/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/settings/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/install", get(install::show))
         .route(install::DOWNLOAD_PATH, get(install::download))
         .route("/vendors", get(vendors::list).post(vendors::create))
@@ -193,6 +209,7 @@ pub fn menu(ctx: &Ctx) -> Vec<MenuItem> {
         items.push(("/settings", "menu.settings"));
     }
     items.push(("/settings/api-tokens", "menu.api_tokens"));
+    items.push(("/settings/webhooks", "menu.webhooks"));
     // The longest entry the path is under is the current one.
     let current = items
         .iter()

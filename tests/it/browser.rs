@@ -727,3 +727,59 @@ async fn axe_core_finds_no_violations_on_the_main_pages_in_both_languages() {
     browser.close().await;
     app.finish().await;
 }
+
+/// Settings → Webhooks in Chromium: the menu leads there, a URL typed and
+/// Enter pressed makes the endpoint (its secret shown once), Send test
+/// event queues a ping, and the delivery log shows the attempt (here the
+/// refused loopback address, in words).
+#[tokio::test]
+async fn webhooks_page_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(&[
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CC_WEBHOOK_ALLOW_HTTP", "true"),
+    ])
+    .await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.find("table.monitoring").await;
+    browser
+        .click("nav .menu a[href='/settings/webhooks']")
+        .await;
+    browser.find("form[action='/settings/webhooks']").await;
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Webhooks");
+    browser.click("label[for='ev-ping']").await;
+    // Typed, then Enter: the form is sent from the keyboard.
+    browser
+        .fill("#url", "http://127.0.0.1:9/hook\u{E007}")
+        .await;
+    let secret = browser
+        .find("#created-secret")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.click("table a[href^='/settings/webhooks/']").await;
+    browser.find("form[action$='/test']").await;
+    let page = browser.client.current_url().await.unwrap();
+    browser
+        .click("form[action$='/test'] button[type=submit]")
+        .await;
+    let mut log = String::new();
+    for _ in 0..50 {
+        browser.client.goto(page.as_str()).await.unwrap();
+        log = browser.text("main").await;
+        if log.contains("refused") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(log.contains("refused"), "{log}");
+    browser.shot("webhook").await;
+    browser.close().await;
+    app.finish().await;
+}

@@ -819,7 +819,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
             .collect()
     };
     let store = &app.running.as_ref().unwrap().services.store;
-    store_report_batch(store, &reports(0)).await.unwrap();
+    store_report_batch(store, &reports(0), &[]).await.unwrap();
     for r in reports(3) {
         let mut tx = store.begin().await.unwrap();
         insert_report(&mut tx, &r).await.unwrap();
@@ -872,7 +872,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
         r.received_at = now + 1;
     }
     bad[1].installation_id = command_center::domain::InstallationId::new();
-    assert!(store_report_batch(store, &bad).await.is_err());
+    assert!(store_report_batch(store, &bad, &[]).await.is_err());
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, before);
     let seen = |id: &str| format!("SELECT last_seen_at FROM installations WHERE id = '{id}'");
     assert_eq!(
@@ -880,7 +880,7 @@ async fn a_batch_of_reports_leaves_the_same_summaries_as_one_by_one() {
         now,
         "nothing of the failed batch"
     );
-    store_report_batch(store, &reports(3)).await.unwrap();
+    store_report_batch(store, &reports(3), &[]).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, before + 5);
     app.finish().await;
 }

@@ -70,8 +70,11 @@ impl ActivationSink {
             let outcome = async {
                 let mut tx = services.store.begin().await?;
                 let jobs: Vec<&ActivationJob> = batch.iter().map(|(job, _)| job).collect();
-                let results = services.activate_batch(&mut tx, &jobs).await?;
+                let (results, queued) = services.activate_batch(&mut tx, &jobs).await?;
                 tx.commit().await.map_err(StoreError::from)?;
+                if queued > 0 {
+                    services.webhook_wakeup.notify_one();
+                }
                 Ok::<_, ServiceError>(results)
             }
             .await;
@@ -116,12 +119,15 @@ impl Services {
     /// installations and audit rows are written in one statement each.
     /// The guarded seat UPDATE stays the judge: should it refuse (another
     /// instance took seats since the read), seats are taken one at a time.
+    /// The `installation.activated` events of the batch are queued in one
+    /// statement when anyone subscribes; the second value is how many
+    /// deliveries that queued.
     #[tracing::instrument(name = "activation_batch", skip_all, fields(size = jobs.len()))]
     async fn activate_batch(
         &self,
         tx: &mut store::Conn,
         jobs: &[&ActivationJob],
-    ) -> Result<Vec<Result<Activated>>> {
+    ) -> Result<(Vec<Result<Activated>>, u64)> {
         let now = now_millis();
         let mut results: Vec<Option<Result<Activated>>> = jobs.iter().map(|_| None).collect();
         // Rate limits, decided here in order under a lock on the counters
@@ -333,6 +339,41 @@ impl Services {
             .collect();
         store::audit::insert_many(tx, &audits).await?;
 
+        // installation.activated, for the vendors anyone listens to.
+        let mut events = Vec::new();
+        for ((i, f, id, ..), vendor) in made.iter().zip(&vendors) {
+            if !self
+                .subscriptions
+                .wants_on(tx, Some(*vendor), "installation.activated")
+                .await?
+            {
+                continue;
+            }
+            let (job, invite) = (jobs[*i], &rows[*f].invite);
+            let data = json!({
+                "installation_id": id.to_db(),
+                "license_id": invite.license_id.to_db(),
+                "customer_id": invite.customer_id.to_db(),
+                "invite_id": invite.id.to_db(),
+                "username": job.username,
+                "hostname": job.machine.hostname,
+                "os": job.machine.os,
+                "client_version": job.machine.client_version,
+                "software_type": invite.software_type,
+                "replaces": invite.replaces_installation_id,
+            });
+            let path = format!("/installations/{}", id.to_db());
+            events.push(crate::service::webhooks::new_event(
+                &self.config.public_url,
+                Some(*vendor),
+                "installation.activated",
+                data,
+                Some(&path),
+                now,
+            ));
+        }
+        let queued = store::webhooks::emit_many(tx, &events).await?;
+
         // The answers, from what this transaction read (no read-back).
         for (i, f, id, token, _) in made {
             let job = jobs[i];
@@ -352,7 +393,7 @@ impl Services {
                 policy,
             }));
         }
-        Ok(results
+        let results = results
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
@@ -361,6 +402,7 @@ impl Services {
                     )))
                 })
             })
-            .collect())
+            .collect();
+        Ok((results, queued))
     }
 }

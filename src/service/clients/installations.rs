@@ -29,7 +29,8 @@ impl Services {
             )
             .await?;
             let data = json!({
-                "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(), "by": "client",
+                "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(),
+                "customer_id": n.customer_id.to_db(), "by": "client",
             });
             let path = format!("/installations/{}", n.id.to_db());
             self.emit(
@@ -74,7 +75,8 @@ impl Services {
         )
         .await?;
         let data = json!({
-            "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(), "by": "operator",
+            "installation_id": n.id.to_db(), "license_id": n.license_id.to_db(),
+            "customer_id": n.customer_id.to_db(), "by": "operator",
         });
         let path = format!("/installations/{}", n.id.to_db());
         self.emit(

@@ -49,10 +49,53 @@ impl Services {
             simulated: r.simulated,
             received_at: now,
         };
+        // backup.completed / backup.failed, built only when an endpoint of
+        // this vendor (or a global one) wants it: the subscription cache
+        // answers without a query nearly always, so a console without
+        // subscribers pays nothing more per report.
+        let event_type = if status == "failed" {
+            "backup.failed"
+        } else {
+            "backup.completed"
+        };
+        let event = if self
+            .subscriptions
+            .wants(&self.store, Some(n.vendor_id), event_type)
+            .await?
+        {
+            let data = serde_json::json!({
+                "installation_id": n.id.to_db(),
+                "license_id": n.license_id.to_db(),
+                "customer_id": n.customer_id.to_db(),
+                "username": n.username,
+                "hostname": n.hostname,
+                "report_id": report.id,
+                "status": status,
+                "started_at": crate::domain::rfc3339(report.started_at),
+                "finished_at": crate::domain::rfc3339(report.finished_at),
+                "bytes_total": report.bytes_total,
+                "bytes_uploaded": report.bytes_uploaded,
+                "files_total": report.files_total,
+                "files_changed": report.files_changed,
+                "message": report.message,
+                "snapshot_id": report.snapshot_id,
+            });
+            let path = format!("/installations/{}", n.id.to_db());
+            Some(crate::service::webhooks::new_event(
+                &self.config.public_url,
+                Some(n.vendor_id),
+                event_type,
+                data,
+                Some(&path),
+                now,
+            ))
+        } else {
+            None
+        };
         let (tx, rx) = oneshot::channel();
         self.reports
             .tx
-            .send((report, tx))
+            .send((report, event, tx))
             .await
             .map_err(|_| anyhow::anyhow!("report writer stopped"))?;
         rx.await

@@ -105,6 +105,21 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound)?;
         client_audit(&mut tx, now, owner.vendor_id, &format!("{}@{hostname}", email.as_str()), "installation.trial", &id, json!({"email": email.as_str(), "hostname": hostname, "software_type": software_type, "license_id": license_id}), ip).await?;
+        let data = json!({
+            "installation_id": id.to_db(), "license_id": license_id.to_db(),
+            "customer_id": holder.to_db(), "username": username, "hostname": hostname,
+            "os": os, "client_version": version, "software_type": software_type, "trial": true,
+        });
+        let path = format!("/installations/{}", id.to_db());
+        self.emit(
+            &mut tx,
+            Some(owner.vendor_id),
+            "installation.activated",
+            data,
+            Some(&path),
+            now,
+        )
+        .await?;
         let row = store::installations::get(&mut tx, id)
             .await?
             .ok_or(ServiceError::NotFound)?;
