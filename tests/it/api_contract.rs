@@ -424,7 +424,23 @@ async fn schemathesis(config: &str, url: &str, token: &str, extra: &[&str]) {
     args.extend_from_slice(extra);
     let started = std::time::Instant::now();
     let cwd = std::path::Path::new(config).parent().unwrap();
-    let (ok, out) = python(cwd, &args).await;
+    let (mut ok, mut out) = python(cwd, &args).await;
+    // CPython 3.11 before 3.11.9 (gh-106905) can abort hypothesis'
+    // `ast.parse` of its own source with "AST constructor recursion depth
+    // mismatch" — a fault of the interpreter inside the tool, reported as a
+    // runtime error, not a finding about the server. Run again (the same
+    // deterministic cases) when that is the only error; a real finding is
+    // reported as a failure and never retried.
+    for _ in 0..2 {
+        if ok
+            || !out.contains("AST constructor recursion depth mismatch")
+            || out.contains("= FAILURES =")
+        {
+            break;
+        }
+        println!("schemathesis hit CPython's AST recursion bug (gh-106905); running it again");
+        (ok, out) = python(cwd, &args).await;
+    }
     let summary: Vec<&str> = out.lines().skip_while(|l| !l.contains("SUMMARY")).collect();
     println!(
         "schemathesis {extra:?} in {:.1} s:\n{}",
