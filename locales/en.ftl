@@ -722,3 +722,6 @@ webhooks-flash_saved = Saved.
 webhooks-flash_rotated = A new secret was made. The previous one signs beside it for the grace period.
 webhooks-flash_test = A test event was queued.
 webhooks-flash_redelivered = The event was queued again.
+passkey-password = Your password
+passkey-password_help = Asked again because a passkey signs in without it.
+error-password_confirm = Wrong password.

@@ -721,3 +721,6 @@ webhooks-flash_saved = Tallennettu.
 webhooks-flash_rotated = Uusi avain luotiin. Edellinen allekirjoittaa sen rinnalla siirtymäajan.
 webhooks-flash_test = Testitapahtuma jonossa.
 webhooks-flash_redelivered = Tapahtuma on jonossa uudelleen.
+passkey-password = Salasanasi
+passkey-password_help = Kysytään uudelleen, koska pääsyavaimella kirjaudutaan ilman salasanaa.
+error-password_confirm = Väärä salasana.

@@ -105,7 +105,7 @@
     var base = form.getAttribute("action");
     if (button) button.disabled = true;
     say(form.dataset.waiting || "", false);
-    post(base + "/start", { _csrf: csrf }).then(function (c) {
+    post(base + "/start", { _csrf: csrf, password: field(form, "password") }).then(function (c) {
       var ceremony = form.dataset.passkey === "register" ? creation : assertion;
       return ceremony(c.options).then(function (credential) {
         return post(base + "/finish", {

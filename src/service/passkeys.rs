@@ -160,11 +160,59 @@ impl Services {
             .collect())
     }
 
+    /// The actor's own password, asked again before a change that would
+    /// outlast the session. One attempt of the account's sign-in limit is
+    /// reserved first and given back when the password is right.
+    async fn confirm_password(&self, actor: &Actor, password: &str) -> Result<()> {
+        if password.is_empty() {
+            return Err(ServiceError::invalid("password", "error.password_confirm"));
+        }
+        let account_key = super::auth::account_key(&actor.email);
+        self.reserve_attempts(
+            &[(account_key.as_str(), super::auth::ACCOUNT_FAILURES)],
+            super::auth::WINDOW_MS,
+        )
+        .await?;
+        let hash = {
+            let mut c = self.store.read().await?;
+            store::operators::get(&mut c, actor.operator_id)
+                .await?
+                .ok_or(ServiceError::NotFound)?
+                .password_hash
+        };
+        if !super::auth::verify_password(password, &hash).await? {
+            // The reserved attempt stays counted.
+            return Err(ServiceError::invalid("password", "error.password_confirm"));
+        }
+        let mut tx = self.store.begin().await?;
+        store::ratelimit::release(&mut tx, &account_key).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// Starts registering a passkey for the actor, from the session
     /// `owner_token`. The credential is asked to be discoverable (so it
     /// can sign in alone) and to verify the user; the actor's own passkeys
     /// are excluded (one authenticator, one passkey).
+    ///
+    /// The operator's password is asked again first: a passkey signs in
+    /// alone, so a borrowed or stolen session must not be able to add one
+    /// and keep the account. Wrong passwords count against the account's
+    /// sign-in limit.
     pub async fn start_passkey_registration(
+        &self,
+        actor: &Actor,
+        owner_token: &str,
+        password: &str,
+    ) -> Result<Challenge<serde_json::Value>> {
+        self.confirm_password(actor, password).await?;
+        self.start_enrolment_passkey(actor, owner_token).await
+    }
+
+    /// Starts registering a passkey for an operator who proved the
+    /// password moments ago in this sign-in and must set up a second factor
+    /// before anything else (the password is not asked twice).
+    pub async fn start_enrolment_passkey(
         &self,
         actor: &Actor,
         owner_token: &str,

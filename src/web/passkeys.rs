@@ -60,19 +60,23 @@ fn pre_ok(jar: &CookieJar, sent: &str) -> Option<String> {
 // --- /me: registration and removal ---
 
 /// `POST /me/passkeys/start`: options for `navigator.credentials.create`.
-pub async fn register_start(
-    State(state): State<AppState>,
-    f: CsrfForm<serde::de::IgnoredAny>,
-) -> WebResult {
+pub async fn register_start(State(state): State<AppState>, f: CsrfForm<PasswordForm>) -> WebResult {
     let ctx = f.ctx;
     match state
         .services
-        .start_passkey_registration(&ctx.actor, &ctx.session_token)
+        .start_passkey_registration(&ctx.actor, &ctx.session_token, &f.form.password)
         .await
     {
         Ok(c) => Ok(Json(c).into_response()),
         Err(e) => refused(ctx.lang, e),
     }
+}
+
+/// The operator's password, asked again before a passkey is added.
+#[derive(serde::Deserialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -294,7 +298,7 @@ pub async fn enrol_start(
     };
     match state
         .services
-        .start_passkey_registration(&actor, &pending)
+        .start_enrolment_passkey(&actor, &pending)
         .await
     {
         Ok(c) => Ok(Json(c).into_response()),

@@ -206,6 +206,7 @@ async fn passkeys_register_sign_in_alone_and_as_second_factor_in_chromium() {
     wait_until_left(&browser, "/login").await;
     browser.client.goto(&format!("{site}/me")).await.unwrap();
     browser.fill("#passkey-name", "Virtual key").await;
+    browser.fill("#passkey-password", ADMIN_PASSWORD).await;
     browser.click("#passkey-add").await;
     let name = browser.text("#passkeys td.passkey-name").await;
     assert_eq!(name, "Virtual key");
@@ -454,7 +455,26 @@ async fn passkey_endpoints_refuse_bad_input_and_hold_the_limit() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     // The options name this console (its host as the relying party) and
     // ask for a discoverable, user-verifying credential.
-    let (s, body, _) = b.post("/me/passkeys/start", &[("_csrf", &csrf)]).await;
+    // Adding a passkey asks for the password again (a passkey signs in
+    // alone: a borrowed session must not add one): none or a wrong one is
+    // 422 and starts no ceremony.
+    for pw in ["", "not the password at all"] {
+        let (s, body, _) = b
+            .post("/me/passkeys/start", &[("_csrf", &csrf), ("password", pw)])
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains("Wrong password"), "{body}");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webauthn_challenges").await,
+        0
+    );
+    let (s, body, _) = b
+        .post(
+            "/me/passkeys/start",
+            &[("_csrf", &csrf), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     let pk = &v["options"]["publicKey"];
