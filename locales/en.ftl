@@ -725,3 +725,4 @@ webhooks-flash_redelivered = The event was queued again.
 passkey-password = Your password
 passkey-password_help = Asked again because a passkey signs in without it.
 error-password_confirm = Wrong password.
+webhooks-all_vendors = Every vendor (global)

@@ -724,3 +724,4 @@ webhooks-flash_redelivered = Tapahtuma on jonossa uudelleen.
 passkey-password = Salasanasi
 passkey-password_help = Kysytään uudelleen, koska pääsyavaimella kirjaudutaan ilman salasanaa.
 error-password_confirm = Väärä salasana.
+webhooks-all_vendors = Kaikki jälleenmyyjät (yleinen)

@@ -1,7 +1,8 @@
 //! Settings → Webhooks (#16): one's vendor's endpoints (administrators:
-//! every one; the ones they make here are global), making one (its
-//! secret shown once), changing URL, events and enabled, rotating the
-//! secret, deleting, Send test event, Redeliver, and the delivery log.
+//! every one, and they choose the vendor of one they make, or every
+//! vendor's), making one (its secret shown once), changing URL, events and
+//! enabled, rotating the secret, deleting, Send test event, Redeliver, and
+//! the delivery log.
 //! Plain forms: everything works without JavaScript.
 
 use axum::extract::{Path, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Redirect};
 
 use super::{AppState, CsrfForm, Ctx, FormErrors, Page, WebResult, render, render_status};
 use crate::domain::webhook::EVENTS;
+use crate::service::vendors::Vendor;
 use crate::service::webhooks::{Attempt, Delivery, Endpoint, EndpointInput};
 
 #[derive(askama::Template)]
@@ -22,6 +24,8 @@ struct ListPage {
     /// A new endpoint's secret: shown this once.
     created: Option<String>,
     events: &'static [&'static str],
+    /// Administrators choose whose endpoint they make (none: global).
+    vendors: Vec<Vendor>,
 }
 
 #[derive(askama::Template)]
@@ -47,6 +51,10 @@ pub struct HookForm {
     pub events: Vec<String>,
     #[serde(default)]
     pub enabled: Option<String>,
+    /// Only when making one, and only for administrators: the vendor whose
+    /// events it receives; empty for every vendor's (global).
+    #[serde(default)]
+    pub vendor_id: String,
 }
 
 impl HookForm {
@@ -55,6 +63,7 @@ impl HookForm {
             url: e.url.clone(),
             events: e.events.clone(),
             enabled: e.enabled.then(|| "on".to_string()),
+            vendor_id: e.vendor_id.clone().unwrap_or_default(),
         }
     }
 
@@ -63,7 +72,7 @@ impl HookForm {
             url: self.url.clone(),
             events: self.events.clone(),
             enabled: Some(self.enabled.is_some()),
-            vendor_id: None,
+            vendor_id: Some(self.vendor_id.trim().to_string()).filter(|v| !v.is_empty()),
         }
     }
 
@@ -87,6 +96,11 @@ async fn list_page(
         errors,
         created,
         events: EVENTS,
+        vendors: if ctx.actor.is_admin() {
+            state.services.list_vendors(&ctx.actor).await?
+        } else {
+            Vec::new()
+        },
     })
 }
 

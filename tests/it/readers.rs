@@ -121,6 +121,29 @@ async fn main_pages_show_no_raw_timestamps_in_either_language() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // A webhook endpoint with a test event: its delivery is refused at
+    // send time (loopback), which logs an attempt with its time.
+    let (s, hook) = app
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &t,
+            Some(json!({"url": "https://127.0.0.1:9/hook", "events": ["ping"]})),
+        )
+        .await;
+    assert!(s.is_success(), "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_string();
+    let (s, v) = app
+        .api("POST", &format!("/api/v1/webhooks/{hook}/test"), &t, None)
+        .await;
+    assert!(s.is_success(), "{v}");
+    for _ in 0..100 {
+        if app.count("SELECT COUNT(*) FROM webhook_attempts").await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(app.count("SELECT COUNT(*) FROM webhook_attempts").await > 0);
 
     let pages = [
         "/monitoring".to_string(),
@@ -135,6 +158,8 @@ async fn main_pages_show_no_raw_timestamps_in_either_language() {
         "/me".into(),
         "/settings".into(),
         "/settings/api-tokens".into(),
+        "/settings/webhooks".into(),
+        format!("/settings/webhooks/{hook}"),
         "/vendors".into(),
         "/operators".into(),
     ];

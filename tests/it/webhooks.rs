@@ -1161,6 +1161,44 @@ async fn the_webhooks_page_works_with_plain_forms() {
     assert_eq!(loc.as_deref(), Some("/settings/webhooks"));
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_attempts").await, 0);
+
+    // An operator picks no vendor (its endpoints are its vendor's); an
+    // administrator chooses one, or every vendor's (global).
+    let (_, html) = b.get("/settings/webhooks").await;
+    assert!(html.contains("for=\"url\""), "{html}");
+    assert!(!html.contains("id=\"vendor_id\""), "{html}");
+    let a = Browserless::new(&app);
+    a.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, html) = a.get("/settings/webhooks").await;
+    assert!(html.contains("<label for=\"vendor_id\">"), "{html}");
+    let csrf = csrf_of(&html);
+    for vendor in [va.as_str(), ""] {
+        let (s, html, _) = a
+            .post(
+                "/settings/webhooks",
+                &[
+                    ("_csrf", &csrf),
+                    ("url", &url),
+                    ("events", "ping"),
+                    ("enabled", "on"),
+                    ("vendor_id", vendor),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{html}");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE vendor_id = '{va}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_endpoints WHERE vendor_id IS NULL")
+            .await,
+        1
+    );
     app.finish().await;
 }
 
