@@ -3,9 +3,9 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::{CookieJar, Form};
+use axum_extra::extract::CookieJar;
 
-use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, SESSION_COOKIE};
+use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, PreForm, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Ctx, FormErrors, Lang, Page, WebResult, render, render_status};
 use crate::http::{ClientIp, ClientOrigin};
 use crate::keys::random_token;
@@ -52,13 +52,6 @@ fn pre_token(state: &AppState, jar: CookieJar) -> WebResult<(String, CookieJar)>
     let t = random_token().map_err(ServiceError::Internal)?.into_inner();
     let jar = jar.add(session::new_cookie(state, PRE_COOKIE, t.clone(), 3600));
     Ok((t, jar))
-}
-
-/// The pre-session token the browser sent back, or "" without one.
-fn pre_cookie(jar: &CookieJar) -> String {
-    jar.get(PRE_COOKIE)
-        .map(|c| c.value().to_string())
-        .unwrap_or_default()
 }
 
 /// The session cookie after a sign-in, for as long as the session lasts.
@@ -123,21 +116,14 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<LoginForm>,
+    PreForm { form: f, pre, lang }: PreForm<LoginForm>,
 ) -> WebResult {
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
-    }
     let next = safe_next(&f.next);
     let fail = |key: &str, status: StatusCode| -> WebResult {
         let page = LoginPage {
@@ -305,21 +291,14 @@ pub struct CodeForm {
     code: String,
     #[serde(default)]
     next: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub async fn code_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<CodeForm>,
+    PreForm { form: f, pre, lang }: PreForm<CodeForm>,
 ) -> WebResult {
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
-    }
     let next = safe_next(&f.next);
     let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(Redirect::to("/login").into_response());
@@ -422,15 +401,10 @@ pub async fn enrol_page(
 
 pub async fn enrol_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<CodeForm>,
+    PreForm { form: f, pre, lang }: PreForm<CodeForm>,
 ) -> WebResult {
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
-    }
     let next = safe_next(&f.next);
     let (actor, pending) = match enrolling(&state, &jar, origin.ip.clone()).await? {
         Ok(a) => a,
@@ -535,24 +509,17 @@ pub struct SetupForm {
     password_again: String,
     #[serde(default)]
     service_name: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub async fn setup_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
     Path(token): Path<String>,
-    Form(f): Form<SetupForm>,
+    PreForm { form: f, pre, lang }: PreForm<SetupForm>,
 ) -> WebResult {
     if !state.services.needs_setup().await? {
         return Ok(setup_done());
-    }
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
     }
     let result = if f.password != f.password_again {
         Err(ServiceError::invalid(
@@ -615,23 +582,15 @@ pub async fn reset_ask_page(
 pub struct ResetAskForm {
     #[serde(default)]
     email: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 /// `POST /password-reset`: the same page whether or not the address is
 /// an operator's.
 pub async fn reset_ask_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Form(f): Form<ResetAskForm>,
+    PreForm { form: f, pre, lang }: PreForm<ResetAskForm>,
 ) -> WebResult {
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
-    }
     match state.services.request_password_reset(&f.email, ip).await {
         Ok(()) => render(&reset_page(lang, pre, "sent")),
         Err(e @ ServiceError::RateLimited { .. }) => {
@@ -660,24 +619,16 @@ pub struct ResetChooseForm {
     password: String,
     #[serde(default)]
     password_again: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 /// `POST /password-reset/{token}`: sets the password (once), or says the
 /// link is used or expired.
 pub async fn reset_choose_submit(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
-    Form(f): Form<ResetChooseForm>,
+    PreForm { form: f, pre, lang }: PreForm<ResetChooseForm>,
 ) -> WebResult {
-    let pre = pre_cookie(&jar);
-    if pre.is_empty() || !crate::keys::same(&pre, &f._csrf) {
-        return Ok(session::csrf_rejected(lang));
-    }
     let result = if f.password != f.password_again {
         Err(ServiceError::invalid(
             "password_again",

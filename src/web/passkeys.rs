@@ -10,9 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::{CookieJar, Form};
+use axum_extra::extract::CookieJar;
 
-use super::session::{self, PENDING_COOKIE, PRE_COOKIE, PageLang, SESSION_COOKIE};
+use super::session::{self, PENDING_COOKIE, PreForm, SESSION_COOKIE};
 use super::{AppState, CsrfForm, Lang, WebResult};
 use crate::http::{ClientIp, ClientOrigin};
 use crate::service::ServiceError;
@@ -49,12 +49,6 @@ fn refused(lang: Lang, e: ServiceError) -> WebResult {
         )),
         e => Err(e.into()),
     }
-}
-
-/// The pre-session double-submit check of the sign-in pages.
-fn pre_ok(jar: &CookieJar, sent: &str) -> Option<String> {
-    let pre = jar.get(PRE_COOKIE).map(|c| c.value().to_string())?;
-    (!pre.is_empty() && crate::keys::same(&pre, sent)).then_some(pre)
 }
 
 // --- /me: registration and removal ---
@@ -127,24 +121,13 @@ pub async fn remove(
 
 // --- /login: a passkey alone ---
 
-#[derive(serde::Deserialize, Default)]
-pub struct StartForm {
-    #[serde(default)]
-    _csrf: String,
-}
-
 /// `POST /login/passkey/start`: options for `navigator.credentials.get`,
 /// any of this console's passkeys (the authenticator picks the account).
 pub async fn sign_in_start(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Form(f): Form<StartForm>,
+    PreForm { pre, lang, .. }: PreForm<serde::de::IgnoredAny>,
 ) -> WebResult {
-    let Some(pre) = pre_ok(&jar, &f._csrf) else {
-        return Ok(session::csrf_rejected(lang));
-    };
     match state.services.start_passkey_sign_in(&pre, &ip).await {
         Ok(c) => Ok(Json(c).into_response()),
         Err(e) => refused(lang, e),
@@ -153,8 +136,6 @@ pub async fn sign_in_start(
 
 #[derive(serde::Deserialize, Default)]
 pub struct FinishForm {
-    #[serde(default)]
-    _csrf: String,
     #[serde(default)]
     challenge_id: String,
     #[serde(default)]
@@ -191,14 +172,10 @@ async fn signed_in(
 /// `POST /login/passkey/finish`: signs in, or 401.
 pub async fn sign_in_finish(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<FinishForm>,
+    PreForm { form: f, pre, lang }: PreForm<FinishForm>,
 ) -> WebResult {
-    let Some(pre) = pre_ok(&jar, &f._csrf) else {
-        return Ok(session::csrf_rejected(lang));
-    };
     match state
         .services
         .finish_passkey_sign_in(&pre, &f.challenge_id, &f.credential, origin.ip.clone())
@@ -215,13 +192,9 @@ pub async fn sign_in_finish(
 /// passkeys.
 pub async fn second_start(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
-    Form(f): Form<StartForm>,
+    PreForm { lang, .. }: PreForm<serde::de::IgnoredAny>,
 ) -> WebResult {
-    if pre_ok(&jar, &f._csrf).is_none() {
-        return Ok(session::csrf_rejected(lang));
-    }
     let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
@@ -237,14 +210,10 @@ pub async fn second_start(
 /// `POST /login/code/passkey/finish`: the second step done, or 401.
 pub async fn second_finish(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<FinishForm>,
+    PreForm { form: f, lang, .. }: PreForm<FinishForm>,
 ) -> WebResult {
-    if pre_ok(&jar, &f._csrf).is_none() {
-        return Ok(session::csrf_rejected(lang));
-    }
     let Some(pending) = jar.get(PENDING_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
@@ -282,14 +251,10 @@ async fn enrolling(
 /// operator who must set up a second factor before anything else.
 pub async fn enrol_start(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<StartForm>,
+    PreForm { lang, .. }: PreForm<serde::de::IgnoredAny>,
 ) -> WebResult {
-    if pre_ok(&jar, &f._csrf).is_none() {
-        return Ok(session::csrf_rejected(lang));
-    }
     let Some((actor, pending)) = enrolling(&state, &jar, origin.ip).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
@@ -309,8 +274,6 @@ pub async fn enrol_start(
 #[derive(serde::Deserialize, Default)]
 pub struct EnrolForm {
     #[serde(default)]
-    _csrf: String,
-    #[serde(default)]
     challenge_id: String,
     #[serde(default)]
     name: String,
@@ -324,14 +287,10 @@ pub struct EnrolForm {
 /// session ends and a full one begins.
 pub async fn enrol_finish(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
     jar: CookieJar,
     ClientOrigin(origin): ClientOrigin,
-    Form(f): Form<EnrolForm>,
+    PreForm { form: f, lang, .. }: PreForm<EnrolForm>,
 ) -> WebResult {
-    if pre_ok(&jar, &f._csrf).is_none() {
-        return Ok(session::csrf_rejected(lang));
-    }
     let Some((actor, pending)) = enrolling(&state, &jar, origin.ip.clone()).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,

@@ -145,12 +145,7 @@ where
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = axum::body::to_bytes(body, 1024 * 1024)
-            .await
-            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
-        let form_token = url::form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "_csrf")
-            .map(|(_, v)| v.into_owned());
+        let (form, form_token) = read_form(parts, body, state).await?;
         let ok = [header_token, form_token]
             .into_iter()
             .flatten()
@@ -158,17 +153,83 @@ where
         if !ok {
             return Err(csrf_rejected(ctx.lang));
         }
-        // The body was read for the token; hand it to the typed form as is.
-        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-        let Form(form) = Form::<T>::from_request(req, state).await.map_err(|e| {
-            (
-                e.status(),
-                format!("The form could not be read: {}", e.body_text()),
-            )
-                .into_response()
-        })?;
-        Ok(CsrfForm { ctx, form })
+        Ok(CsrfForm {
+            ctx,
+            form: form.map_err(|e| *e)?,
+        })
     }
+}
+
+/// A form of the pages before a session exists (sign-in, its second step,
+/// setup, password reset, passkey sign-in): its `_csrf` must equal the
+/// pre-session cookie (`cc_pre`, a double-submit token), else the CSRF
+/// page and nothing happens. Carries the page's language and that token
+/// (for a page rendered back).
+pub struct PreForm<T> {
+    pub form: T,
+    pub pre: String,
+    pub lang: Lang,
+}
+
+impl<S, T> FromRequest<S> for PreForm<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let lang = lang_of(&parts.headers);
+        let pre = CookieJar::from_headers(&parts.headers)
+            .get(PRE_COOKIE)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
+        let (form, sent) = read_form(parts, body, state).await?;
+        if pre.is_empty() || !crate::keys::same(&pre, &sent.unwrap_or_default()) {
+            return Err(csrf_rejected(lang));
+        }
+        Ok(PreForm {
+            form: form.map_err(|e| *e)?,
+            pre,
+            lang,
+        })
+    }
+}
+
+/// Reads a form body once: its `_csrf` field and the typed form (read by
+/// `axum_extra`'s `Form`, so a repeated name fills a `Vec`). The typed
+/// form's error waits until the token has been checked, so a forged
+/// request is refused as such whatever its fields.
+async fn read_form<S, T>(
+    parts: Parts,
+    body: axum::body::Body,
+    state: &S,
+) -> Result<(Result<T, Box<Response>>, Option<String>), Response>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    let bytes = axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "_csrf")
+        .map(|(_, v)| v.into_owned());
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let form = Form::<T>::from_request(req, state)
+        .await
+        .map(|Form(f)| f)
+        .map_err(|e| {
+            Box::new(
+                (
+                    e.status(),
+                    format!("The form could not be read: {}", e.body_text()),
+                )
+                    .into_response(),
+            )
+        });
+    Ok((form, token))
 }
 
 #[derive(askama::Template)]
