@@ -143,7 +143,29 @@ impl Services {
 
     /// Reserves one sign-in attempt for the account and the address; a
     /// refusal (429) is audited as a lockout.
-    async fn reserve_sign_in(&self, email_key: &str, ip: &Option<String>) -> Result<()> {
+    /// The operator behind a half signed-in session waiting for its second
+    /// factor (a code or a passkey), and the session's lookup hash.
+    pub(crate) async fn at_second_step(
+        &self,
+        pending_token: &str,
+    ) -> Result<(String, store::operators::OperatorRow)> {
+        let hash = self.key.lookup_hash("session", pending_token);
+        let mut c = self.store.read().await?;
+        let (op, stage) = store::sessions::find_pending_session(&mut c, &hash, now_millis())
+            .await?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        if stage != "totp" {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let row = store::operators::get(&mut c, op)
+            .await?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        Ok((hash, row))
+    }
+
+    /// Reserves one sign-in attempt for the account and the address (see
+    /// [`ACCOUNT_FAILURES`], [`ADDRESS_FAILURES`]); a lockout is audited.
+    pub(crate) async fn reserve_sign_in(&self, email_key: &str, ip: &Option<String>) -> Result<()> {
         let account = account_key(email_key);
         let address = address_key(ip);
         // Counted before the password or code is checked: a burst of
@@ -319,22 +341,8 @@ impl Services {
         code: &str,
         ip: Option<String>,
     ) -> Result<Actor> {
-        let hash = self.key.lookup_hash("session", pending_token);
-        let (op, stage) = {
-            let mut c = self.store.read().await?;
-            store::sessions::find_pending_session(&mut c, &hash, now_millis())
-                .await?
-                .ok_or(ServiceError::InvalidCredentials)?
-        };
-        if stage != "totp" {
-            return Err(ServiceError::InvalidCredentials);
-        }
-        let r = {
-            let mut c = self.store.read().await?;
-            store::operators::get(&mut c, op)
-                .await?
-                .ok_or(ServiceError::InvalidCredentials)?
-        };
+        let (hash, r) = self.at_second_step(pending_token).await?;
+        let op = r.id;
         let email_key = r.email.trim().to_lowercase();
         self.reserve_sign_in(&email_key, &ip).await?;
         let mut tx = self.store.begin().await?;

@@ -635,33 +635,12 @@ impl Services {
         credential: &str,
         ip: Option<String>,
     ) -> Result<Actor> {
-        let hash = self.key.lookup_hash("session", pending_token);
-        let (op_id, stage) = {
-            let mut c = self.store.read().await?;
-            store::sessions::find_pending_session(&mut c, &hash, now_millis())
-                .await?
-                .ok_or(ServiceError::InvalidCredentials)?
-        };
-        if stage != "totp" {
-            return Err(ServiceError::InvalidCredentials);
-        }
-        let op = {
-            let mut c = self.store.read().await?;
-            store::operators::get(&mut c, op_id)
-                .await?
-                .ok_or(ServiceError::InvalidCredentials)?
-        };
+        let (hash, op) = self.at_second_step(pending_token).await?;
+        let op_id = op.id;
         let email_key = op.email.trim().to_lowercase();
+        self.reserve_sign_in(&email_key, &ip).await?;
         let account = super::auth::account_key(&email_key);
         let address = super::auth::address_key(&ip);
-        self.reserve_attempts(
-            &[
-                (account.as_str(), super::auth::ACCOUNT_FAILURES),
-                (address.as_str(), super::auth::ADDRESS_FAILURES),
-            ],
-            super::auth::WINDOW_MS,
-        )
-        .await?;
         let mut tx = self.store.begin().await?;
         let taken: Option<(Option<String>, PasskeyAuthentication)> = self
             .take_challenge(&mut tx, challenge_id, PURPOSE_SECOND, pending_token)
