@@ -379,9 +379,16 @@ impl Store {
             .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first
+    /// and writes later fails at once with "database is locked" (no busy
+    /// wait) when another process wrote in between — as a second console
+    /// on the same file does; an immediate one waits its turn.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.write.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
     }
 
     /// A connection for reads.
