@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::invites;
-use crate::delivery_load::{spawn_server, wait_healthy};
+use crate::delivery_load::{server_env, spawn_server, wait_healthy};
 use crate::harness::*;
 use crate::invites::customer_with_license;
 
@@ -141,16 +141,7 @@ fn peak_kib(pid: u32) -> u64 {
 async fn six_hundred_parallel_sign_ins_keep_memory_bounded() {
     let data = tempfile::tempdir().unwrap();
     let (db, db_name) = fresh_database_url(data.path()).await;
-    let env: HashMap<String, String> = [
-        ("CC_DATA_DIR", data.path().display().to_string()),
-        ("CC_DATABASE_URL", db),
-        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("CC_TRUST_FORWARDED_FOR", "true".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = server_env(data.path(), &db, &[("CC_TRUST_FORWARDED_FOR", "true")]);
     let mut server = spawn_server(&env);
     wait_healthy(&server.base).await;
     let pid = server.child.id();

@@ -4,14 +4,14 @@
 //! seats equal its live installations, and every activation and report
 //! the console acknowledged is stored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::delivery_load::{spawn_server, wait_healthy};
+use crate::delivery_load::{admin_token_at, server_env, spawn_server, wait_healthy};
 use crate::harness::*;
 
 const KILLS: usize = 30;
@@ -20,31 +20,14 @@ const KILLS: usize = 30;
 async fn thirty_kills_under_load_lose_nothing_acknowledged() {
     let data = tempfile::tempdir().unwrap();
     let (db, db_name) = fresh_database_url(data.path()).await;
-    let env: HashMap<String, String> = [
-        ("CC_DATA_DIR", data.path().display().to_string()),
-        ("CC_DATABASE_URL", db.clone()),
-        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = server_env(data.path(), &db, &[]);
     let http = reqwest::Client::new();
 
     // A license with room for everything, and invites to use up.
     let mut server = spawn_server(&env);
     wait_healthy(&server.base).await;
     let base = server.base.clone();
-    let t: Value = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = t["token"].as_str().unwrap().to_string();
+    let t = admin_token_at(&base).await;
     let post = |path: String, body: Value| {
         let (http, t) = (http.clone(), t.clone());
         async move {

@@ -125,6 +125,39 @@ pub(crate) async fn wait_healthy(base: &str) {
     panic!("server at {base} did not come up");
 }
 
+/// The environment of a spawned server on its own data dir and database,
+/// with the first administrator, plus `extra`.
+pub(crate) fn server_env(
+    data_dir: &std::path::Path,
+    db: &str,
+    extra: &[(&str, &str)],
+) -> HashMap<String, String> {
+    [
+        ("CC_DATA_DIR", data_dir.display().to_string().as_str()),
+        ("CC_DATABASE_URL", db),
+        ("CC_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A bearer token of the first administrator of a spawned server.
+pub(crate) async fn admin_token_at(base: &str) -> String {
+    let t: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["token"].as_str().unwrap().to_string()
+}
+
 /// kill -9 of the server while a batch of 500 is going out: after a
 /// restart every invite is delivered, and duplicates are at most the
 /// messages that were in flight (one claimed batch, 50).
@@ -135,31 +168,19 @@ async fn a_server_killed_mid_batch_loses_no_invitation() {
     };
     let data = tempfile::tempdir().unwrap();
     let (db, db_name) = fresh_database_url(data.path()).await;
-    let env: HashMap<String, String> = [
-        ("CC_DATA_DIR", data.path().display().to_string()),
-        ("CC_DATABASE_URL", db),
-        ("CC_SMTP_URL", smtp.url()),
-        ("CC_MAIL_LEASE_SECS", "2".into()),
-        ("CC_MAIL_RETRY_SECS", "1".into()),
-        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("CC_SQLITE_SYNCHRONOUS", "normal".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = server_env(
+        data.path(),
+        &db,
+        &[
+            ("CC_SMTP_URL", &smtp.url()),
+            ("CC_MAIL_LEASE_SECS", "2"),
+            ("CC_MAIL_RETRY_SECS", "1"),
+            ("CC_SQLITE_SYNCHRONOUS", "normal"),
+        ],
+    );
     let mut server = spawn_server(&env);
     wait_healthy(&server.base).await;
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/token", server.base))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
+    let token = admin_token_at(&server.base).await;
     let ids = many_invites(&server.base, &token, 500).await;
     send_all(&server.base, &token, &ids).await;
     // Let some go out, then pull the plug.
@@ -273,29 +294,12 @@ async fn two_instances_on_one_postgres_send_each_invite_once() {
 async fn sigterm_under_report_load_answers_every_accepted_request() {
     let data = tempfile::tempdir().unwrap();
     let (db, db_name) = fresh_database_url(data.path()).await;
-    let env: HashMap<String, String> = [
-        ("CC_DATA_DIR", data.path().display().to_string()),
-        ("CC_DATABASE_URL", db.clone()),
-        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = server_env(data.path(), &db, &[]);
     let mut server = spawn_server(&env);
     let base = server.base.clone();
     wait_healthy(&base).await;
     let client = reqwest::Client::new();
-    let token: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
+    let token = admin_token_at(&base).await;
     let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
         client
             .request(method, format!("{base}{path}"))

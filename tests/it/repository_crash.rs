@@ -4,13 +4,12 @@
 //! the bytes on disk (the reservations of the uploads that never finished
 //! given back).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::delivery_load::{spawn_server, wait_healthy};
+use crate::delivery_load::{admin_token_at, server_env, spawn_server, wait_healthy};
 use crate::harness::*;
 
 async fn call(base: &str, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
@@ -77,29 +76,12 @@ async fn a_console_killed_mid_upload_leaves_a_sound_repository_and_exact_counts(
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let (db, db_name) = fresh_database_url(data.path()).await;
-    let env: HashMap<String, String> = [
-        ("CC_DATA_DIR", data.path().display().to_string()),
-        ("CC_DATABASE_URL", db.clone()),
-        ("CC_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("CC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = server_env(data.path(), &db, &[]);
     let mut server = spawn_server(&env);
     wait_healthy(&server.base).await;
     let base = server.base.clone();
     let anon = reqwest::Client::new();
-    let t: Value = anon
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = t["token"].as_str().unwrap().to_string();
+    let t = admin_token_at(&base).await;
     let c = call(
         &base,
         "POST",

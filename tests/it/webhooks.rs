@@ -878,7 +878,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_its_vendor_mailed() {
 /// delivered (at least once), and every request verifies.
 #[tokio::test]
 async fn a_server_killed_mid_delivery_loses_no_webhook() {
-    use crate::delivery_load::{spawn_server, wait_healthy};
+    use crate::delivery_load::{admin_token_at, spawn_server, wait_healthy};
     let Some(r) = PyReceiver::start(0, 300) else {
         return;
     };
@@ -901,16 +901,7 @@ async fn a_server_killed_mid_delivery_loses_no_webhook() {
     let mut server = spawn_server(&env);
     wait_healthy(&server.base).await;
     let base = server.base.clone();
-    let t: Value = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = t["token"].as_str().unwrap().to_string();
+    let t = admin_token_at(&base).await;
     let e: Value = http
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&t)
