@@ -23,6 +23,8 @@ pub fn parse_service_name(field: &'static str, raw: &str) -> Result<String, Fiel
 pub struct VendorInput {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// Where the vendor's alerts are e-mailed. Unlike the settings below,
+    /// left out or empty means none: a save without it clears it.
     #[serde(default)]
     pub alert_email: Option<String>,
     /// en or fi; unchanged when left out (en for a new vendor).
