@@ -83,11 +83,12 @@ impl Lang {
     /// The text of a message without arguments when there is one (English
     /// when Finnish lacks it; no fallback to the key).
     pub fn get(&self, key: &str) -> Option<&'static str> {
-        let id = fluent_id(key);
+        // The table holds each message under both spellings, so a page's
+        // hundreds of lookups allocate nothing.
         let c = catalog();
         c.plain[self.index()]
-            .get(id.as_str())
-            .or_else(|| c.plain[0].get(id.as_str()))
+            .get(key)
+            .or_else(|| c.plain[0].get(key))
             .map(|s| &**s)
     }
 
@@ -285,7 +286,7 @@ fn arg_value(s: &str) -> Value<'static> {
 struct Catalog {
     bundles: [FluentBundle<FluentResource>; 2],
     /// Every message without arguments, formatted once.
-    plain: [HashMap<String, Box<str>>; 2],
+    plain: [HashMap<String, &'static str>; 2],
 }
 
 const SOURCES: [(&str, &str); 2] = [
@@ -339,8 +340,12 @@ fn catalog() -> &'static Catalog {
                     let id = msg.id.name;
                     if let Some(pattern) = b.get_message(id).and_then(|m| m.value()) {
                         let mut errors = Vec::new();
-                        let s = b.format_pattern(pattern, None, &mut errors);
-                        m.insert(id.to_string(), s.into_owned().into_boxed_str());
+                        let s: &'static str =
+                            Box::leak(b.format_pattern(pattern, None, &mut errors).into());
+                        // As the code spells it (`nav.skip`) and as Fluent
+                        // does (`nav-skip`).
+                        m.insert(id.replace('-', "."), s);
+                        m.insert(id.to_string(), s);
                     }
                 }
             }

@@ -221,6 +221,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             config: services.config.clone(),
             wakeup: services.mail_wakeup.clone(),
             transport,
+            subscriptions: services.subscriptions.clone(),
+            webhook_wakeup: services.webhook_wakeup.clone(),
         }
         .run(rx.clone()),
     );

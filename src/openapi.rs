@@ -143,11 +143,15 @@ pub async fn json() -> Response {
     Json(document()).into_response()
 }
 
-/// The document as served: utoipa's output, finished by [`contract`].
-pub fn document() -> serde_json::Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    contract(&mut doc);
-    doc
+/// The document as served: utoipa's output, finished by [`contract`];
+/// built once (it is the same for every request).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        contract(&mut doc);
+        doc
+    })
 }
 
 /// Operations that can answer 429 `rate_limited` (attempt limits, or the

@@ -36,6 +36,12 @@ pub struct Worker {
     /// Rung by whoever queued mail, so it goes out without waiting a poll.
     pub wakeup: Arc<tokio::sync::Notify>,
     pub transport: Transport,
+    /// Which webhook events anyone wants (shared with the services, so an
+    /// endpoint change here is seen at once).
+    pub subscriptions: Arc<crate::service::webhooks::Subscriptions>,
+    /// Rung when invite events were queued, so they go out without waiting
+    /// for the webhook worker's poll.
+    pub webhook_wakeup: Arc<tokio::sync::Notify>,
 }
 
 enum Outcome {
@@ -210,15 +216,20 @@ impl Worker {
             record(&mut tx, row, outcome).await?;
         }
         let has_invites = done.iter().any(|(r, _)| r.invite_id.is_some());
-        if has_invites
-            && store::webhooks::anyone_subscribed(&mut tx, &["invite.sent", "invite.failed"])
+        let queued = if has_invites
+            && self
+                .subscriptions
+                .anyone_wants_on(&mut tx, &["invite.sent", "invite.failed"])
                 .await?
         {
-            for (row, outcome) in done {
-                invite_event(&mut tx, &self.config.public_url, row, outcome).await?;
-            }
-        }
+            invite_events(&mut tx, &self.config.public_url, done).await?
+        } else {
+            0
+        };
         tx.commit().await?;
+        if queued > 0 {
+            self.webhook_wakeup.notify_one();
+        }
         metrics::histogram!("cc_mail_record_group_size").record(done.len() as f64);
         for (row, outcome) in done {
             match outcome {
@@ -368,45 +379,55 @@ fn take(
     }
 }
 
-/// `invite.sent` or `invite.failed` for the invite's vendor's webhooks,
-/// in the transaction that records the outcome.
-async fn invite_event(
+/// `invite.sent` or `invite.failed` for the group's invites, for their
+/// vendors' webhooks, in the transaction that records the outcomes: one
+/// read of the invites and one insert, whatever the group's size. Answers
+/// how many deliveries were queued.
+async fn invite_events(
     conn: &mut store::Conn,
     public_url: &str,
-    row: &OutboxRow,
-    outcome: &Outcome,
-) -> store::Result<()> {
-    let Some(invite) = row.invite_id else {
-        return Ok(());
-    };
-    let (event_type, reason) = match outcome {
-        Outcome::Sent => ("invite.sent", None),
-        Outcome::Failed { reason } => ("invite.failed", Some(reason.clone())),
-        _ => return Ok(()),
-    };
-    let Some((vendor, license, customer, username)) =
-        store::webhooks::invite_owner(conn, &invite.to_db()).await?
-    else {
-        return Ok(());
-    };
-    let data = serde_json::json!({
-        "invite_id": invite.to_db(), "license_id": license, "customer_id": customer,
-        "username": username, "reason": reason,
-    });
-    let path = format!("/licenses/{customer}");
-    crate::service::webhooks::emit_event(
-        conn,
-        public_url,
-        crate::service::webhooks::Event {
-            vendor: Some(vendor),
-            event_type,
-            data,
-            path: Some(&path),
-        },
-        now_millis(),
-    )
-    .await?;
-    Ok(())
+    done: &[(OutboxRow, Outcome)],
+) -> store::Result<u64> {
+    let wanted: Vec<(crate::domain::InviteId, &'static str, Option<&str>)> = done
+        .iter()
+        .filter_map(|(row, outcome)| match outcome {
+            Outcome::Sent => Some((row.invite_id?, "invite.sent", None)),
+            Outcome::Failed { reason } => {
+                Some((row.invite_id?, "invite.failed", Some(reason.as_str())))
+            }
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<crate::domain::InviteId> = wanted.iter().map(|(id, _, _)| *id).collect();
+    let invites: std::collections::HashMap<crate::domain::InviteId, store::invites::InviteRow> =
+        store::invites::get_many(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+    let now = now_millis();
+    let events: Vec<_> = wanted
+        .iter()
+        .filter_map(|(id, event_type, reason)| {
+            let i = invites.get(id)?;
+            let data = serde_json::json!({
+                "invite_id": i.id.to_db(), "license_id": i.license_id.to_db(),
+                "customer_id": i.customer_id.to_db(), "username": i.username, "reason": reason,
+            });
+            Some(crate::service::webhooks::new_event(
+                public_url,
+                Some(i.vendor_id),
+                event_type,
+                data,
+                Some(&format!("/licenses/{}", i.customer_id)),
+                now,
+            ))
+        })
+        .collect();
+    store::webhooks::emit_many(conn, &events).await
 }
 
 async fn record(conn: &mut store::Conn, row: &OutboxRow, outcome: &Outcome) -> store::Result<()> {

@@ -142,45 +142,6 @@ impl From<store::webhooks::DeliveryRow> for Delivery {
     }
 }
 
-/// One event to queue.
-pub struct Event<'a> {
-    pub vendor: Option<VendorId>,
-    pub event_type: &'a str,
-    /// The ids and facts; `vendor_id` and `url` are added.
-    pub data: serde_json::Value,
-    /// The console page, when there is one.
-    pub path: Option<&'a str>,
-}
-
-/// Queues an event for its subscribers in the caller's transaction (for
-/// callers without [`Services`], such as the mail worker); returns how
-/// many deliveries were queued.
-pub async fn emit_event(
-    conn: &mut store::Conn,
-    public_url: &str,
-    ev: Event<'_>,
-    now: Millis,
-) -> store::Result<u64> {
-    let mut data = ev.data;
-    if let Some(o) = data.as_object_mut() {
-        o.insert("vendor_id".into(), json!(ev.vendor.map(|v| v.to_db())));
-        if let Some(p) = ev.path {
-            let base = public_url.trim_end_matches('/');
-            o.insert("url".into(), json!(format!("{base}{p}")));
-        }
-    }
-    let payload = json!({"type": ev.event_type, "timestamp": rfc3339(now), "data": data});
-    store::webhooks::emit(
-        conn,
-        ev.vendor,
-        &new_event_id(),
-        ev.event_type,
-        &payload.to_string(),
-        now,
-    )
-    .await
-}
-
 /// How long this instance trusts what it knows of the subscriptions: an
 /// endpoint made, changed or deleted on another instance is seen here
 /// within this time (on this instance, at once).
@@ -210,6 +171,11 @@ impl Subscribed {
     fn wants(&self, vendor: Option<VendorId>, event_type: &str) -> bool {
         self.global.contains(event_type)
             || vendor.is_some_and(|v| self.vendor.contains(&(v, event_type.to_string())))
+    }
+
+    /// Whether any endpoint, global or of any vendor, wants `event_type`.
+    fn anyone_wants(&self, event_type: &str) -> bool {
+        self.global.contains(event_type) || self.vendor.iter().any(|(_, e)| e == event_type)
     }
 }
 
@@ -258,12 +224,31 @@ impl Subscriptions {
         vendor: Option<VendorId>,
         event_type: &str,
     ) -> store::Result<bool> {
+        Ok(self.known_on(conn).await?.wants(vendor, event_type))
+    }
+
+    /// Whether any endpoint at all (global or of any vendor) wants one of
+    /// `event_types`: for a writer that would have to look up each row's
+    /// vendor first (the mail worker's invite events), so that nobody
+    /// subscribed costs it nothing.
+    pub async fn anyone_wants_on(
+        &self,
+        conn: &mut store::Conn,
+        event_types: &[&str],
+    ) -> store::Result<bool> {
+        let s = self.known_on(conn).await?;
+        Ok(event_types.iter().any(|e| s.anyone_wants(e)))
+    }
+
+    /// What is subscribed: the cached answer while fresh, else read on the
+    /// caller's connection (one reload at a time).
+    async fn known_on(&self, conn: &mut store::Conn) -> store::Result<Arc<Subscribed>> {
         if let Some(s) = self.fresh() {
-            return Ok(s.wants(vendor, event_type));
+            return Ok(s);
         }
         let _one = self.reload.lock().await;
         if let Some(s) = self.fresh() {
-            return Ok(s.wants(vendor, event_type));
+            return Ok(s);
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let rows = store::webhooks::subscriptions(conn).await?;
@@ -280,13 +265,13 @@ impl Subscriptions {
                 }
             }
         }
-        let answer = s.wants(vendor, event_type);
+        let s = Arc::new(s);
         if generation == self.generation.load(std::sync::atomic::Ordering::SeqCst)
             && let Ok(mut k) = self.known.write()
         {
-            *k = Some((Instant::now(), Arc::new(s)));
+            *k = Some((Instant::now(), s.clone()));
         }
-        Ok(answer)
+        Ok(s)
     }
 }
 
@@ -342,13 +327,8 @@ impl Services {
         {
             return Ok(());
         }
-        let ev = Event {
-            vendor,
-            event_type,
-            data,
-            path,
-        };
-        let n = emit_event(conn, &self.config.public_url, ev, now).await?;
+        let ev = new_event(&self.config.public_url, vendor, event_type, data, path, now);
+        let n = store::webhooks::emit_many(conn, std::slice::from_ref(&ev)).await?;
         if n > 0 {
             self.webhook_wakeup.notify_one();
         }

@@ -29,6 +29,7 @@ const SELECT: &str = "SELECT c.id, c.vendor_id, v.name AS vendor_name, c.name, c
      c.username_prefix, c.created_at, c.updated_at FROM customers c JOIN vendors v ON v.id = c.vendor_id";
 
 /// What a customer row holds, for insert and update.
+#[derive(Clone, Copy)]
 pub struct CustomerFields<'a> {
     pub vendor_id: VendorId,
     pub name: &'a str,
@@ -110,28 +111,7 @@ pub async fn insert(
     f: &CustomerFields<'_>,
     now: Millis,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO customers (id, vendor_id, name, vat_id, street_address, postal_code, postal_area, \
-         country, language, contact_email, encryption_key_enc, username_prefix, search_text, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-    )
-    .bind(id.to_db())
-    .bind(f.vendor_id.to_db())
-    .bind(f.name)
-    .bind(f.vat_id)
-    .bind(f.street_address)
-    .bind(f.postal_code)
-    .bind(f.postal_area)
-    .bind(f.country)
-    .bind(f.language)
-    .bind(f.contact_email)
-    .bind(f.encryption_key_enc)
-    .bind(f.username_prefix)
-    .bind(f.search_text())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert_many(conn, &[(id, *f)], now).await
 }
 
 pub async fn update(
@@ -140,32 +120,7 @@ pub async fn update(
     f: &CustomerFields<'_>,
     now: Millis,
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE customers SET vendor_id = $2, name = $3, vat_id = $4, street_address = $5, postal_code = $6, \
-         postal_area = $7, country = $8, language = $9, contact_email = $10, encryption_key_enc = $11, \
-         username_prefix = $12, search_text = $13, updated_at = $14 WHERE id = $1",
-    )
-    .bind(id.to_db())
-    .bind(f.vendor_id.to_db())
-    .bind(f.name)
-    .bind(f.vat_id)
-    .bind(f.street_address)
-    .bind(f.postal_code)
-    .bind(f.postal_area)
-    .bind(f.country)
-    .bind(f.language)
-    .bind(f.contact_email)
-    .bind(f.encryption_key_enc)
-    .bind(f.username_prefix)
-    .bind(f.search_text())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if r.rows_affected() != 1 {
-        return Ok(false);
-    }
-    super::installations::sync_customer(conn, id).await?;
-    Ok(true)
+    Ok(update_many(conn, &[(id, *f)], now).await? == 1)
 }
 
 /// Seats in use over all of a customer's licenses (active installations).
@@ -217,23 +172,6 @@ pub async fn prefixes(conn: &mut AnyConnection) -> Result<Vec<(String, CustomerI
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows)
-}
-
-/// The customers (of one vendor, or all) that have at least one license.
-pub async fn with_licenses(
-    conn: &mut AnyConnection,
-    vendor: Option<VendorId>,
-) -> Result<Vec<CustomerId>> {
-    let base =
-        "SELECT DISTINCT l.customer_id FROM licenses l JOIN customers c ON c.id = l.customer_id";
-    let q = match vendor {
-        Some(v) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "{base} WHERE c.vendor_id = $1"
-        )))
-        .bind(v.to_db()),
-        None => sqlx::query_scalar(sqlx::AssertSqlSafe(base.to_string())),
-    };
-    Ok(q.fetch_all(&mut *conn).await?)
 }
 
 /// Inserts many customers, a few hundred per statement (an import: each

@@ -376,29 +376,6 @@ pub async fn refresh_health_for_license(
     Ok(())
 }
 
-/// After a customer's name or vendor changed: the copies its clients keep
-/// for the monitoring view.
-pub async fn sync_customer(conn: &mut AnyConnection, customer: CustomerId) -> Result<()> {
-    let customer = customer.to_db();
-    sqlx::query(
-        "UPDATE installations SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1), \
-         sort_name = (SELECT lower(c.name) FROM customers c WHERE c.id = $1) \
-         WHERE customer_id = $1 AND deactivated_at IS NULL",
-    )
-    .bind(&customer)
-    .execute(&mut *conn)
-    .await?;
-    // A customer moved to another vendor takes its alerts along.
-    sqlx::query(
-        "UPDATE alerts SET vendor_id = (SELECT c.vendor_id FROM customers c WHERE c.id = $1) \
-         WHERE customer_id = $1 AND vendor_id <> (SELECT c.vendor_id FROM customers c WHERE c.id = $1)",
-    )
-    .bind(&customer)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Closes a trial license (after its client moved onto a purchased one).
 pub async fn close_license(
     conn: &mut AnyConnection,

@@ -141,56 +141,6 @@ pub async fn list_endpoints(
     })
 }
 
-/// Queues one event for every enabled endpoint that subscribes to it:
-/// the vendor's own and the global ones (a vendor-less event reaches the
-/// global ones only). One statement, in the caller's transaction.
-pub async fn emit(
-    conn: &mut AnyConnection,
-    vendor: Option<VendorId>,
-    event_id: &str,
-    event_type: &str,
-    payload: &str,
-    now: Millis,
-) -> Result<u64> {
-    let r = sqlx::query(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
-         attempts, next_attempt_at, created_at) \
-         SELECT $1 || '.' || e.id, e.id, $1, $2, $3, 'pending', 0, $4, $4 FROM webhook_endpoints e \
-         WHERE e.enabled = 1 AND e.events LIKE $5 AND (e.vendor_id IS NULL OR e.vendor_id = $6)",
-    )
-    .bind(event_id)
-    .bind(event_type)
-    .bind(payload)
-    .bind(now)
-    .bind(format!("% {event_type} %"))
-    .bind(vendor.map(|v| v.to_db()))
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
-}
-
-/// Whether any enabled endpoint wants one of these event types: one cheap
-/// read that lets a busy writer (the mail worker's result groups) skip
-/// building events nobody receives.
-pub async fn anyone_subscribed(conn: &mut AnyConnection, event_types: &[&str]) -> Result<bool> {
-    if event_types.is_empty() {
-        return Ok(false);
-    }
-    let likes: Vec<String> = (1..=event_types.len())
-        .map(|i| format!("events LIKE ${i}"))
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 1 AND ({})",
-        likes.join(" OR ")
-    );
-    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-    for t in event_types {
-        q = q.bind(format!("% {t} %"));
-    }
-    let n: i64 = q.fetch_one(&mut *conn).await?;
-    Ok(n > 0)
-}
-
 /// Queues one delivery for one endpoint (a test event, a redelivery).
 pub async fn insert_delivery(
     conn: &mut AnyConnection,
@@ -347,21 +297,6 @@ pub async fn prune(conn: &mut AnyConnection, before: Millis) -> Result<u64> {
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
-}
-
-/// An invite's vendor, license and customer (for its events).
-pub async fn invite_owner(
-    conn: &mut AnyConnection,
-    invite: &str,
-) -> Result<Option<(VendorId, String, String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT c.vendor_id, i.license_id, l.customer_id, i.username FROM invites i \
-         JOIN licenses l ON l.id = i.license_id JOIN customers c ON c.id = l.customer_id \
-         WHERE i.id = $1",
-    )
-    .bind(invite)
-    .fetch_optional(&mut *conn)
-    .await?)
 }
 
 /// Who subscribes to what: `(vendor, events)` of every enabled endpoint

@@ -70,9 +70,8 @@ impl AuditEntry {
                 "false" => lang.t("audit.no").to_string(),
                 "null" | "" => "—".to_string(),
                 // A stored time (e.g. an endpoint's created_at) in the
-                // reader's words, never as raw RFC 3339.
-                v if is_timestamp(v) => lang.time(v),
-                v => v.to_string(),
+                // reader's words, never as raw RFC 3339; other text as is.
+                v => lang.time(v),
             }
         };
         self.pairs()
@@ -128,17 +127,4 @@ impl AuditEntry {
         }
         parts
     }
-}
-
-/// Whether a value is an RFC 3339 time as the console stores and shows
-/// them (`2026-12-01T08:25:01.123Z`).
-fn is_timestamp(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() >= 20
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).is_ok()
 }

@@ -195,13 +195,10 @@ pub async fn update(
     }
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct Empty {}
-
 pub async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    f: CsrfForm<Empty>,
+    f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
     let (_, secret) = state
@@ -224,7 +221,7 @@ pub async fn rotate(
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    f: CsrfForm<Empty>,
+    f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     state.services.delete_webhook(&f.ctx.actor, &id).await?;
     Ok(Redirect::to("/settings/webhooks").into_response())
@@ -233,7 +230,7 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    f: CsrfForm<Empty>,
+    f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
     state.services.test_webhook(&ctx.actor, &id).await?;
@@ -245,7 +242,7 @@ pub async fn test(
 pub async fn redeliver(
     State(state): State<AppState>,
     Path((id, delivery)): Path<(String, String)>,
-    f: CsrfForm<Empty>,
+    f: CsrfForm<serde::de::IgnoredAny>,
 ) -> WebResult {
     let ctx = f.ctx;
     state
